@@ -1,0 +1,56 @@
+"""The frame-source interface every point source implements."""
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class SourceError(Exception):
+    """A source cannot be opened (missing path, no frames, bad arguments). The message says why."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One LiDAR sweep."""
+
+    index: int
+    """Position of the frame in its source (0-based)."""
+    timestamp: float
+    """Source time in seconds (sensor time for recorded data, index / fps for synthetic)."""
+    points: np.ndarray
+    """N × 4 float32: x, y, z in metres (sensor frame, z up), intensity in 0..1."""
+
+
+class FrameSource(abc.ABC):
+    """A finite or endless sequence of frames. Opening a source validates it and raises SourceError."""
+
+    #: Short human-readable description, e.g. "synthetic (seed 1)" or "folder /data/run3 (120 files)".
+    description: str = ""
+    #: Native frame rate, if the source knows it.
+    native_fps: float | None = None
+
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Number of frames in one pass over the source."""
+
+    @abc.abstractmethod
+    def frames(self) -> Iterator[Frame]:
+        """One pass over the source. Unreadable frames are skipped with a warning, never raised."""
+
+
+def as_points(array: np.ndarray) -> np.ndarray:
+    """Normalise an N × 3 or N × 4 array to contiguous N × 4 float32 (missing intensity → 0).
+
+    Raises ValueError for any other shape and drops rows with non-finite coordinates.
+    """
+    if array.ndim != 2 or array.shape[1] not in (3, 4):
+        raise ValueError(f"expected N×3 or N×4 points, got shape {array.shape}")
+    out = np.zeros((array.shape[0], 4), dtype=np.float32)
+    out[:, : array.shape[1]] = array
+    finite = np.isfinite(out).all(axis=1)
+    if not finite.all():
+        out = out[finite]
+    return np.ascontiguousarray(out)

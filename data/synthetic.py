@@ -1,0 +1,289 @@
+"""Synthetic 64-beam LiDAR: a ray-cast procedural street, deterministic for a given seed.
+
+The sensor (an HDL-64E-like model: 64 beams at the HDL-64E's elevations, 2,000 azimuth
+steps) drives along a street that repeats every ``STREET_LENGTH`` metres, past buildings,
+parked cars, poles and trees, while other cars drive the opposite way. Each ray is
+intersected with every nearby object (only within the azimuth columns the object covers),
+then range noise, dropouts and an intensity model (material reflectance × incidence angle)
+are applied. Points are in the sensor frame (KITTI convention: x forward, y left, z up) and
+ordered by azimuth column, then beam, as a spinning sensor emits them.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .source import Frame, FrameSource
+
+logger = logging.getLogger(__name__)
+
+SENSOR_HEIGHT = 1.73
+STREET_LENGTH = 300.0
+MAX_RANGE = 120.0
+AZIMUTH_STEPS = 2000
+ELEVATIONS_DEG = np.concatenate([np.linspace(2.0, -8.33, 32), np.linspace(-8.83, -24.33, 32)])
+
+# Material reflectances (0..1)
+ASPHALT, CONCRETE, LANE_PAINT, FACADE, CAR, METAL, FOLIAGE = 0.12, 0.3, 0.85, 0.45, 0.6, 0.75, 0.25
+
+
+@dataclass(frozen=True)
+class SyntheticOptions:
+    """Parameters of the synthetic scene."""
+
+    seed: int = 1
+    """Scene layout and noise seed: same seed, same frames."""
+    fps: float = 10.0
+    """Sweeps per second (sets how far things move between frames)."""
+    speed: float = 6.0
+    """Sensor speed along the street, m/s."""
+    frames_per_pass: int | None = None
+    """Frames in one pass; default: one lap of the street."""
+    azimuth_steps: int = AZIMUTH_STEPS
+    """Columns per sweep (points ≈ 64 × this, minus sky and dropouts)."""
+
+
+@dataclass(frozen=True)
+class _Boxes:
+    lo: np.ndarray  # K × 3
+    hi: np.ndarray  # K × 3
+    reflectance: np.ndarray  # K
+
+
+@dataclass(frozen=True)
+class _Scene:
+    buildings: _Boxes
+    parked: _Boxes
+    poles: np.ndarray  # K × 3: x, y, radius (height fixed)
+    trees: np.ndarray  # K × 4: x, y, z, radius
+    moving_x0: np.ndarray  # oncoming cars' x at t = 0
+
+
+def _build_scene(rng: np.random.Generator) -> _Scene:
+    lo, hi, refl = [], [], []
+    for side in (-1.0, 1.0):
+        x = 0.0
+        while x < STREET_LENGTH - 8:
+            length = min(rng.uniform(8, 30), STREET_LENGTH - x - 2)
+            depth = rng.uniform(8, 15)
+            near = rng.uniform(10.0, 12.0)
+            y0, y1 = sorted((side * near, side * (near + depth)))
+            lo.append((x, y0, -SENSOR_HEIGHT))
+            hi.append((x + length, y1, -SENSOR_HEIGHT + rng.uniform(5, 25)))
+            refl.append(FACADE * rng.uniform(0.6, 1.4))
+            x += length + rng.uniform(1.5, 8)
+    buildings = _Boxes(np.array(lo), np.array(hi), np.array(refl))
+
+    lo, hi, refl = [], [], []
+    for side in (-1.0, 1.0):
+        x = rng.uniform(0, 5)
+        while x < STREET_LENGTH - 6:
+            if rng.random() < 0.7:
+                length, width = rng.uniform(3.8, 5.0), rng.uniform(1.7, 2.0)
+                yc = side * 4.8
+                lo.append((x, yc - width / 2, -SENSOR_HEIGHT + 0.25))
+                hi.append((x + length, yc + width / 2, -SENSOR_HEIGHT + rng.uniform(1.4, 1.9)))
+                refl.append(CAR * rng.uniform(0.3, 1.5))
+                x += length
+            x += rng.uniform(0.8, 6)
+    parked = _Boxes(np.array(lo), np.array(hi), np.array(refl))
+
+    pole_x = np.arange(12.5, STREET_LENGTH, 25.0)
+    poles = np.concatenate([np.stack([pole_x, np.full_like(pole_x, s * 7.5), np.full_like(pole_x, 0.15)], 1)
+                            for s in (-1.0, 1.0)])
+    tree_x = np.arange(5.0, STREET_LENGTH, 18.0) + rng.uniform(-3, 3, size=int(np.ceil((STREET_LENGTH - 5) / 18)))
+    trees = np.concatenate([np.stack([tree_x, np.full_like(tree_x, s * 8.5),
+                                      rng.uniform(2.5, 4.0, tree_x.size), rng.uniform(1.2, 2.4, tree_x.size)], 1)
+                            for s in (-1.0, 1.0)])
+    moving_x0 = np.sort(rng.uniform(0, STREET_LENGTH, 6))
+    return _Scene(buildings, parked, poles, trees, moving_x0)
+
+
+class SyntheticSource(FrameSource):
+    """Endless synthetic street; one pass is one lap unless ``frames_per_pass`` is set."""
+
+    def __init__(self, options: SyntheticOptions = SyntheticOptions()) -> None:
+        self.options = options
+        self.native_fps = options.fps
+        self._scene = _build_scene(np.random.default_rng(options.seed))
+        az = np.linspace(np.pi, -np.pi, options.azimuth_steps, endpoint=False)
+        el = np.radians(ELEVATIONS_DEG)
+        self._azimuths = az
+        # ray directions: beams × columns × 3
+        self._dirs = np.stack(
+            [np.cos(el)[:, None] * np.cos(az)[None, :],
+             np.cos(el)[:, None] * np.sin(az)[None, :],
+             np.broadcast_to(np.sin(el)[:, None], (el.size, az.size))], axis=-1)
+        self._hdir = np.stack([np.cos(az), np.sin(az)], axis=-1)  # horizontal direction per column
+        with np.errstate(divide="ignore"):
+            self._hinv = 1.0 / self._hdir
+        self._tan_el, self._cos_el, self._sin_el = np.tan(el), np.cos(el), np.sin(el)
+        # ground: the sensor height never changes, so where each ray meets the ground is fixed
+        dz = self._dirs[..., 2]
+        self._ground_t = np.full(dz.shape, np.inf)
+        self._ground_t[dz < 0] = -SENSOR_HEIGHT / dz[dz < 0]
+        self._ground_t[self._ground_t > MAX_RANGE] = np.inf
+        finite_t = np.where(np.isfinite(self._ground_t), self._ground_t, 0.0)
+        self._ground_xy = finite_t[..., None] * self._dirs[..., :2]
+        lap = int(round(STREET_LENGTH / (options.speed / options.fps)))
+        self._count = options.frames_per_pass or lap
+        self.description = f"synthetic 64-beam street (seed {options.seed})"
+
+    def __len__(self) -> int:
+        return self._count
+
+    def frames(self) -> Iterator[Frame]:
+        for index in range(self._count):
+            yield self.frame(index)
+
+    # ----------------------------------------------------------------- ray casting
+    def frame(self, index: int) -> Frame:
+        """Render sweep ``index`` (pure function of seed and index)."""
+        t = index / self.options.fps
+        origin = np.array([(self.options.speed * t) % STREET_LENGTH, -1.5, 0.0])
+        rng = np.random.default_rng((self.options.seed, index))
+        shape = self._dirs.shape[:2]
+        best_t = np.full(shape, np.inf)
+        refl = np.zeros(shape)
+        cos_inc = np.ones(shape)
+        jitter = np.zeros(shape)
+
+        # ground
+        best_t[:] = self._ground_t
+        gx = origin[0] + self._ground_xy[..., 0]
+        gy = origin[1] + self._ground_xy[..., 1]
+        ground_refl = np.where(np.abs(gy) < 5.7, ASPHALT, CONCRETE)
+        paint = (np.abs(gy - 0.2) < 0.08) & ((gx % 6.0) < 3.0) | (np.abs(np.abs(gy) - 5.5) < 0.1)
+        refl[:] = np.where(paint, LANE_PAINT, ground_refl)
+        cos_inc[:] = np.abs(self._dirs[..., 2])
+
+        s = self._scene
+        moving = s.moving_x0 - 9.0 * t
+        moving_lo = np.stack([moving, np.full_like(moving, 1.0), np.full_like(moving, -SENSOR_HEIGHT + 0.25)], 1)
+        moving_hi = moving_lo + np.array([4.5, 1.8, 1.45])
+        self._cast_boxes(origin, s.buildings.lo, s.buildings.hi, s.buildings.reflectance, best_t, refl, cos_inc)
+        self._cast_boxes(origin, s.parked.lo, s.parked.hi, s.parked.reflectance, best_t, refl, cos_inc)
+        self._cast_boxes(origin, moving_lo, moving_hi, np.full(len(moving), CAR), best_t, refl, cos_inc)
+        self._cast_poles(origin, s.poles, best_t, refl, cos_inc)
+        self._cast_trees(origin, s.trees, best_t, refl, cos_inc, jitter, rng)
+
+        # noise, dropouts, intensity
+        valid = np.isfinite(best_t) & (best_t < MAX_RANGE) & (rng.random(shape) > 0.03)
+        r = best_t + jitter + rng.normal(0.0, 0.02, shape)
+        intensity = refl * (0.35 + 0.65 * np.abs(cos_inc)) * np.exp(-best_t / 250.0) + rng.normal(0, 0.02, shape)
+        # column-major order (azimuth, then beam), as the sensor fires
+        valid_t = valid.T
+        pts = (self._dirs.transpose(1, 0, 2)[valid_t] * r.T[valid_t][:, None])
+        out = np.empty((pts.shape[0], 4), dtype=np.float32)
+        out[:, :3] = pts
+        out[:, 3] = np.clip(intensity.T[valid_t], 0.0, 1.0)
+        return Frame(index, t, out)
+
+    def _columns(self, origin: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """Azimuth column indices covered by the points (xs, ys) seen from origin (wrap-aware)."""
+        ang = np.arctan2(ys - origin[1], xs - origin[0])
+        centre = ang[0]
+        rel = (ang - centre + np.pi) % (2 * np.pi) - np.pi
+        a0, a1 = centre + rel.min(), centre + rel.max()
+        n = self.options.azimuth_steps
+        step = 2 * np.pi / n
+        # column k has azimuth pi - k*step
+        k0 = int(np.floor((np.pi - a1) / step)) - 1
+        k1 = int(np.ceil((np.pi - a0) / step)) + 1
+        return np.arange(k0, k1 + 1) % n
+
+    def _nearest_image(self, x: np.ndarray, origin: np.ndarray) -> np.ndarray:
+        return x + STREET_LENGTH * np.round((origin[0] - x) / STREET_LENGTH)
+
+    def _cast_prism(self, cols, h_near, h_far, face_cos, zlo, zhi, reflectance, best_t, refl, cos_inc) -> None:
+        """Intersect the rays of ``cols`` with a vertical prism whose footprint each column's
+        horizontal ray enters at range h_near and leaves at h_far (metres, horizontal)."""
+        ok = (h_far > h_near) & (h_near > 0)
+        if not ok.any():
+            return
+        cols, h_near, h_far, face_cos = cols[ok], h_near[ok], h_far[ok], face_cos[ok]
+        tan_el = self._tan_el[:, None]
+        z_near = h_near[None, :] * tan_el
+        side = (z_near >= zlo) & (z_near <= zhi)
+        h = np.where(side, h_near[None, :], np.inf)
+        cos = np.where(side, face_cos[None, :] * self._cos_el[:, None], 0.0)
+        # downward rays that clear the side land on the roof
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h_top = zhi / tan_el
+        top = ~side & (z_near > zhi) & (tan_el < 0) & (h_top <= h_far[None, :])
+        h = np.where(top, h_top, h)
+        cos = np.where(top, -self._sin_el[:, None], cos)
+        t = h / self._cos_el[:, None]
+        bt = best_t[:, cols]
+        hit = t < bt
+        if not hit.any():
+            return
+        best_t[:, cols] = np.where(hit, t, bt)
+        refl[:, cols] = np.where(hit, reflectance, refl[:, cols])
+        cos_inc[:, cols] = np.where(hit, cos, cos_inc[:, cols])
+
+    def _cast_boxes(self, origin, lo, hi, reflectance, best_t, refl, cos_inc) -> None:
+        shift = self._nearest_image(lo[:, 0], origin) - lo[:, 0]
+        lo = lo.copy(); hi = hi.copy()
+        lo[:, 0] += shift; hi[:, 0] += shift
+        near = (np.maximum(lo[:, 0] - origin[0], origin[0] - hi[:, 0]) < MAX_RANGE)
+        for b in np.flatnonzero(near):
+            cols = self._columns(origin, np.array([lo[b, 0], lo[b, 0], hi[b, 0], hi[b, 0]]),
+                                 np.array([lo[b, 1], hi[b, 1], lo[b, 1], hi[b, 1]]))
+            inv = self._hinv[cols]
+            with np.errstate(invalid="ignore"):
+                t1 = (lo[b, :2] - origin[:2]) * inv
+                t2 = (hi[b, :2] - origin[:2]) * inv
+            tmin, tmax = np.fmin(t1, t2), np.fmax(t1, t2)
+            axis = tmin.argmax(axis=1)
+            h_near = tmin.max(axis=1)
+            h_far = tmax.min(axis=1)
+            face_cos = np.abs(self._hdir[cols, axis])
+            self._cast_prism(cols, h_near, h_far, face_cos, lo[b, 2], hi[b, 2], reflectance[b],
+                             best_t, refl, cos_inc)
+
+    def _cast_poles(self, origin, poles, best_t, refl, cos_inc) -> None:
+        xs = self._nearest_image(poles[:, 0], origin)
+        for x, y, radius in zip(xs, poles[:, 1], poles[:, 2]):
+            if abs(x - origin[0]) > MAX_RANGE:
+                continue
+            cols = self._columns(origin, np.array([x - radius, x + radius, x - radius, x + radius]),
+                                 np.array([y - radius, y + radius, y + radius, y - radius]))
+            d = self._hdir[cols]
+            ox, oy = origin[0] - x, origin[1] - y
+            b = ox * d[:, 0] + oy * d[:, 1]
+            disc = b * b - (ox * ox + oy * oy - radius * radius)
+            root = np.sqrt(np.maximum(disc, 0.0))
+            h_near = np.where(disc > 0, -b - root, -1.0)
+            h_far = -b + root
+            nx, ny = (ox + h_near * d[:, 0]) / radius, (oy + h_near * d[:, 1]) / radius
+            face_cos = np.abs(nx * d[:, 0] + ny * d[:, 1])
+            self._cast_prism(cols, h_near, h_far, face_cos, -SENSOR_HEIGHT, 6.0 - SENSOR_HEIGHT, METAL,
+                             best_t, refl, cos_inc)
+
+    def _cast_trees(self, origin, trees, best_t, refl, cos_inc, jitter, rng) -> None:
+        xs = self._nearest_image(trees[:, 0], origin)
+        for x, y, z, radius in zip(xs, trees[:, 1], trees[:, 2], trees[:, 3]):
+            if abs(x - origin[0]) > MAX_RANGE:
+                continue
+            cols = self._columns(origin, np.array([x - radius, x + radius, x - radius, x + radius]),
+                                 np.array([y - radius, y + radius, y + radius, y - radius]))
+            d = self._dirs[:, cols]
+            oc = origin - np.array([x, y, z])
+            bq = (d * oc).sum(-1)
+            c = (oc * oc).sum() - radius * radius
+            disc = bq * bq - c
+            with np.errstate(invalid="ignore"):
+                t = -bq - np.sqrt(disc)
+            bt = best_t[:, cols]
+            # foliage: rays pass through gaps, hits scatter in depth
+            hit = (disc > 0) & (t > 0) & (t < bt) & (rng.random(t.shape) > 0.35)
+            if not hit.any():
+                continue
+            bt[hit] = t[hit]; best_t[:, cols] = bt
+            r = refl[:, cols]; r[hit] = FOLIAGE; refl[:, cols] = r
+            cc = cos_inc[:, cols]; cc[hit] = rng.uniform(0.3, 1.0, hit.sum()); cos_inc[:, cols] = cc
+            j = jitter[:, cols]; j[hit] = rng.uniform(0.0, 0.6 * radius, hit.sum()); jitter[:, cols] = j

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Install everything the streamer and its tests need: Debian packages (when root),
+# a Python venv from requirements.txt, and the client's npm packages.
+# Idempotent: re-running it only installs what is missing or changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+WANT_DEBIAN="${SETUP_DEBIAN_PACKAGES:-chromium}"
+
+install_debian() {
+    local missing=()
+    for pkg in $WANT_DEBIAN; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: not root, cannot install Debian packages: ${missing[*]} (tests that need them will fail)" >&2
+        return 0
+    fi
+    echo "setup: installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_python() {
+    local py="${PYTHON:-python3}"
+    if [ ! -x .venv/bin/python ]; then
+        echo "setup: creating .venv"
+        "$py" -m venv .venv
+    fi
+    local stamp=.venv/.requirements.sha
+    local want
+    want="$(sha256sum requirements.txt | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "setup: installing Python packages"
+        .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+        echo "$want" > "$stamp"
+    fi
+}
+
+install_npm() {
+    local stamp=client/node_modules/.package-lock.sha
+    local want
+    want="$(sha256sum client/package-lock.json | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "setup: installing client packages (npm ci)"
+        (cd client && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$want" > "$stamp"
+    fi
+}
+
+if [ "${1:-}" != "--no-debian" ]; then install_debian; fi
+install_python
+install_npm

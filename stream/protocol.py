@@ -1,0 +1,177 @@
+"""Point-chunk wire format: one self-contained data-channel message per chunk.
+
+Byte-by-byte description: docs/protocol.md. All integers and floats are little-endian.
+
+A message is a fixed 48-byte header (``CHUNK_HEADER``) followed by one LZ4 *block* (no
+frame header) holding ``point_count`` records, byte-transposed: the payload is the
+``point_count × record_size`` byte matrix of the records, stored column-major (all first
+bytes, then all second bytes, ...). Transposing groups the similar high bytes of floats and
+integers together, which LZ4 compresses much better than interleaved records.
+"""
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+
+import lz4.block
+import numpy as np
+
+MAGIC = 0x4C50  # bytes "PL" on the wire
+VERSION = 1
+
+#: Header of every point chunk; see "PointChunk" in docs/protocol.md.
+CHUNK_HEADER = struct.Struct("<HBBIdHHIIIf3f")
+assert CHUNK_HEADER.size == 48
+
+#: Largest message we ever send: aiortc assumes 65536 when the peer states no max-message-size.
+MAX_MESSAGE_SIZE = 65536
+#: Largest point count one chunk may declare (bounds the decoder's allocation).
+MAX_CHUNK_POINTS = (MAX_MESSAGE_SIZE * 255) // 16
+
+
+class Encoding(enum.IntEnum):
+    """How one point is stored in the (decompressed) payload."""
+
+    FLOAT32 = 0
+    """x, y, z, intensity as float32: 16 bytes per point, lossless."""
+    INT16 = 1
+    """x, y, z as int16 steps from the chunk origin, intensity as uint8 (0..255 ↔ 0..1): 7 bytes."""
+
+
+RECORD_SIZE = {Encoding.FLOAT32: 16, Encoding.INT16: 7}
+INT16_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("z", "<i2"), ("i", "u1")])
+FLOAT32_DTYPE = np.dtype("<f4")
+
+
+@dataclass(frozen=True)
+class ChunkHeader:
+    """Decoded header of one point chunk."""
+
+    encoding: Encoding
+    frame_id: int
+    """Increases by one per source frame (wraps at 2**32)."""
+    capture_time: float
+    """Sender wall clock when the frame was captured, seconds since the Unix epoch."""
+    chunk_index: int
+    chunk_count: int
+    point_offset: int
+    """Index of this chunk's first point within the frame."""
+    point_count: int
+    frame_points: int
+    """Points in the whole frame."""
+    step: float
+    """Quantisation step in metres (INT16); 0 for FLOAT32."""
+    origin: tuple[float, float, float]
+    """Chunk origin in metres (INT16); zeros for FLOAT32."""
+
+    def pack(self) -> bytes:
+        return CHUNK_HEADER.pack(
+            MAGIC, VERSION, int(self.encoding), self.frame_id, self.capture_time,
+            self.chunk_index, self.chunk_count, self.point_offset, self.point_count,
+            self.frame_points, self.step, *self.origin,
+        )
+
+
+@dataclass(frozen=True)
+class Chunk:
+    header: ChunkHeader
+    points: np.ndarray
+    """point_count × 4 float32: x, y, z, intensity."""
+
+
+def transpose_bytes(records: np.ndarray) -> bytes:
+    """Byte-transpose an array of fixed-size records (N × R bytes → R × N bytes)."""
+    raw = np.ascontiguousarray(records).view(np.uint8).reshape(len(records), -1)
+    return raw.T.tobytes()
+
+
+def untranspose_bytes(payload: bytes, count: int, record_size: int) -> np.ndarray:
+    """Inverse of transpose_bytes: returns an N × R uint8 array."""
+    planes = np.frombuffer(payload, dtype=np.uint8).reshape(record_size, count)
+    return np.ascontiguousarray(planes.T)
+
+
+def quantize(points: np.ndarray, step: float) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Quantise N × 4 float32 points to INT16 records around the chunk's bounding-box centre.
+
+    Raises ValueError when the chunk is wider than int16 can span at this step.
+    """
+    xyz = points[:, :3].astype(np.float64)
+    lo, hi = xyz.min(axis=0), xyz.max(axis=0)
+    origin = np.round((lo + hi) / 2 / step) * step
+    q = np.round((xyz - origin) / step)
+    if q.min() < -32768 or q.max() > 32767:
+        raise ValueError(f"chunk spans {float((hi - lo).max()):.1f} m: too wide for int16 at {step * 1000:g} mm")
+    rec = np.empty(len(points), dtype=INT16_DTYPE)
+    rec["x"], rec["y"], rec["z"] = q[:, 0], q[:, 1], q[:, 2]
+    rec["i"] = np.round(np.clip(points[:, 3], 0.0, 1.0) * 255.0)
+    return rec, (float(origin[0]), float(origin[1]), float(origin[2]))
+
+
+def encode_chunk(header: ChunkHeader, points: np.ndarray) -> bytes:
+    """Encode one chunk. For INT16 the header's step is used and its origin is computed here."""
+    if len(points) != header.point_count:
+        raise ValueError(f"header says {header.point_count} points, got {len(points)}")
+    if header.encoding == Encoding.FLOAT32:
+        records = np.ascontiguousarray(points, dtype=FLOAT32_DTYPE)
+    else:
+        records, origin = quantize(points, header.step)
+        header = ChunkHeader(**{**header.__dict__, "origin": origin})
+    payload = lz4.block.compress(transpose_bytes(records), store_size=False)
+    message = header.pack() + payload
+    if len(message) > MAX_MESSAGE_SIZE:
+        raise ValueError(f"chunk message is {len(message)} bytes, more than {MAX_MESSAGE_SIZE}")
+    return message
+
+
+def decode_header(message: bytes) -> ChunkHeader:
+    """Parse and validate a chunk header. Raises ValueError on anything malformed."""
+    if len(message) < CHUNK_HEADER.size:
+        raise ValueError(f"chunk too short: {len(message)} bytes, header needs {CHUNK_HEADER.size}")
+    (magic, version, encoding, frame_id, capture_time, chunk_index, chunk_count,
+     point_offset, point_count, frame_points, step, ox, oy, oz) = CHUNK_HEADER.unpack_from(message)
+    if magic != MAGIC:
+        raise ValueError(f"bad magic 0x{magic:04x}")
+    if version != VERSION:
+        raise ValueError(f"unsupported version {version}")
+    if encoding not in RECORD_SIZE:
+        raise ValueError(f"unknown encoding {encoding}")
+    if chunk_count == 0 or chunk_index >= chunk_count:
+        raise ValueError(f"chunk index {chunk_index} out of range for count {chunk_count}")
+    if point_count == 0 or point_count > MAX_CHUNK_POINTS:
+        raise ValueError(f"invalid point count {point_count}")
+    if point_offset + point_count > frame_points:
+        raise ValueError(f"points {point_offset}+{point_count} exceed frame size {frame_points}")
+    if encoding == Encoding.INT16 and not (step > 0 and np.isfinite(step)):
+        raise ValueError(f"invalid quantisation step {step}")
+    return ChunkHeader(Encoding(encoding), frame_id, capture_time, chunk_index, chunk_count,
+                       point_offset, point_count, frame_points, step, (ox, oy, oz))
+
+
+def decode_chunk(message: bytes) -> Chunk:
+    """Decode one message into its header and point_count × 4 float32 points.
+
+    Raises ValueError for truncated, garbled or inconsistent input.
+    """
+    header = decode_header(message)
+    record_size = RECORD_SIZE[header.encoding]
+    expected = header.point_count * record_size
+    try:
+        payload = lz4.block.decompress(memoryview(message)[CHUNK_HEADER.size:], uncompressed_size=expected)
+    except lz4.block.LZ4BlockError as exc:
+        raise ValueError(f"corrupt LZ4 block: {exc}") from None
+    if len(payload) != expected:
+        raise ValueError(f"payload decodes to {len(payload)} bytes, expected {expected}")
+    rows = untranspose_bytes(payload, header.point_count, record_size)
+    if header.encoding == Encoding.FLOAT32:
+        points = rows.view(FLOAT32_DTYPE).reshape(header.point_count, 4)
+    else:
+        rec = rows.view(INT16_DTYPE).reshape(header.point_count)
+        points = np.empty((header.point_count, 4), dtype=np.float32)
+        ox, oy, oz = header.origin
+        points[:, 0] = ox + rec["x"] * np.float64(header.step)
+        points[:, 1] = oy + rec["y"] * np.float64(header.step)
+        points[:, 2] = oz + rec["z"] * np.float64(header.step)
+        points[:, 3] = rec["i"] / np.float32(255.0)
+    return Chunk(header, points)
