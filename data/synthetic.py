@@ -103,20 +103,26 @@ def _build_scene(rng: np.random.Generator) -> _Scene:
 
 
 class SyntheticSource(FrameSource):
-    """Endless synthetic street; one pass is one lap unless ``frames_per_pass`` is set."""
+    """Endless synthetic street; one pass is one lap unless ``frames_per_pass`` is set.
+
+    Arrays are laid out column-major, (azimuth column, beam), so the columns an object covers
+    are a contiguous slice (two at the ±180° seam) and every update is an in-place view.
+    """
 
     def __init__(self, options: SyntheticOptions = SyntheticOptions()) -> None:
+        if not options.fps > 0 or options.azimuth_steps < 16:
+            raise ValueError("synthetic source needs fps > 0 and at least 16 azimuth steps")
         self.options = options
         self.native_fps = options.fps
         self._scene = _build_scene(np.random.default_rng(options.seed))
         az = np.linspace(np.pi, -np.pi, options.azimuth_steps, endpoint=False)
         el = np.radians(ELEVATIONS_DEG)
-        self._azimuths = az
-        # ray directions: beams × columns × 3
+        # ray directions: columns × beams × 3
         self._dirs = np.stack(
-            [np.cos(el)[:, None] * np.cos(az)[None, :],
-             np.cos(el)[:, None] * np.sin(az)[None, :],
-             np.broadcast_to(np.sin(el)[:, None], (el.size, az.size))], axis=-1)
+            [np.cos(az)[:, None] * np.cos(el)[None, :],
+             np.sin(az)[:, None] * np.cos(el)[None, :],
+             np.broadcast_to(np.sin(el)[None, :], (az.size, el.size))], axis=-1)
+        self._dir_planes = [np.ascontiguousarray(self._dirs[..., axis]) for axis in range(3)]
         self._hdir = np.stack([np.cos(az), np.sin(az)], axis=-1)  # horizontal direction per column
         with np.errstate(divide="ignore"):
             self._hinv = 1.0 / self._hdir
@@ -127,7 +133,9 @@ class SyntheticSource(FrameSource):
         self._ground_t[dz < 0] = -SENSOR_HEIGHT / dz[dz < 0]
         self._ground_t[self._ground_t > MAX_RANGE] = np.inf
         finite_t = np.where(np.isfinite(self._ground_t), self._ground_t, 0.0)
-        self._ground_xy = finite_t[..., None] * self._dirs[..., :2]
+        self._ground_x = finite_t * self._dirs[..., 0]
+        self._ground_y = finite_t * self._dirs[..., 1]
+        self._ground_cos = np.abs(dz)
         lap = int(round(STREET_LENGTH / (options.speed / options.fps)))
         self._count = options.frames_per_pass or lap
         self.description = f"synthetic 64-beam street (seed {options.seed})"
@@ -141,49 +149,46 @@ class SyntheticSource(FrameSource):
 
     # ----------------------------------------------------------------- ray casting
     def frame(self, index: int) -> Frame:
-        """Render sweep ``index`` (pure function of seed and index)."""
+        """Render sweep ``index`` (a pure function of seed and index)."""
         t = index / self.options.fps
         origin = np.array([(self.options.speed * t) % STREET_LENGTH, -1.5, 0.0])
         rng = np.random.default_rng((self.options.seed, index))
         shape = self._dirs.shape[:2]
-        best_t = np.full(shape, np.inf)
-        refl = np.zeros(shape)
-        cos_inc = np.ones(shape)
+        best_t = self._ground_t.copy()
+        gx = origin[0] + self._ground_x
+        gy = origin[1] + self._ground_y
+        refl = np.where(np.abs(gy) < 5.7, ASPHALT, CONCRETE)
+        paint = ((np.abs(gy - 0.2) < 0.08) & ((gx % 6.0) < 3.0)) | (np.abs(np.abs(gy) - 5.5) < 0.1)
+        refl[paint] = LANE_PAINT
+        cos_inc = self._ground_cos.copy()
         jitter = np.zeros(shape)
-
-        # ground
-        best_t[:] = self._ground_t
-        gx = origin[0] + self._ground_xy[..., 0]
-        gy = origin[1] + self._ground_xy[..., 1]
-        ground_refl = np.where(np.abs(gy) < 5.7, ASPHALT, CONCRETE)
-        paint = (np.abs(gy - 0.2) < 0.08) & ((gx % 6.0) < 3.0) | (np.abs(np.abs(gy) - 5.5) < 0.1)
-        refl[:] = np.where(paint, LANE_PAINT, ground_refl)
-        cos_inc[:] = np.abs(self._dirs[..., 2])
+        hits = _Hits(best_t, refl, cos_inc, jitter)
 
         s = self._scene
         moving = s.moving_x0 - 9.0 * t
         moving_lo = np.stack([moving, np.full_like(moving, 1.0), np.full_like(moving, -SENSOR_HEIGHT + 0.25)], 1)
         moving_hi = moving_lo + np.array([4.5, 1.8, 1.45])
-        self._cast_boxes(origin, s.buildings.lo, s.buildings.hi, s.buildings.reflectance, best_t, refl, cos_inc)
-        self._cast_boxes(origin, s.parked.lo, s.parked.hi, s.parked.reflectance, best_t, refl, cos_inc)
-        self._cast_boxes(origin, moving_lo, moving_hi, np.full(len(moving), CAR), best_t, refl, cos_inc)
-        self._cast_poles(origin, s.poles, best_t, refl, cos_inc)
-        self._cast_trees(origin, s.trees, best_t, refl, cos_inc, jitter, rng)
+        self._cast_boxes(origin, s.buildings.lo, s.buildings.hi, s.buildings.reflectance, hits)
+        self._cast_boxes(origin, s.parked.lo, s.parked.hi, s.parked.reflectance, hits)
+        self._cast_boxes(origin, moving_lo, moving_hi, np.full(len(moving), CAR), hits)
+        self._cast_poles(origin, s.poles, hits)
+        self._cast_trees(origin, s.trees, hits, rng)
 
-        # noise, dropouts, intensity
-        valid = np.isfinite(best_t) & (best_t < MAX_RANGE) & (rng.random(shape) > 0.03)
-        r = best_t + jitter + rng.normal(0.0, 0.02, shape)
-        intensity = refl * (0.35 + 0.65 * np.abs(cos_inc)) * np.exp(-best_t / 250.0) + rng.normal(0, 0.02, shape)
-        # column-major order (azimuth, then beam), as the sensor fires
-        valid_t = valid.T
-        pts = (self._dirs.transpose(1, 0, 2)[valid_t] * r.T[valid_t][:, None])
-        out = np.empty((pts.shape[0], 4), dtype=np.float32)
-        out[:, :3] = pts
-        out[:, 3] = np.clip(intensity.T[valid_t], 0.0, 1.0)
+        # noise, dropouts, intensity; boolean indexing keeps (column, beam) order, as the sensor fires
+        valid = (best_t < MAX_RANGE) & (rng.random(shape, dtype=np.float32) > 0.03)
+        idx = np.flatnonzero(valid)
+        t_hit = best_t.ravel()[idx]
+        r = t_hit + jitter.ravel()[idx] + 0.02 * rng.standard_normal(idx.size, dtype=np.float32)
+        out = np.empty((idx.size, 4), dtype=np.float32)
+        for axis in range(3):
+            out[:, axis] = self._dir_planes[axis].ravel()[idx] * r
+        inten = refl.ravel()[idx] * (0.35 + 0.65 * np.abs(cos_inc.ravel()[idx])) * np.exp(t_hit / -250.0)
+        inten += 0.02 * rng.standard_normal(idx.size, dtype=np.float32)
+        out[:, 3] = np.clip(inten, 0.0, 1.0)
         return Frame(index, t, out)
 
-    def _columns(self, origin: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-        """Azimuth column indices covered by the points (xs, ys) seen from origin (wrap-aware)."""
+    def _column_slices(self, origin: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> list[slice]:
+        """Azimuth columns covered by the points (xs, ys) seen from origin: one slice, two at the seam."""
         ang = np.arctan2(ys - origin[1], xs - origin[0])
         centre = ang[0]
         rel = (ang - centre + np.pi) % (2 * np.pi) - np.pi
@@ -192,98 +197,114 @@ class SyntheticSource(FrameSource):
         step = 2 * np.pi / n
         # column k has azimuth pi - k*step
         k0 = int(np.floor((np.pi - a1) / step)) - 1
-        k1 = int(np.ceil((np.pi - a0) / step)) + 1
-        return np.arange(k0, k1 + 1) % n
+        k1 = int(np.ceil((np.pi - a0) / step)) + 2
+        if k1 - k0 >= n:
+            return [slice(0, n)]
+        if k0 < 0:
+            return [slice(0, k1), slice(n + k0, n)] if k1 > 0 else [slice(n + k0, n + k1)]
+        if k1 > n:
+            return [slice(k0, n), slice(0, k1 - n)]
+        return [slice(k0, k1)]
 
     def _nearest_image(self, x: np.ndarray, origin: np.ndarray) -> np.ndarray:
         return x + STREET_LENGTH * np.round((origin[0] - x) / STREET_LENGTH)
 
-    def _cast_prism(self, cols, h_near, h_far, face_cos, zlo, zhi, reflectance, best_t, refl, cos_inc) -> None:
+    def _cast_prism(self, cols: slice, h_near: np.ndarray, h_far: np.ndarray, face_cos: np.ndarray,
+                    zlo: float, zhi: float, reflectance: float, hits: _Hits) -> None:
         """Intersect the rays of ``cols`` with a vertical prism whose footprint each column's
         horizontal ray enters at range h_near and leaves at h_far (metres, horizontal)."""
         ok = (h_far > h_near) & (h_near > 0)
         if not ok.any():
             return
-        cols, h_near, h_far, face_cos = cols[ok], h_near[ok], h_far[ok], face_cos[ok]
-        tan_el = self._tan_el[:, None]
-        z_near = h_near[None, :] * tan_el
-        side = (z_near >= zlo) & (z_near <= zhi)
-        h = np.where(side, h_near[None, :], np.inf)
-        cos = np.where(side, face_cos[None, :] * self._cos_el[:, None], 0.0)
+        tan_el = self._tan_el[None, :]
+        z_near = h_near[:, None] * tan_el
+        side = (z_near >= zlo) & (z_near <= zhi) & ok[:, None]
+        h = np.where(side, h_near[:, None], np.inf)
+        cos = face_cos[:, None] * self._cos_el[None, :]
         # downward rays that clear the side land on the roof
         with np.errstate(divide="ignore", invalid="ignore"):
             h_top = zhi / tan_el
-        top = ~side & (z_near > zhi) & (tan_el < 0) & (h_top <= h_far[None, :])
-        h = np.where(top, h_top, h)
-        cos = np.where(top, -self._sin_el[:, None], cos)
-        t = h / self._cos_el[:, None]
-        bt = best_t[:, cols]
+        top = ~side & ok[:, None] & (z_near > zhi) & (tan_el < 0) & (h_top <= h_far[:, None])
+        if top.any():
+            np.copyto(h, np.broadcast_to(h_top, h.shape), where=top)
+            np.copyto(cos, np.broadcast_to(-self._sin_el[None, :], cos.shape), where=top)
+        t = h / self._cos_el[None, :]
+        bt = hits.t[cols]
         hit = t < bt
-        if not hit.any():
-            return
-        best_t[:, cols] = np.where(hit, t, bt)
-        refl[:, cols] = np.where(hit, reflectance, refl[:, cols])
-        cos_inc[:, cols] = np.where(hit, cos, cos_inc[:, cols])
+        np.copyto(bt, t, where=hit)
+        np.copyto(hits.refl[cols], reflectance, where=hit)
+        np.copyto(hits.cos[cols], cos, where=hit)
 
-    def _cast_boxes(self, origin, lo, hi, reflectance, best_t, refl, cos_inc) -> None:
+    def _cast_boxes(self, origin: np.ndarray, lo: np.ndarray, hi: np.ndarray, reflectance: np.ndarray,
+                    hits: _Hits) -> None:
         shift = self._nearest_image(lo[:, 0], origin) - lo[:, 0]
-        lo = lo.copy(); hi = hi.copy()
-        lo[:, 0] += shift; hi[:, 0] += shift
-        near = (np.maximum(lo[:, 0] - origin[0], origin[0] - hi[:, 0]) < MAX_RANGE)
+        lo = lo.copy()
+        hi = hi.copy()
+        lo[:, 0] += shift
+        hi[:, 0] += shift
+        near = np.maximum(lo[:, 0] - origin[0], origin[0] - hi[:, 0]) < MAX_RANGE
         for b in np.flatnonzero(near):
-            cols = self._columns(origin, np.array([lo[b, 0], lo[b, 0], hi[b, 0], hi[b, 0]]),
-                                 np.array([lo[b, 1], hi[b, 1], lo[b, 1], hi[b, 1]]))
-            inv = self._hinv[cols]
-            with np.errstate(invalid="ignore"):
-                t1 = (lo[b, :2] - origin[:2]) * inv
-                t2 = (hi[b, :2] - origin[:2]) * inv
-            tmin, tmax = np.fmin(t1, t2), np.fmax(t1, t2)
-            axis = tmin.argmax(axis=1)
-            h_near = tmin.max(axis=1)
-            h_far = tmax.min(axis=1)
-            face_cos = np.abs(self._hdir[cols, axis])
-            self._cast_prism(cols, h_near, h_far, face_cos, lo[b, 2], hi[b, 2], reflectance[b],
-                             best_t, refl, cos_inc)
+            corners_x = np.array([lo[b, 0], lo[b, 0], hi[b, 0], hi[b, 0]])
+            corners_y = np.array([lo[b, 1], hi[b, 1], lo[b, 1], hi[b, 1]])
+            for cols in self._column_slices(origin, corners_x, corners_y):
+                inv = self._hinv[cols]
+                with np.errstate(invalid="ignore"):
+                    t1 = (lo[b, :2] - origin[:2]) * inv
+                    t2 = (hi[b, :2] - origin[:2]) * inv
+                tmin, tmax = np.fmin(t1, t2), np.fmax(t1, t2)
+                axis = tmin.argmax(axis=1)
+                face_cos = np.abs(np.take_along_axis(self._hdir[cols], axis[:, None], axis=1)[:, 0])
+                self._cast_prism(cols, tmin.max(axis=1), tmax.min(axis=1), face_cos, lo[b, 2], hi[b, 2],
+                                 float(reflectance[b]), hits)
 
-    def _cast_poles(self, origin, poles, best_t, refl, cos_inc) -> None:
+    def _cast_poles(self, origin: np.ndarray, poles: np.ndarray, hits: _Hits) -> None:
         xs = self._nearest_image(poles[:, 0], origin)
         for x, y, radius in zip(xs, poles[:, 1], poles[:, 2]):
             if abs(x - origin[0]) > MAX_RANGE:
                 continue
-            cols = self._columns(origin, np.array([x - radius, x + radius, x - radius, x + radius]),
-                                 np.array([y - radius, y + radius, y + radius, y - radius]))
-            d = self._hdir[cols]
-            ox, oy = origin[0] - x, origin[1] - y
-            b = ox * d[:, 0] + oy * d[:, 1]
-            disc = b * b - (ox * ox + oy * oy - radius * radius)
-            root = np.sqrt(np.maximum(disc, 0.0))
-            h_near = np.where(disc > 0, -b - root, -1.0)
-            h_far = -b + root
-            nx, ny = (ox + h_near * d[:, 0]) / radius, (oy + h_near * d[:, 1]) / radius
-            face_cos = np.abs(nx * d[:, 0] + ny * d[:, 1])
-            self._cast_prism(cols, h_near, h_far, face_cos, -SENSOR_HEIGHT, 6.0 - SENSOR_HEIGHT, METAL,
-                             best_t, refl, cos_inc)
+            box_x = np.array([x - radius, x + radius, x - radius, x + radius])
+            box_y = np.array([y - radius, y + radius, y + radius, y - radius])
+            for cols in self._column_slices(origin, box_x, box_y):
+                d = self._hdir[cols]
+                ox, oy = origin[0] - x, origin[1] - y
+                b = ox * d[:, 0] + oy * d[:, 1]
+                disc = b * b - (ox * ox + oy * oy - radius * radius)
+                root = np.sqrt(np.maximum(disc, 0.0))
+                h_near = np.where(disc > 0, -b - root, -1.0)
+                nx, ny = (ox + h_near * d[:, 0]) / radius, (oy + h_near * d[:, 1]) / radius
+                face_cos = np.abs(nx * d[:, 0] + ny * d[:, 1])
+                self._cast_prism(cols, h_near, -b + root, face_cos, -SENSOR_HEIGHT, 6.0 - SENSOR_HEIGHT, METAL, hits)
 
-    def _cast_trees(self, origin, trees, best_t, refl, cos_inc, jitter, rng) -> None:
+    def _cast_trees(self, origin: np.ndarray, trees: np.ndarray, hits: _Hits, rng: np.random.Generator) -> None:
         xs = self._nearest_image(trees[:, 0], origin)
         for x, y, z, radius in zip(xs, trees[:, 1], trees[:, 2], trees[:, 3]):
             if abs(x - origin[0]) > MAX_RANGE:
                 continue
-            cols = self._columns(origin, np.array([x - radius, x + radius, x - radius, x + radius]),
-                                 np.array([y - radius, y + radius, y + radius, y - radius]))
-            d = self._dirs[:, cols]
+            box_x = np.array([x - radius, x + radius, x - radius, x + radius])
+            box_y = np.array([y - radius, y + radius, y + radius, y - radius])
             oc = origin - np.array([x, y, z])
-            bq = (d * oc).sum(-1)
-            c = (oc * oc).sum() - radius * radius
-            disc = bq * bq - c
-            with np.errstate(invalid="ignore"):
-                t = -bq - np.sqrt(disc)
-            bt = best_t[:, cols]
-            # foliage: rays pass through gaps, hits scatter in depth
-            hit = (disc > 0) & (t > 0) & (t < bt) & (rng.random(t.shape) > 0.35)
-            if not hit.any():
-                continue
-            bt[hit] = t[hit]; best_t[:, cols] = bt
-            r = refl[:, cols]; r[hit] = FOLIAGE; refl[:, cols] = r
-            cc = cos_inc[:, cols]; cc[hit] = rng.uniform(0.3, 1.0, hit.sum()); cos_inc[:, cols] = cc
-            j = jitter[:, cols]; j[hit] = rng.uniform(0.0, 0.6 * radius, hit.sum()); jitter[:, cols] = j
+            for cols in self._column_slices(origin, box_x, box_y):
+                d = self._dirs[cols]
+                bq = d @ oc
+                disc = bq * bq - (oc @ oc - radius * radius)
+                with np.errstate(invalid="ignore"):
+                    t = -bq - np.sqrt(disc)
+                bt = hits.t[cols]
+                # foliage: rays pass through gaps, hits scatter in depth
+                hit = (disc > 0) & (t > 0) & (t < bt) & (rng.random(t.shape, dtype=np.float32) > 0.35)
+                if not hit.any():
+                    continue
+                np.copyto(bt, t, where=hit)
+                np.copyto(hits.refl[cols], FOLIAGE, where=hit)
+                np.copyto(hits.cos[cols], rng.uniform(0.3, 1.0, t.shape), where=hit)
+                np.copyto(hits.jitter[cols], rng.uniform(0.0, 0.6 * radius, t.shape), where=hit)
+
+
+@dataclass(frozen=True)
+class _Hits:
+    """Per-ray nearest hit so far (columns × beams views, updated in place)."""
+
+    t: np.ndarray
+    refl: np.ndarray
+    cos: np.ndarray
+    jitter: np.ndarray

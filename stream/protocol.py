@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import lz4.block
 import numpy as np
@@ -40,7 +40,6 @@ class Encoding(enum.IntEnum):
 
 
 RECORD_SIZE = {Encoding.FLOAT32: 16, Encoding.INT16: 7}
-INT16_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("z", "<i2"), ("i", "u1")])
 FLOAT32_DTYPE = np.dtype("<f4")
 
 
@@ -93,33 +92,38 @@ def untranspose_bytes(payload: bytes, count: int, record_size: int) -> np.ndarra
 
 
 def quantize(points: np.ndarray, step: float) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """Quantise N × 4 float32 points to INT16 records around the chunk's bounding-box centre.
+    """Quantise N × 4 float32 points to N × 7 INT16 records around the chunk's bounding-box centre.
 
     Raises ValueError when the chunk is wider than int16 can span at this step.
     """
     xyz = points[:, :3].astype(np.float64)
     lo, hi = xyz.min(axis=0), xyz.max(axis=0)
-    origin = np.round((lo + hi) / 2 / step) * step
-    q = np.round((xyz - origin) / step)
+    origin = np.round((lo + hi) / (2 * step)) * step
+    q = np.rint((xyz - origin) / step)
     if q.min() < -32768 or q.max() > 32767:
         raise ValueError(f"chunk spans {float((hi - lo).max()):.1f} m: too wide for int16 at {step * 1000:g} mm")
-    rec = np.empty(len(points), dtype=INT16_DTYPE)
-    rec["x"], rec["y"], rec["z"] = q[:, 0], q[:, 1], q[:, 2]
-    rec["i"] = np.round(np.clip(points[:, 3], 0.0, 1.0) * 255.0)
-    return rec, (float(origin[0]), float(origin[1]), float(origin[2]))
+    records = np.empty((len(points), 7), dtype=np.uint8)
+    records[:, :6] = q.astype("<i2").view(np.uint8)
+    records[:, 6] = np.rint(np.clip(points[:, 3], 0.0, 1.0) * 255.0)
+    return records, (float(origin[0]), float(origin[1]), float(origin[2]))
+
+
+def encode_payload(encoding: Encoding, step: float, points: np.ndarray) -> tuple[bytes, tuple[float, float, float]]:
+    """Compress one chunk's points; returns the LZ4 block and the chunk origin (zeros for FLOAT32)."""
+    if encoding == Encoding.FLOAT32:
+        records = np.ascontiguousarray(points, dtype=FLOAT32_DTYPE)
+        origin = (0.0, 0.0, 0.0)
+    else:
+        records, origin = quantize(points, step)
+    return lz4.block.compress(transpose_bytes(records), store_size=False), origin
 
 
 def encode_chunk(header: ChunkHeader, points: np.ndarray) -> bytes:
     """Encode one chunk. For INT16 the header's step is used and its origin is computed here."""
     if len(points) != header.point_count:
         raise ValueError(f"header says {header.point_count} points, got {len(points)}")
-    if header.encoding == Encoding.FLOAT32:
-        records = np.ascontiguousarray(points, dtype=FLOAT32_DTYPE)
-    else:
-        records, origin = quantize(points, header.step)
-        header = ChunkHeader(**{**header.__dict__, "origin": origin})
-    payload = lz4.block.compress(transpose_bytes(records), store_size=False)
-    message = header.pack() + payload
+    payload, origin = encode_payload(header.encoding, header.step, points)
+    message = replace(header, origin=origin).pack() + payload
     if len(message) > MAX_MESSAGE_SIZE:
         raise ValueError(f"chunk message is {len(message)} bytes, more than {MAX_MESSAGE_SIZE}")
     return message
@@ -167,11 +171,8 @@ def decode_chunk(message: bytes) -> Chunk:
     if header.encoding == Encoding.FLOAT32:
         points = rows.view(FLOAT32_DTYPE).reshape(header.point_count, 4)
     else:
-        rec = rows.view(INT16_DTYPE).reshape(header.point_count)
+        q = rows[:, :6].copy().view("<i2")
         points = np.empty((header.point_count, 4), dtype=np.float32)
-        ox, oy, oz = header.origin
-        points[:, 0] = ox + rec["x"] * np.float64(header.step)
-        points[:, 1] = oy + rec["y"] * np.float64(header.step)
-        points[:, 2] = oz + rec["z"] * np.float64(header.step)
-        points[:, 3] = rec["i"] / np.float32(255.0)
+        points[:, :3] = np.asarray(header.origin) + q * np.float64(header.step)
+        points[:, 3] = rows[:, 6] / np.float32(255.0)
     return Chunk(header, points)

@@ -1,0 +1,37 @@
+"""Command-line flags for choosing a frame source, and the factory that opens it."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .source import FrameSource, SourceError
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("source")
+    group.add_argument("--source", default="synthetic", metavar="SYNTHETIC|kitti|DIR",
+                       help="'synthetic' (default: a generated 64-beam street scene, no download), 'kitti' "
+                            "(a KITTI raw drive via pykitti, see --kitti-dir), or a folder of .bin/.npy/.pcd/.ply "
+                            "point files streamed in name order")
+    group.add_argument("--seed", type=int, default=1, help="synthetic scene seed (default: 1)")
+    group.add_argument("--kitti-dir", type=Path, metavar="DIR",
+                       help="KITTI raw base directory, holding DATE/DATE_drive_XXXX_sync/")
+    group.add_argument("--date", help="KITTI drive date, e.g. 2011_09_26")
+    group.add_argument("--drive", help="KITTI drive number, e.g. 0001")
+
+
+def create_source(args: argparse.Namespace) -> FrameSource:
+    """Open the source the flags describe; raises SourceError with a message naming what is wrong."""
+    name = args.source
+    if name == "synthetic":
+        from .synthetic import SyntheticOptions, SyntheticSource
+        return SyntheticSource(SyntheticOptions(seed=args.seed, fps=args.fps))
+    if name == "kitti":
+        missing = [flag for flag, value in (("--kitti-dir", args.kitti_dir), ("--date", args.date),
+                                            ("--drive", args.drive)) if not value]
+        if missing:
+            raise SourceError(f"--source kitti needs {', '.join(missing)}")
+        from .kitti import KittiSource
+        return KittiSource(args.kitti_dir, args.date, args.drive)
+    from .folder import FolderSource
+    return FolderSource(Path(name))

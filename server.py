@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""WebRTC point-cloud streamer.
+
+    python server.py [serve] [flags]        stream a source to browsers (default: synthetic LiDAR)
+    python server.py make-sample DIR        write the synthetic scene as a KITTI raw drive
+
+Run ``python server.py --help`` or ``python server.py make-sample --help`` for every flag.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+logger = logging.getLogger("server")
+
+COMMANDS = ("serve", "make-sample")
+
+
+def build_serve_parser() -> argparse.ArgumentParser:
+    from data.cli import add_source_arguments
+    from signaling.cli import add_signaling_arguments
+    from stream.cli import add_stream_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="server.py",
+        description="Stream LiDAR point frames to browsers over WebRTC (LZ4 chunks on an unordered, "
+                    "unreliable data channel). Other modes: 'server.py make-sample --help'.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_source_arguments(parser)
+    add_stream_arguments(parser)
+    add_signaling_arguments(parser)
+    return parser
+
+
+def build_sample_parser() -> argparse.ArgumentParser:
+    from data.sample import add_sample_arguments
+    parser = argparse.ArgumentParser(
+        prog="server.py make-sample",
+        description="Write the synthetic scene as a KITTI raw drive (velodyne .bin files, timestamps, "
+                    "calibration), readable by pykitti and by --source kitti.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_sample_arguments(parser)
+    return parser
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not verbose:
+        for noisy in ("aioice", "aiortc", "aiohttp.access"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def install_uvloop() -> bool:
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+def serve(argv: list[str]) -> int:
+    args = build_serve_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from aiohttp import web
+
+    from data.cli import create_source
+    from data.source import SourceError
+    from signaling.app import ServerConfig, init_app
+    from signaling.cli import ice_servers
+    from stream.broadcaster import FrameBroadcaster
+    from stream.cli import encoder_options, pacing_options
+
+    try:
+        if not args.fps > 0:
+            raise ValueError(f"--fps must be > 0, got {args.fps}")
+        source = create_source(args)
+        options = encoder_options(args)
+        pacing = pacing_options(args)
+        servers = ice_servers(args)
+    except (SourceError, ValueError) as exc:
+        print(f"server.py: error: {exc}", file=sys.stderr)
+        return 2
+    broadcaster = FrameBroadcaster(source, options, args.fps, loop=args.loop)
+    hello = {"source": source.description, "frames": len(source), "fps": args.fps,
+             "encoding": options.encoding.name.lower(), "quantizeMm": args.quantize}
+    app = init_app(ServerConfig(broadcaster, servers, pacing, hello))
+    fast = install_uvloop()
+    logger.info("source: %s, %d frames per pass, %g fps, %s%s", source.description, len(source), args.fps,
+                "int16 at %g mm" % args.quantize if args.quantize else "lossless float32",
+                ", uvloop" if fast else "")
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    url = f"http://{shown}:{args.port}/"
+
+    async def announce(_: web.Application) -> None:
+        print(f"Streaming. Open {url} in a browser (Ctrl-C to stop).", flush=True)
+
+    app.on_startup.append(announce)
+    try:
+        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    except OSError as exc:
+        print(f"server.py: error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def make_sample(argv: list[str]) -> int:
+    args = build_sample_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from data.sample import write_sample
+    try:
+        path = write_sample(args)
+    except (OSError, ValueError) as exc:
+        print(f"server.py make-sample: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Wrote {path}. Stream it with:\n  python server.py --source kitti --kitti-dir {args.dir} "
+          f"--date {args.date} --drive {args.drive}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv.pop(0) if argv and argv[0] in COMMANDS else "serve"
+    return {"serve": serve, "make-sample": make_sample}[command](argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

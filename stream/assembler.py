@@ -1,0 +1,130 @@
+"""Reassembles point chunks into frames on the receiving side and keeps the link statistics.
+
+Chunks arrive unordered and some never arrive. A frame is finished when all its chunks are in,
+or, partially, as soon as a chunk of a newer frame arrives (the sender never goes back to an
+older frame). Chunks of a frame already finished are counted as late and dropped.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .protocol import decode_chunk
+
+logger = logging.getLogger(__name__)
+
+
+def newer(a: int, b: int) -> bool:
+    """True if frame id ``a`` is after ``b`` (32-bit ids, wrap-around aware)."""
+    return a != b and ((a - b) & 0xFFFFFFFF) < 0x80000000
+
+
+@dataclass
+class AssembledFrame:
+    frame_id: int
+    capture_time: float
+    frame_points: int
+    chunk_count: int
+    points: np.ndarray
+    """frame_points × 4 float32; rows of lost chunks are NaN."""
+    chunks_received: int = 0
+    points_received: int = 0
+    bytes_received: int = 0
+    first_arrival: float = 0.0
+    last_arrival: float = 0.0
+    _seen: set[int] = field(default_factory=set, repr=False)
+
+    @property
+    def complete(self) -> bool:
+        return self.chunks_received == self.chunk_count
+
+    @property
+    def latency(self) -> float:
+        """Capture (sender clock) → last chunk decoded (receiver clock), seconds."""
+        return self.last_arrival - self.capture_time
+
+
+@dataclass
+class LinkStats:
+    chunks_received: int = 0
+    chunks_lost: int = 0
+    bad_chunks: int = 0
+    """Messages that failed to decode (truncated, garbled, inconsistent)."""
+    late_chunks: int = 0
+    duplicate_chunks: int = 0
+    bytes_received: int = 0
+    frames_complete: int = 0
+    frames_partial: int = 0
+    points_received: int = 0
+
+    @property
+    def loss_ratio(self) -> float:
+        total = self.chunks_received + self.chunks_lost
+        return self.chunks_lost / total if total else 0.0
+
+
+class FrameAssembler:
+    """Feed it every message of the point channel; it calls ``on_frame`` once per finished frame."""
+
+    def __init__(self, on_frame: Callable[[AssembledFrame], None],
+                 clock: Callable[[], float]) -> None:
+        self.on_frame = on_frame
+        self.clock = clock
+        self.stats = LinkStats()
+        self._open: dict[int, AssembledFrame] = {}
+        self._newest: int | None = None
+
+    def push(self, message: bytes) -> None:
+        now = self.clock()
+        try:
+            chunk = decode_chunk(message)
+        except ValueError as exc:
+            self.stats.bad_chunks += 1
+            logger.debug("dropped bad chunk (%d bytes): %s", len(message), exc)
+            return
+        h = chunk.header
+        frame = self._open.get(h.frame_id)
+        if frame is None:
+            if self._newest is not None and not newer(h.frame_id, self._newest):
+                self.stats.late_chunks += 1  # its frame is finished already
+                return
+            self._newest = h.frame_id
+            frame = AssembledFrame(h.frame_id, h.capture_time, h.frame_points, h.chunk_count,
+                                   np.full((h.frame_points, 4), np.nan, dtype=np.float32), first_arrival=now)
+            self._open[h.frame_id] = frame
+            for fid in [f for f in self._open if newer(h.frame_id, f)]:
+                self._finish(self._open.pop(fid))
+        if h.chunk_count != frame.chunk_count or h.frame_points != frame.frame_points:
+            self.stats.bad_chunks += 1
+            return
+        if h.chunk_index in frame._seen:
+            self.stats.duplicate_chunks += 1
+            return
+        frame._seen.add(h.chunk_index)
+        frame.points[h.point_offset:h.point_offset + h.point_count] = chunk.points
+        frame.chunks_received += 1
+        frame.points_received += h.point_count
+        frame.bytes_received += len(message)
+        frame.last_arrival = now
+        self.stats.chunks_received += 1
+        self.stats.bytes_received += len(message)
+        if frame.complete:
+            self._finish(self._open.pop(h.frame_id))
+
+    def flush(self) -> None:
+        """Finish every open frame (end of stream)."""
+        for fid in list(self._open):
+            self._finish(self._open.pop(fid))
+
+    def _finish(self, frame: AssembledFrame) -> None:
+        s = self.stats
+        s.chunks_lost += frame.chunk_count - frame.chunks_received
+        s.points_received += frame.points_received
+        if frame.complete:
+            s.frames_complete += 1
+        else:
+            s.frames_partial += 1
+        self.on_frame(frame)

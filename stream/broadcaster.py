@@ -1,0 +1,95 @@
+"""Publishes the stream: one encoded frame per tick, encoded once, newest frame for every viewer."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from data.source import FrameSource
+
+from .encoder import EncodedFrame, EncoderOptions
+from .producer import FrameProducer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BroadcastStats:
+    frames_encoded: int = 0
+    points_encoded: int = 0
+    bytes_encoded: int = 0
+    encode_seconds: float = 0.0
+    late_frames: int = 0
+    """Ticks where producing the frame took longer than the frame interval."""
+    fallback_chunks: int = 0
+    """INT16 chunks sent as FLOAT32 because they were too wide for the quantisation step."""
+
+
+class FrameBroadcaster:
+    """Publishes ``EncodedFrame``s at ``fps``; viewers wait on :meth:`wait_newer`.
+
+    Frames are produced (read + encoded) in a child process, see stream/producer.py. When
+    ``loop`` is false the stream ends after one pass over the source.
+    """
+
+    def __init__(self, source: FrameSource, options: EncoderOptions, fps: float, loop: bool = True) -> None:
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        self.source = source
+        self.options = options
+        self.fps = fps
+        self.loop = loop
+        self.latest: EncodedFrame | None = None
+        self.latest_source_index: int | None = None
+        self.finished = False
+        self.stats = BroadcastStats()
+        self._changed = asyncio.Condition()
+        self._producer: FrameProducer | None = None
+
+    async def run(self) -> None:
+        """Publish frames until the source ends (or forever when looping). Cancel to stop."""
+        self._producer = producer = FrameProducer(self.source, self.options, self.loop)
+        interval = 1.0 / self.fps
+        next_tick = time.monotonic()
+        frame_id = 0
+        try:
+            while True:
+                now = time.monotonic()
+                if now < next_tick:
+                    await asyncio.sleep(next_tick - now)
+                elif now - next_tick > interval:
+                    self.stats.late_frames += 1
+                    next_tick = now  # fell behind: don't catch up with a burst
+                next_tick += interval
+                produced = await asyncio.wrap_future(producer.submit(frame_id, time.time()))
+                if produced is None:
+                    break
+                frame_id += 1
+                await self._publish(produced.encoded, produced.source_index, produced.fallback_chunks)
+        finally:
+            producer.close()
+            self.finished = True
+            async with self._changed:
+                self._changed.notify_all()
+            logger.info("broadcast ended after %d frames", self.stats.frames_encoded)
+
+    async def _publish(self, encoded: EncodedFrame, source_index: int, fallback_chunks: int) -> None:
+        s = self.stats
+        s.frames_encoded += 1
+        s.points_encoded += encoded.point_count
+        s.bytes_encoded += encoded.nbytes
+        s.encode_seconds += encoded.encode_seconds
+        s.fallback_chunks = fallback_chunks
+        async with self._changed:
+            self.latest, self.latest_source_index = encoded, source_index
+            self._changed.notify_all()
+
+    async def wait_newer(self, than: int | None) -> EncodedFrame | None:
+        """The newest frame whose id differs from ``than``; None once the stream has finished."""
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: self.finished or (self.latest is not None and self.latest.frame_id != than))
+            if self.latest is not None and self.latest.frame_id != than:
+                return self.latest
+            return None

@@ -1,0 +1,151 @@
+"""Frame encoder: splits a frame into packet-sized chunks and compresses each chunk once.
+
+Chunks are sized by *bytes on the wire*, not by point count: aiortc puts every SCTP DATA
+chunk (≤ 1160 bytes of user data) in its own packet, and an unreliable message is lost
+whole if any of its packets is lost. So a message should fill a whole number of packets
+(no half-empty trailing packet) and be only a few packets long. The encoder estimates the
+compressed bytes per point from the previous chunk, picks the point count that fills the
+budget, and re-encodes a smaller chunk in the rare case the estimate overshoots.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import lz4.block
+import numpy as np
+
+from .protocol import (CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, RECORD_SIZE, ChunkHeader, Encoding,
+                       encode_payload)
+
+logger = logging.getLogger(__name__)
+
+#: User data per SCTP packet in aiortc 1.16 (USERDATA_MAX_LENGTH).
+SCTP_PACKET_PAYLOAD = 1160
+#: Default message budget in SCTP packets. Chosen from the measurement in docs/protocol.md
+#: ("Chunk size"): the loss amplification of longer messages vs the per-message cost of shorter ones.
+DEFAULT_CHUNK_PACKETS = 2
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    """How frames are put on the wire."""
+
+    quantize_mm: float = 0.0
+    """0: lossless float32. >0: int16 x, y, z at this step in millimetres, uint8 intensity."""
+    chunk_packets: int = DEFAULT_CHUNK_PACKETS
+    """Largest message, in SCTP packets of 1160 bytes (1..56, i.e. up to 64 KiB)."""
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.quantize_mm) or self.quantize_mm < 0:
+            raise ValueError(f"quantize step must be >= 0 mm, got {self.quantize_mm}")
+        if 0 < self.quantize_mm < 0.1:
+            raise ValueError(f"quantize step {self.quantize_mm} mm is below the 0.1 mm minimum")
+        if not 1 <= self.chunk_packets <= MAX_MESSAGE_SIZE // SCTP_PACKET_PAYLOAD:
+            raise ValueError(f"chunk size must be 1..{MAX_MESSAGE_SIZE // SCTP_PACKET_PAYLOAD} packets, "
+                             f"got {self.chunk_packets}")
+
+    @property
+    def encoding(self) -> Encoding:
+        return Encoding.INT16 if self.quantize_mm else Encoding.FLOAT32
+
+    @property
+    def message_budget(self) -> int:
+        return self.chunk_packets * SCTP_PACKET_PAYLOAD
+
+
+@dataclass(frozen=True)
+class EncodedFrame:
+    """One frame, ready to send to any number of viewers."""
+
+    frame_id: int
+    capture_time: float
+    point_count: int
+    messages: tuple[bytes, ...]
+    encode_seconds: float
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(m) for m in self.messages)
+
+
+class FrameEncoder:
+    """Encodes frames with fixed options; safe to call from one worker thread at a time."""
+
+    def __init__(self, options: EncoderOptions = EncoderOptions()) -> None:
+        self.options = options
+        self.fallback_chunks = 0
+        """Chunks sent as FLOAT32 because they were too wide for int16 at the chosen step."""
+        self.retries = 0
+        """Chunks re-encoded smaller because the size estimate overshot the budget."""
+        self._bytes_per_point = RECORD_SIZE[options.encoding] / 1.3
+
+    def encode(self, frame_id: int, capture_time: float, points: np.ndarray) -> EncodedFrame:
+        started = time.perf_counter()
+        n = len(points)
+        budget = self.options.message_budget - CHUNK_HEADER.size
+        step = self.options.quantize_mm / 1000.0
+        grid = _QuantGrid(points, step) if self.options.encoding == Encoding.INT16 else None
+        pieces: list[tuple[int, int, Encoding, float, tuple[float, float, float], bytes]] = []
+        pos = 0
+        while pos < n:
+            count = int(min(n - pos, MAX_CHUNK_POINTS, max(1, budget * 0.95 / self._bytes_per_point)))
+            while True:
+                encoding, payload, origin = self._payload(points, grid, pos, pos + count)
+                if len(payload) <= budget or count == 1:
+                    break
+                self.retries += 1
+                count = max(1, min(count - 1, int(count * budget / len(payload) * 0.95)))
+            self._bytes_per_point = 0.7 * self._bytes_per_point + 0.3 * (len(payload) / count)
+            pieces.append((pos, count, encoding, step if encoding == Encoding.INT16 else 0.0, origin, payload))
+            pos += count
+        if len(pieces) > 0xFFFF:
+            raise ValueError(f"frame of {n} points needs {len(pieces)} chunks; the format allows 65535")
+        fid = frame_id & 0xFFFFFFFF
+        messages = tuple(
+            ChunkHeader(enc, fid, capture_time, i, len(pieces), off, cnt, n, stp, org).pack() + payload
+            for i, (off, cnt, enc, stp, org, payload) in enumerate(pieces))
+        return EncodedFrame(fid, capture_time, n, messages, time.perf_counter() - started)
+
+    def _payload(self, points: np.ndarray, grid: _QuantGrid | None, start: int, stop: int
+                 ) -> tuple[Encoding, bytes, tuple[float, float, float]]:
+        if grid is not None:
+            planes = grid.planes(start, stop)
+            if planes is not None:
+                return Encoding.INT16, lz4.block.compress(planes, store_size=False), grid.last_origin
+            # too wide for int16 at this step (e.g. 1 mm over a long chunk): send it lossless
+            self.fallback_chunks += 1
+        payload, origin = encode_payload(Encoding.FLOAT32, 0.0, points[start:stop])
+        return Encoding.FLOAT32, payload, origin
+
+
+class _QuantGrid:
+    """A frame quantised once onto the global grid of ``step``; chunks re-centre on their own origin.
+
+    Rounding each coordinate to the nearest grid point first, then subtracting an integer chunk
+    origin, gives the same result as quantising each chunk around its origin, at a fraction of
+    the per-chunk cost (most of the work is one vectorised pass over the frame).
+    """
+
+    def __init__(self, points: np.ndarray, step: float) -> None:
+        self.step = step
+        self.q = np.ascontiguousarray(np.rint(points[:, :3].T.astype(np.float64) / step).astype(np.int64))
+        self.intensity = np.rint(np.clip(points[:, 3], 0.0, 1.0) * 255.0).astype(np.uint8)
+        self.last_origin = (0.0, 0.0, 0.0)
+
+    def planes(self, start: int, stop: int) -> bytes | None:
+        """Byte-transposed INT16 records of points start..stop, or None if they do not fit int16."""
+        q = self.q[:, start:stop]
+        lo, hi = q.min(axis=1), q.max(axis=1)
+        centre = (lo + hi) // 2
+        if int((hi - centre).max()) > 32767 or int((lo - centre).min()) < -32768:
+            return None
+        k = stop - start
+        rel = (q - centre[:, None]).astype("<i2", order="C")
+        out = np.empty((7, k), dtype=np.uint8)
+        out[:6] = rel.view(np.uint8).reshape(3, k, 2).transpose(0, 2, 1).reshape(6, k)
+        out[6] = self.intensity[start:stop]
+        self.last_origin = (float(centre[0] * self.step), float(centre[1] * self.step), float(centre[2] * self.step))
+        return out.tobytes()

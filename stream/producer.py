@@ -1,0 +1,85 @@
+"""Frame production in a child process: read (or synthesise) the next frame and encode it.
+
+Reading, ray-casting and encoding are CPU work that holds the GIL for much of its time; in
+the streaming process it would stall the event loop that drives every viewer's DTLS/SCTP.
+A child process gets its own interpreter (and, on a multi-core machine, its own core). It
+prefetches the next source frame on a thread while the current one is encoded, so a frame's
+capture-to-send latency is the encode time alone.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from data.source import Frame, FrameSource
+
+from .encoder import EncodedFrame, EncoderOptions, FrameEncoder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Produced:
+    encoded: EncodedFrame
+    source_index: int
+    source_timestamp: float
+    fallback_chunks: int
+    """Encoder total so far (chunks sent lossless because int16 could not span them)."""
+
+
+class _Worker:
+    def __init__(self, source: FrameSource, options: EncoderOptions, loop: bool) -> None:
+        self.encoder = FrameEncoder(options)
+        self.frames = self._passes(source, loop)
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix="prefetch")
+        self.pending: Future[Frame | None] = self.reader.submit(next, self.frames, None)
+
+    @staticmethod
+    def _passes(source: FrameSource, loop: bool) -> Iterator[Frame]:
+        while True:
+            produced = 0
+            for frame in source.frames():
+                produced += 1
+                yield frame
+            if not loop or produced == 0:
+                return
+
+    def next(self, frame_id: int, capture_time: float) -> Produced | None:
+        frame = self.pending.result()
+        if frame is None:
+            return None
+        self.pending = self.reader.submit(next, self.frames, None)
+        encoded = self.encoder.encode(frame_id, capture_time, frame.points)
+        return Produced(encoded, frame.index, frame.timestamp, self.encoder.fallback_chunks)
+
+
+_worker: _Worker | None = None
+
+
+def _init_worker(source: FrameSource, options: EncoderOptions, loop: bool) -> None:
+    global _worker
+    _worker = _Worker(source, options, loop)
+
+
+def _next(frame_id: int, capture_time: float) -> Produced | None:
+    assert _worker is not None
+    return _worker.next(frame_id, capture_time)
+
+
+class FrameProducer:
+    """Owns the child process. ``submit(frame_id, capture_time)`` returns a future of the frame."""
+
+    def __init__(self, source: FrameSource, options: EncoderOptions, loop: bool) -> None:
+        self.options = options
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_init_worker, initargs=(source, options, loop))
+
+    def submit(self, frame_id: int, capture_time: float) -> Future[Produced | None]:
+        return self._pool.submit(_next, frame_id, capture_time)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

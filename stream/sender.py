@@ -1,0 +1,132 @@
+"""Per-viewer sender: newest frame wins, chunks paced across the frame interval, backlog bounded."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from aiortc import RTCDataChannel
+
+from .broadcaster import FrameBroadcaster
+from .encoder import SCTP_PACKET_PAYLOAD, EncodedFrame
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PacingOptions:
+    """How one viewer's chunks are put on its channel."""
+
+    spread: float = 0.5
+    """Fraction of the frame interval over which a frame's chunks are spread (0 = as fast as possible)."""
+    burst_bytes: int = 16 * 1024
+    """Bytes sent back-to-back before the pacer yields (bursts are lost at the browser's UDP socket)."""
+    max_backlog_bytes: int = int(__import__("os").environ.get("PCS_BACKLOG", 256 * 1024))
+    """Queued + in-flight bytes above which the sender waits; a frame still waiting when the next
+    one is ready is skipped for this viewer."""
+    min_rate_bytes: float = 8e6
+    """Floor on the pacing rate, bytes/s, so small frames are not stretched needlessly."""
+
+
+@dataclass
+class SenderStats:
+    frames_sent: int = 0
+    frames_skipped: int = 0
+    """Frames this viewer never got because its link was still busy with an older one."""
+    chunks_sent: int = 0
+    bytes_sent: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def channel_backlog(channel: RTCDataChannel) -> int:
+    """Bytes accepted by ``channel`` but not yet acknowledged by the peer.
+
+    ``bufferedAmount`` only counts data not yet handed to SCTP; aiortc's SCTP transport keeps an
+    outbound queue and a congestion window of its own, which we add (aiortc 1.16 internals,
+    read defensively so a different version degrades to bufferedAmount alone).
+    """
+    backlog = channel.bufferedAmount
+    sctp = getattr(channel, "transport", None)
+    queue = getattr(sctp, "_outbound_queue", None)
+    if queue is not None:
+        backlog += len(queue) * SCTP_PACKET_PAYLOAD + int(getattr(sctp, "_flight_size", 0))
+    return backlog
+
+
+class ViewerSender:
+    """Sends the broadcaster's frames to one viewer's unreliable point channel."""
+
+    def __init__(self, channel: RTCDataChannel, broadcaster: FrameBroadcaster,
+                 pacing: PacingOptions = PacingOptions(), label: str = "viewer") -> None:
+        self.channel = channel
+        self.broadcaster = broadcaster
+        self.pacing = pacing
+        self.stats = SenderStats()
+        self.paused = False
+        self._label = label
+        self._last_id: int | None = None
+
+    async def run(self) -> None:
+        """Send until the channel closes or the stream ends. Cancel to stop."""
+        try:
+            while self.channel.readyState == "open":
+                frame = await self.broadcaster.wait_newer(self._last_id)
+                if frame is None:
+                    break
+                if self._last_id is not None:
+                    gap = (frame.frame_id - self._last_id - 1) & 0xFFFFFFFF
+                    self.stats.frames_skipped += gap
+                self._last_id = frame.frame_id
+                if self.paused:
+                    continue
+                if not await self._wait_for_room(frame):
+                    self.stats.frames_skipped += 1
+                    continue
+                await self._send_frame(frame)
+        except ConnectionError as exc:  # channel closed under us
+            logger.debug("%s: sender stopped: %s", self._label, exc)
+        finally:
+            logger.debug("%s: sender done %s", self._label, self.stats)
+
+    def _newer_ready(self, frame: EncodedFrame) -> bool:
+        latest = self.broadcaster.latest
+        return latest is not None and latest.frame_id != frame.frame_id
+
+    async def _wait_for_room(self, frame: EncodedFrame) -> bool:
+        """Wait until the backlog is small; False if a newer frame became ready meanwhile."""
+        while channel_backlog(self.channel) > self.pacing.max_backlog_bytes:
+            if self._newer_ready(frame) or self.channel.readyState != "open":
+                return False
+            await asyncio.sleep(0.002)
+        return True
+
+    async def _send_frame(self, frame: EncodedFrame) -> None:
+        interval = 1.0 / self.broadcaster.fps
+        window = self.pacing.spread * interval
+        rate = max(self.pacing.min_rate_bytes, frame.nbytes / window) if window > 0 else float("inf")
+        started = time.monotonic()
+        sent_bytes = 0
+        burst = 0
+        for message in frame.messages:
+            if self.channel.readyState != "open":
+                return
+            if burst >= self.pacing.burst_bytes:
+                burst = 0
+                due = started + sent_bytes / rate
+                delay = due - time.monotonic()
+                await asyncio.sleep(max(0.0, delay))
+                # a frame once started is finished (a whole frame late beats many partial ones);
+                # the frames that pass meanwhile are skipped
+                while channel_backlog(self.channel) > self.pacing.max_backlog_bytes:
+                    if self.channel.readyState != "open":
+                        return
+                    await asyncio.sleep(0.002)
+            self.channel.send(message)
+            sent_bytes += len(message)
+            burst += len(message)
+            self.stats.chunks_sent += 1
+            self.stats.bytes_sent += len(message)
+        self.stats.frames_sent += 1
