@@ -68,7 +68,7 @@ class FrameBroadcaster:
                 frame_id += 1
                 await self._publish(produced.encoded, produced.source_index, produced.fallback_chunks)
         finally:
-            producer.close()
+            await asyncio.shield(asyncio.to_thread(producer.close))
             self.finished = True
             async with self._changed:
                 self._changed.notify_all()

@@ -82,4 +82,5 @@ class FrameProducer:
         return self._pool.submit(_next, frame_id, capture_time)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the child process (waits for the frame in progress, at most one encode)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

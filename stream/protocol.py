@@ -174,5 +174,5 @@ def decode_chunk(message: bytes) -> Chunk:
         q = rows[:, :6].copy().view("<i2")
         points = np.empty((header.point_count, 4), dtype=np.float32)
         points[:, :3] = np.asarray(header.origin) + q * np.float64(header.step)
-        points[:, 3] = rows[:, 6] / np.float32(255.0)
+        points[:, 3] = rows[:, 6] / 255.0  # in float64, then rounded once, exactly as the JS decoder does
     return Chunk(header, points)

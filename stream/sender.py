@@ -22,7 +22,7 @@ class PacingOptions:
     """Fraction of the frame interval over which a frame's chunks are spread (0 = as fast as possible)."""
     burst_bytes: int = 16 * 1024
     """Bytes sent back-to-back before the pacer yields (bursts are lost at the browser's UDP socket)."""
-    max_backlog_bytes: int = int(__import__("os").environ.get("PCS_BACKLOG", 256 * 1024))
+    max_backlog_bytes: int = 256 * 1024
     """Queued + in-flight bytes above which the sender waits; a frame still waiting when the next
     one is ready is skipped for this viewer."""
     min_rate_bytes: float = 8e6

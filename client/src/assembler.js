@@ -1,0 +1,126 @@
+// Reassembles unordered, lossy point chunks into frames; keeps the link statistics.
+// Mirrors stream/assembler.py: a frame finishes when all its chunks are in, or partially as
+// soon as a chunk of a newer frame arrives; chunks of finished frames are late and dropped.
+import { ChunkError, decodeChunkInto } from './protocol.js';
+
+/** True if 32-bit frame id a is after b (wrap-around aware). */
+export function newer(a, b) {
+  return a !== b && ((a - b) >>> 0) < 0x80000000;
+}
+
+export class LinkStats {
+  constructor() {
+    this.chunksReceived = 0;
+    this.chunksLost = 0;
+    this.badChunks = 0;
+    this.lateChunks = 0;
+    this.duplicateChunks = 0;
+    this.bytesReceived = 0;
+    this.framesComplete = 0;
+    this.framesPartial = 0;
+    this.pointsReceived = 0;
+  }
+}
+
+/**
+ * Frame buffers are provided by the caller (the scene owns its GPU buffers): ``bufferFor(framePoints)``
+ * returns a Float32Array of at least framePoints*4 floats for a new frame, already cleared
+ * (intensity < 0 marks points that never arrived). ``onFrame(frame)`` gets the finished frame.
+ */
+export class FrameAssembler {
+  /**
+   * @param {{bufferFor:(n:number)=>Float32Array, onFrame:(frame:object)=>void, clock?:()=>number}} opts
+   */
+  constructor({ bufferFor, onFrame, clock = () => Date.now() / 1000 }) {
+    this.bufferFor = bufferFor;
+    this.onFrame = onFrame;
+    this.clock = clock;
+    this.stats = new LinkStats();
+    this.open = new Map();
+    this.newest = null;
+    this.lastError = '';
+  }
+
+  /** @param {ArrayBuffer} message */
+  push(message) {
+    const now = this.clock();
+    let frame = null;
+    let status = 'ok';
+    try {
+      decodeChunkInto(message, (h) => {
+        frame = this.open.get(h.frameId);
+        if (!frame) {
+          if (this.newest !== null && !newer(h.frameId, this.newest)) {
+            status = 'late';
+            throw new ChunkError('late');
+          }
+          this.newest = h.frameId;
+          for (const [id, old] of this.open) {
+            if (newer(h.frameId, id)) {
+              this.open.delete(id);
+              this.finish(old);
+            }
+          }
+          frame = {
+            frameId: h.frameId, captureTime: h.captureTime, framePoints: h.framePoints, chunkCount: h.chunkCount,
+            points: this.bufferFor(h.framePoints), seen: new Set(), chunksReceived: 0, pointsReceived: 0,
+            bytesReceived: 0, firstArrival: now, lastArrival: now,
+          };
+          this.open.set(h.frameId, frame);
+        }
+        if (h.chunkCount !== frame.chunkCount || h.framePoints !== frame.framePoints) {
+          throw new ChunkError('chunk disagrees with its frame on chunk or point count');
+        }
+        if (frame.seen.has(h.chunkIndex)) {
+          status = 'duplicate';
+          throw new ChunkError('duplicate');
+        }
+        return frame.points;
+      });
+    } catch (err) {
+      if (!(err instanceof ChunkError)) throw err;
+      if (status === 'late') this.stats.lateChunks += 1;
+      else if (status === 'duplicate') this.stats.duplicateChunks += 1;
+      else {
+        this.stats.badChunks += 1;
+        this.lastError = err.message;
+      }
+      return;
+    }
+    const h = new DataView(message);
+    const index = h.getUint16(16, true);
+    const count = h.getUint32(24, true);
+    frame.seen.add(index);
+    frame.chunksReceived += 1;
+    frame.pointsReceived += count;
+    frame.bytesReceived += message.byteLength;
+    frame.lastArrival = now;
+    this.stats.chunksReceived += 1;
+    this.stats.bytesReceived += message.byteLength;
+    if (frame.chunksReceived === frame.chunkCount) {
+      this.open.delete(frame.frameId);
+      this.finish(frame);
+    }
+  }
+
+  /** Finish every open frame (end of stream, reconnect). */
+  flush() {
+    for (const frame of this.open.values()) this.finish(frame);
+    this.open.clear();
+  }
+
+  reset() {
+    this.open.clear();
+    this.newest = null;
+  }
+
+  finish(frame) {
+    const s = this.stats;
+    frame.complete = frame.chunksReceived === frame.chunkCount;
+    s.chunksLost += frame.chunkCount - frame.chunksReceived;
+    s.pointsReceived += frame.pointsReceived;
+    if (frame.complete) s.framesComplete += 1;
+    else s.framesPartial += 1;
+    this.onFrame(frame);
+  }
+}

@@ -1,0 +1,141 @@
+// WebRTC connection to the streamer: fetches ICE servers, opens the two data channels, sends the
+// offer, and reconnects by itself (with backoff) when the connection fails or the server restarts.
+
+/** Points: unordered, no retransmissions: a lost chunk costs its points and never stalls the stream. */
+export const POINTS_CHANNEL_OPTIONS = Object.freeze({ ordered: false, maxRetransmits: 0 });
+
+export class StreamConnection extends EventTarget {
+  /**
+   * @param {{baseUrl?: string, onPoints:(data:ArrayBuffer)=>void, onControl:(msg:object)=>void}} opts
+   */
+  constructor({ baseUrl = '', onPoints, onControl }) {
+    super();
+    this.baseUrl = baseUrl;
+    this.onPoints = onPoints;
+    this.onControl = onControl;
+    this.pc = null;
+    this.control = null;
+    this.points = null;
+    this.state = 'idle';
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.stopped = false;
+    this.connectStarted = 0;
+  }
+
+  setState(state, detail = '') {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent('state', { detail: { state, detail } }));
+  }
+
+  async start() {
+    this.stopped = false;
+    clearTimeout(this.retryTimer);
+    this.teardown();
+    this.connectStarted = performance.now();
+    this.setState('connecting');
+    try {
+      const cfg = await this.fetchJson('/config');
+      const pc = new RTCPeerConnection({ iceServers: cfg.iceServers || [] });
+      this.pc = pc;
+      this.control = pc.createDataChannel('control');
+      this.points = pc.createDataChannel('points', POINTS_CHANNEL_OPTIONS);
+      this.points.binaryType = 'arraybuffer';
+      this.points.onmessage = (ev) => this.onPoints(ev.data);
+      this.control.onmessage = (ev) => {
+        let msg;
+        try {
+          msg = JSON.parse(ev.data);
+        } catch {
+          return;
+        }
+        this.onControl(msg);
+      };
+      this.control.onopen = () => {
+        this.attempt = 0;
+        this.setState('open');
+      };
+      this.control.onclose = () => this.scheduleRetry('control channel closed');
+      pc.onconnectionstatechange = () => {
+        const s = pc.connectionState;
+        if (s === 'failed' || s === 'closed') this.scheduleRetry(`connection ${s}`);
+        else if (s === 'disconnected') this.setState('disconnected');
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      await waitIceGathering(pc, 2000);
+      const answer = await this.fetchJson('/offer', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
+      });
+      await pc.setRemoteDescription(answer);
+    } catch (err) {
+      this.scheduleRetry(err.message || String(err));
+    }
+  }
+
+  async fetchJson(path, init) {
+    const resp = await fetch(this.baseUrl + path, init);
+    let body = null;
+    try {
+      body = await resp.json();
+    } catch {
+      /* not JSON */
+    }
+    if (!resp.ok) throw new Error(`${path}: ${resp.status} ${(body && body.error) || resp.statusText}`);
+    return body;
+  }
+
+  sendControl(message) {
+    if (this.control && this.control.readyState === 'open') this.control.send(JSON.stringify(message));
+  }
+
+  scheduleRetry(reason) {
+    if (this.stopped || this.retryTimer) return;
+    this.teardown();
+    const delay = Math.min(5000, 250 * 2 ** this.attempt);
+    this.attempt += 1;
+    this.setState('reconnecting', `${reason}; retry in ${(delay / 1000).toFixed(1)} s`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.start();
+    }, delay);
+  }
+
+  teardown() {
+    const pc = this.pc;
+    this.pc = null;
+    if (this.control) this.control.onclose = null;
+    this.control = null;
+    this.points = null;
+    if (pc) {
+      pc.onconnectionstatechange = null;
+      pc.close();
+    }
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.teardown();
+    this.setState('closed');
+  }
+}
+
+/** Wait until ICE gathering completes (the server does not trickle), at most ``ms``. */
+function waitIceGathering(pc, ms) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      pc.removeEventListener('icegatheringstatechange', check);
+      resolve();
+    }
+    function check() {
+      if (pc.iceGatheringState === 'complete') done();
+    }
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+}

@@ -1,0 +1,58 @@
+// Heads-up display: what the link is doing, refreshed a few times a second.
+
+/** Rolling figures over the last few seconds of frames. */
+export class LinkMeter {
+  constructor(windowSeconds = 3) {
+    this.windowSeconds = windowSeconds;
+    this.frames = []; // {t, latencyMs, bytes, points, chunks, chunksReceived}
+  }
+
+  addFrame(sample) {
+    this.frames.push(sample);
+    const cutoff = sample.t - this.windowSeconds;
+    while (this.frames.length && this.frames[0].t < cutoff) this.frames.shift();
+  }
+
+  summary(now) {
+    const f = this.frames.filter((x) => x.t >= now - this.windowSeconds);
+    if (f.length === 0) return { fps: 0, latencyMs: null, lossPct: 0, mbps: 0, points: 0 };
+    const span = Math.max(now - f[0].t, 1e-3);
+    const lat = f.map((x) => x.latencyMs).sort((a, b) => a - b);
+    const chunks = f.reduce((a, x) => a + x.chunks, 0);
+    const got = f.reduce((a, x) => a + x.chunksReceived, 0);
+    return {
+      fps: f.length > 1 ? (f.length - 1) / span : 0,
+      latencyMs: lat[Math.floor(lat.length / 2)],
+      lossPct: chunks ? (100 * (chunks - got)) / chunks : 0,
+      mbps: f.length > 1 ? (f.slice(1).reduce((a, x) => a + x.bytes, 0) * 8) / span / 1e6 : 0,
+      points: f[f.length - 1].points,
+    };
+  }
+}
+
+export class Hud {
+  /** @param {HTMLElement} element */
+  constructor(element) {
+    this.element = element;
+    this.fields = {};
+    for (const el of element.querySelectorAll('[data-field]')) this.fields[el.dataset.field] = el;
+  }
+
+  set(name, text) {
+    const el = this.fields[name];
+    if (el && el.textContent !== text) el.textContent = text;
+  }
+
+  show({ state, summary, server, badChunks, source }) {
+    this.set('state', state);
+    this.set('fps', summary.fps.toFixed(1));
+    this.set('latency', summary.latencyMs === null ? '–' : `${summary.latencyMs.toFixed(0)} ms`);
+    this.set('loss', `${summary.lossPct.toFixed(1)} %`);
+    this.set('mbps', summary.mbps.toFixed(1));
+    this.set('points', summary.points.toLocaleString('en-US'));
+    this.set('skipped', server ? String(server.frames_skipped) : '–');
+    this.set('bad', String(badChunks));
+    if (source) this.set('source', source);
+    this.element.dataset.state = state;
+  }
+}

@@ -1,0 +1,131 @@
+// Viewer entry point: wires the connection, the assembler, the scene and the HUD.
+import { FrameAssembler } from './assembler.js';
+import { ClockOffsetEstimator } from './clock.js';
+import { StreamConnection } from './connection.js';
+import { Hud, LinkMeter } from './hud.js';
+import { PointScene } from './scene.js';
+
+const PING_INTERVAL_MS = 1000;
+const STATS_INTERVAL_MS = 1000;
+
+let scene, hud, connection, assembler;
+const clock = new ClockOffsetEstimator();
+const meter = new LinkMeter();
+const pings = new Map();
+let pingId = 0;
+let serverStats = null;
+let hello = null;
+let paused = false;
+
+/** Exposed for tests and for curious users in the console. */
+const status = { framesDrawn: 0, framesReceived: 0, lastDrawnPoints: 0, firstFrameMs: null, state: 'idle' };
+window.pointStream = status;
+
+const now = () => (performance.timeOrigin + performance.now()) / 1000;
+
+function init() {
+  scene = new PointScene(document.getElementById('view'));
+  hud = new Hud(document.getElementById('hud'));
+  assembler = new FrameAssembler({
+    bufferFor: (n) => scene.bufferFor(n),
+    onFrame: (frame) => {
+      status.framesReceived += 1;
+      scene.present(frame);
+    },
+    clock: now,
+  });
+  connection = new StreamConnection({
+    onPoints: (data) => assembler.push(data),
+    onControl: onControl,
+  });
+  connection.addEventListener('state', (ev) => {
+    status.state = ev.detail.state;
+    if (ev.detail.state === 'reconnecting') assembler.reset();
+    if (ev.detail.detail) console.info(`stream: ${ev.detail.state}: ${ev.detail.detail}`);
+  });
+  bindControls();
+  window.addEventListener('resize', onWindowResize);
+  setInterval(ping, PING_INTERVAL_MS);
+  setInterval(reportStats, STATS_INTERVAL_MS);
+  setInterval(updateHud, 250);
+  connection.start();
+  scene.renderer.setAnimationLoop(animate);
+}
+
+function onControl(msg) {
+  if (msg.type === 'hello') {
+    hello = msg;
+    const mode = msg.encoding === 'int16' ? `int16 ${msg.quantizeMm} mm` : 'float32';
+    hud.set('source', `${msg.source} · ${mode}`);
+    ping();
+  } else if (msg.type === 'pong' && pings.has(msg.id)) {
+    const t0 = pings.get(msg.id);
+    pings.delete(msg.id);
+    clock.add(t0, msg.serverTime, now());
+  } else if (msg.type === 'stats') {
+    serverStats = msg;
+  }
+}
+
+function ping() {
+  const id = pingId++;
+  const t0 = now();
+  pings.set(id, t0);
+  if (pings.size > 32) pings.delete(pings.keys().next().value);
+  connection.sendControl({ type: 'ping', id, t0 });
+}
+
+function animate() {
+  const frame = scene.render();
+  if (!frame) return;
+  const t = now();
+  status.framesDrawn += 1;
+  status.lastDrawnPoints = frame.pointsReceived;
+  if (status.firstFrameMs === null) status.firstFrameMs = performance.now();
+  meter.addFrame({
+    t,
+    latencyMs: (t + clock.offset - frame.captureTime) * 1000,
+    bytes: frame.bytesReceived,
+    points: frame.pointsReceived,
+    chunks: frame.chunkCount,
+    chunksReceived: frame.chunksReceived,
+  });
+}
+
+function summary() {
+  return meter.summary(now());
+}
+
+function updateHud() {
+  const s = summary();
+  status.summary = s;
+  status.link = { ...assembler.stats };
+  hud.show({ state: connection.state, summary: s, server: serverStats, badChunks: assembler.stats.badChunks });
+}
+
+function reportStats() {
+  const s = summary();
+  connection.sendControl({
+    type: 'stats', fps: s.fps, latencyMs: s.latencyMs, lossPct: s.lossPct, mbps: s.mbps, points: s.points,
+    framesDrawn: status.framesDrawn, badChunks: assembler.stats.badChunks, clockRttMs: clock.best ? clock.best.rtt * 1000 : null,
+  });
+}
+
+function bindControls() {
+  const color = document.getElementById('color-mode');
+  color.addEventListener('change', () => scene.setColorMode(color.value));
+  const size = document.getElementById('point-size');
+  size.addEventListener('input', () => scene.setPointSize(Number(size.value)));
+  const pause = document.getElementById('pause');
+  pause.addEventListener('click', () => {
+    paused = !paused;
+    connection.sendControl({ type: paused ? 'pause' : 'resume' });
+    pause.textContent = paused ? 'Resume' : 'Pause';
+  });
+}
+
+function onWindowResize() {
+  scene.onWindowResize();
+}
+
+init();
