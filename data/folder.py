@@ -1,0 +1,45 @@
+"""A folder of point files (.bin, .npy, .pcd, .ply), streamed in name order."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from .formats import READERS, read_points
+from .source import Frame, FrameSource, SourceError
+
+logger = logging.getLogger(__name__)
+
+
+class FolderSource(FrameSource):
+    """Every supported file directly in ``folder``, sorted by name. Unreadable files are skipped."""
+
+    def __init__(self, folder: Path, fps: float = 10.0) -> None:
+        self.folder = folder
+        if not folder.exists():
+            raise SourceError(f"no such folder: {folder}")
+        if not folder.is_dir():
+            raise SourceError(f"not a folder: {folder} (--source takes 'synthetic', 'kitti' or a folder)")
+        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in READERS and p.is_file())
+        if not self.files:
+            raise SourceError(f"no point files in {folder} (looked for {', '.join(READERS)})")
+        self.native_fps = fps
+        self.skipped = 0
+        self.description = f"folder {folder} ({len(self.files)} files)"
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def frames(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.files):
+            try:
+                points = read_points(path)
+            except (OSError, ValueError) as exc:
+                self.skipped += 1
+                logger.warning("skipping %s: %s", path, exc)
+                continue
+            if len(points) == 0:
+                self.skipped += 1
+                logger.warning("skipping %s: no points", path)
+                continue
+            yield Frame(index, index / self.native_fps, points)
