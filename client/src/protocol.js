@@ -56,10 +56,57 @@ export function decodeHeader(view) {
 
 let scratch = new Uint8Array(64 * 1024);
 
+/**
+ * Check that an LZ4 block is well formed before handing it to lz4js, which does no bounds
+ * checking (it reads past a truncated input as zeros and follows any match offset). Walks the
+ * sequence headers only: every literal run must lie inside the input, every match must point
+ * into data already decoded, and the output must be exactly ``expected`` bytes.
+ * @returns {string|null} what is wrong, or null
+ */
+export function lz4BlockProblem(src, expected) {
+  const end = src.length;
+  let s = 0;
+  let d = 0;
+  while (s < end) {
+    const token = src[s++];
+    let literals = token >> 4;
+    if (literals === 15) {
+      let b;
+      do {
+        if (s >= end) return 'literal length runs past the input';
+        b = src[s++];
+        literals += b;
+      } while (b === 255);
+    }
+    if (s + literals > end) return 'literal run past the end of the input';
+    s += literals;
+    d += literals;
+    if (d > expected) return 'block decodes to more bytes than the header declares';
+    if (s === end) break; // the last sequence has literals only
+    if (s + 2 > end) return 'match offset past the end of the input';
+    const offset = src[s] | (src[s + 1] << 8);
+    s += 2;
+    if (offset === 0 || offset > d) return `match offset ${offset} points before the start of the output`;
+    let match = token & 15;
+    if (match === 15) {
+      let b;
+      do {
+        if (s >= end) return 'match length runs past the input';
+        b = src[s++];
+        match += b;
+      } while (b === 255);
+    }
+    d += match + 4;
+    if (d > expected) return 'block decodes to more bytes than the header declares';
+  }
+  if (d !== expected) return `payload decodes to ${d} bytes, expected ${expected}`;
+  return null;
+}
+
 function decompress(bytes, expected) {
+  const problem = lz4BlockProblem(bytes, expected);
+  if (problem) throw new ChunkError(`corrupt LZ4 block: ${problem}`);
   if (scratch.length < expected) scratch = new Uint8Array(expected);
-  // lz4js checks nothing; writes past the view are dropped by the typed array and the
-  // decoded length tells us whether the block was exactly what the header promised.
   const out = scratch.subarray(0, expected);
   let end;
   try {

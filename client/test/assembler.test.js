@@ -1,0 +1,92 @@
+// Reassembly and link statistics with a repeatable loss pattern (no network).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+import { FrameAssembler, newer } from '../src/assembler.js';
+import { ClockOffsetEstimator } from '../src/clock.js';
+
+const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'golden');
+const template = new Uint8Array(readFileSync(join(GOLDEN, 'float32_small.bin')));
+
+/** A copy of the golden chunk re-labelled as chunk ``index`` of ``count`` of frame ``frameId``. */
+function chunk(frameId, index, count) {
+  const m = template.slice();
+  const v = new DataView(m.buffer);
+  v.setUint32(4, frameId, true);
+  v.setUint16(16, index, true);
+  v.setUint16(18, count, true);
+  v.setUint32(20, index * 5, true);
+  v.setUint32(28, count * 5, true);
+  return m.buffer;
+}
+
+function harness() {
+  const frames = [];
+  const a = new FrameAssembler({ bufferFor: (n) => new Float32Array(n * 4).fill(-1), onFrame: (f) => frames.push(f) });
+  return { a, frames };
+}
+
+test('complete frames finish as soon as their last chunk arrives, in any order', () => {
+  const { a, frames } = harness();
+  for (const i of [2, 0, 3, 1]) a.push(chunk(1, i, 4));
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0].complete, true);
+  assert.equal(frames[0].pointsReceived, 20);
+  assert.equal(a.stats.chunksLost, 0);
+});
+
+test('lost chunks: the frame finishes partially when the next frame starts, and loss is counted', () => {
+  const { a, frames } = harness();
+  a.push(chunk(1, 0, 4));
+  a.push(chunk(1, 2, 4)); // 1 and 3 lost
+  a.push(chunk(2, 0, 4));
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0].complete, false);
+  assert.equal(frames[0].chunksReceived, 2);
+  assert.equal(a.stats.chunksLost, 2);
+  // points of lost chunks stay marked missing (intensity -1)
+  assert.equal(frames[0].points[5 * 4 + 3], -1);
+  assert.notEqual(frames[0].points[3], -1);
+});
+
+test('late and duplicate chunks are counted and dropped, bad chunks too', () => {
+  const { a, frames } = harness();
+  a.push(chunk(5, 0, 2));
+  a.push(chunk(5, 0, 2));
+  a.push(chunk(6, 0, 2)); // finishes frame 5 partially
+  a.push(chunk(5, 1, 2)); // late
+  a.push(new Uint8Array([1, 2, 3]).buffer);
+  assert.equal(a.stats.duplicateChunks, 1);
+  assert.equal(a.stats.lateChunks, 1);
+  assert.equal(a.stats.badChunks, 1);
+  assert.equal(frames.length, 1);
+});
+
+test('frame ids wrap around at 2^32', () => {
+  assert.ok(newer(0, 0xffffffff));
+  assert.ok(!newer(0xffffffff, 0));
+  const { a, frames } = harness();
+  a.push(chunk(0xffffffff, 0, 2));
+  a.push(chunk(0, 0, 2));
+  assert.equal(frames.length, 1);
+  assert.equal(a.stats.lateChunks, 0);
+});
+
+test('clock offset: the lowest-RTT sample recovers an injected offset', () => {
+  const est = new ClockOffsetEstimator();
+  const offset = 12.345; // remote = local + offset
+  const rtts = [0.08, 0.02, 0.005, 0.05];
+  let t = 1000;
+  for (const rtt of rtts) {
+    const asym = rtt * 0.3; // outbound share of the RTT
+    const remote = t + asym + offset;
+    est.add(t, remote, t + rtt);
+    t += 1;
+  }
+  // error bound is rtt/2 of the best sample
+  assert.ok(Math.abs(est.offset - offset) <= 0.005 / 2 + 1e-9, `offset ${est.offset}`);
+  assert.ok(Math.abs(est.best.rtt - 0.005) < 1e-9);
+});

@@ -1,0 +1,91 @@
+"""Regenerate the golden chunk vectors shared by the Python and JS decoder tests.
+
+    .venv/bin/python tests/golden/make_golden.py
+
+Writes NAME.bin (one data-channel message) and NAME.json (its header fields and the decoded
+points as float32 values) for each vector, plus bad/*.bin (messages every decoder must reject).
+Only rerun when the wire format changes on purpose: the tests compare against these files.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+
+from stream.protocol import CHUNK_HEADER, ChunkHeader, Encoding, decode_chunk, encode_chunk  # noqa: E402
+
+
+def vectors() -> dict[str, tuple[ChunkHeader, np.ndarray]]:
+    rng = np.random.default_rng(2024)
+    small = np.array([[0.0, 0.0, 0.0, 0.0], [-1.5, 2.25, -0.125, 1.0], [79.99, -80.0, 3.0, 0.5],
+                      [1e-7, -3.4e38, 6.5e4, 0.25], [12.345678, -0.000001, 1.73, 0.0625]], dtype=np.float32)
+    street = np.column_stack([rng.uniform(-40, 40, 300), rng.uniform(-20, 20, 300), rng.uniform(-1.8, 3, 300),
+                              rng.uniform(0, 1, 300)]).astype(np.float32)
+    far = np.column_stack([rng.normal(75, 2, 64), rng.normal(-40, 2, 64), rng.normal(2, 0.5, 64),
+                           rng.uniform(0, 1, 64)]).astype(np.float32)
+    return {
+        "float32_small": (ChunkHeader(Encoding.FLOAT32, 7, 1700000000.25, 1, 3, 10, 5, 20, 0.0, (0.0, 0.0, 0.0)), small),
+        "float32_street": (ChunkHeader(Encoding.FLOAT32, 0xFFFFFFFF, 1795000000.125, 0, 1, 0, 300, 300, 0.0,
+                                       (0.0, 0.0, 0.0)), street),
+        "int16_5mm": (ChunkHeader(Encoding.INT16, 42, 1795000001.5, 2, 4, 600, 300, 1200, 0.005, (0.0, 0.0, 0.0)),
+                      street),
+        "int16_1mm_far": (ChunkHeader(Encoding.INT16, 43, 1795000001.75, 0, 2, 0, 64, 128, 0.001, (0.0, 0.0, 0.0)),
+                          far),
+    }
+
+
+def bad_messages(good: bytes) -> dict[str, bytes]:
+    header = bytearray(good[:CHUNK_HEADER.size])
+
+    def with_field(offset: int, value: bytes) -> bytes:
+        h = bytearray(header)
+        h[offset:offset + len(value)] = value
+        return bytes(h) + good[CHUNK_HEADER.size:]
+
+    return {
+        "empty": b"",
+        "short_header": good[:20],
+        "header_only": good[:CHUNK_HEADER.size],
+        "truncated_payload": good[:-7],
+        "bad_magic": with_field(0, b"XX"),
+        "bad_version": with_field(2, b"\x09"),
+        "bad_encoding": with_field(3, b"\x05"),
+        "index_past_count": with_field(16, (5).to_bytes(2, "little") + (3).to_bytes(2, "little")),
+        "zero_points": with_field(24, (0).to_bytes(4, "little")),
+        "points_past_frame": with_field(20, (18).to_bytes(4, "little")),
+        "more_points_than_payload": with_field(24, (6).to_bytes(4, "little")),
+        "garbled_payload": bytes(header) + bytes(b ^ 0x5A for b in good[CHUNK_HEADER.size:]),
+        "trailing_garbage": good + b"\x00\x01\x02",
+    }
+
+
+def main() -> None:
+    (HERE / "bad").mkdir(exist_ok=True)
+    first = None
+    for name, (header, points) in vectors().items():
+        message = encode_chunk(header, points)
+        first = first or message
+        chunk = decode_chunk(message)
+        h = chunk.header
+        (HERE / f"{name}.bin").write_bytes(message)
+        expected = {
+            "header": {"encoding": int(h.encoding), "frameId": h.frame_id, "captureTime": h.capture_time,
+                       "chunkIndex": h.chunk_index, "chunkCount": h.chunk_count, "pointOffset": h.point_offset,
+                       "pointCount": h.point_count, "framePoints": h.frame_points, "step": h.step,
+                       "origin": list(h.origin)},
+            "input": [[float(v) for v in row] for row in points],
+            "points": [[float(v) for v in row] for row in chunk.points],
+        }
+        (HERE / f"{name}.json").write_text(json.dumps(expected, indent=1) + "\n")
+    assert first is not None
+    for name, message in bad_messages(first).items():
+        (HERE / "bad" / f"{name}.bin").write_bytes(message)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""Wire format: layout, round trips, golden vectors shared with the JS decoder, and rejection."""
+from __future__ import annotations
+
+import json
+import random
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream.protocol import (CHUNK_HEADER, MAX_MESSAGE_SIZE, ChunkHeader, Encoding, decode_chunk, decode_header,
+                             encode_chunk)
+from tests.golden.make_golden import bad_messages, vectors
+
+GOLDEN = Path(__file__).parent / "golden"
+# Re-declared here on purpose: a silent change of the header layout must fail this test.
+HEADER_LAYOUT = struct.Struct("<H B B I d H H I I I f f f f")
+
+
+def header(encoding: Encoding = Encoding.FLOAT32, n: int = 100, step: float = 0.0, **kw: object) -> ChunkHeader:
+    fields = dict(encoding=encoding, frame_id=3, capture_time=1795000000.5, chunk_index=0, chunk_count=1,
+                  point_offset=0, point_count=n, frame_points=n, step=step, origin=(0.0, 0.0, 0.0))
+    fields.update(kw)
+    return ChunkHeader(**fields)  # type: ignore[arg-type]
+
+
+def cloud(n: int, seed: int = 0, spread: float = 80.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(-spread, spread, (n, 4)).astype(np.float32)
+    pts[:, 3] = rng.uniform(0, 1, n)
+    return pts
+
+
+def test_header_layout_is_48_bytes_little_endian() -> None:
+    assert CHUNK_HEADER.size == HEADER_LAYOUT.size == 48
+    h = header(Encoding.INT16, n=7, step=0.005, frame_id=0x01020304, chunk_index=2, chunk_count=5,
+               point_offset=9, frame_points=30, origin=(1.5, -2.0, 0.25))
+    raw = h.pack()
+    assert HEADER_LAYOUT.unpack(raw) == (0x4C50, 1, 1, 0x01020304, 1795000000.5, 2, 5, 9, 7, 30,
+                                         pytest.approx(0.005), 1.5, -2.0, 0.25)
+    assert raw[:2] == b"PL" and raw[4:8] == b"\x04\x03\x02\x01"
+
+
+def test_float32_round_trip_is_exact() -> None:
+    pts = cloud(1000)
+    pts[0] = [np.float32(1e-38), np.float32(-3.4e38), 0.0, 1.0]
+    chunk = decode_chunk(encode_chunk(header(n=1000), pts))
+    assert chunk.points.dtype == np.float32
+    assert np.array_equal(chunk.points, pts)
+    assert chunk.header.capture_time == 1795000000.5
+
+
+@pytest.mark.parametrize("step_mm", [1.0, 5.0, 20.0])
+def test_quantized_round_trip_within_half_a_step(step_mm: float) -> None:
+    step = step_mm / 1000
+    spread = 30.0 if step_mm == 1.0 else 80.0  # int16 at 1 mm spans 65 m
+    pts = cloud(2000, seed=1, spread=spread)
+    chunk = decode_chunk(encode_chunk(header(Encoding.INT16, n=2000, step=step), pts))
+    err = np.abs(chunk.points[:, :3] - pts[:, :3])
+    # half a step, plus float32 rounding of the decoded coordinate (|x| <= 80 m)
+    assert err.max() <= step / 2 + 80 * 2 ** -23
+    assert np.abs(chunk.points[:, 3] - pts[:, 3]).max() <= 0.5 / 255 + 1e-7
+
+
+def test_quantized_chunk_too_wide_for_int16_is_refused() -> None:
+    with pytest.raises(ValueError, match="too wide for int16 at 1 mm"):
+        encode_chunk(header(Encoding.INT16, n=100, step=0.001), cloud(100, spread=80))
+
+
+def test_message_size_limit() -> None:
+    n = 4500  # 72,000 bytes of incompressible noise
+    noise = np.random.default_rng(3).integers(0, 2**32, (n, 4), dtype=np.uint32).view(np.float32)
+    with pytest.raises(ValueError, match=f"more than {MAX_MESSAGE_SIZE}"):
+        encode_chunk(header(n=n), noise)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in GOLDEN.glob("*.bin")))
+def test_golden_vectors_decode_to_their_json(name: str) -> None:
+    message = (GOLDEN / f"{name}.bin").read_bytes()
+    expected = json.loads((GOLDEN / f"{name}.json").read_text())
+    chunk = decode_chunk(message)
+    h = expected["header"]
+    assert (chunk.header.encoding, chunk.header.frame_id, chunk.header.capture_time, chunk.header.chunk_index,
+            chunk.header.chunk_count, chunk.header.point_offset, chunk.header.point_count,
+            chunk.header.frame_points) == (h["encoding"], h["frameId"], h["captureTime"], h["chunkIndex"],
+                                           h["chunkCount"], h["pointOffset"], h["pointCount"], h["framePoints"])
+    assert np.array_equal(chunk.points, np.array(expected["points"], dtype=np.float32))
+
+
+@pytest.mark.parametrize("name", sorted(vectors()))
+def test_golden_vectors_are_what_the_encoder_writes_today(name: str) -> None:
+    """Byte-identical re-encode: the format (and LZ4 output) has not drifted from the fixtures."""
+    h, points = vectors()[name]
+    assert encode_chunk(h, points) == (GOLDEN / f"{name}.bin").read_bytes()
+
+
+def test_bad_fixtures_match_the_generator() -> None:
+    good = (GOLDEN / "float32_small.bin").read_bytes()
+    for name, message in bad_messages(good).items():
+        assert (GOLDEN / "bad" / f"{name}.bin").read_bytes() == message
+
+
+@pytest.mark.parametrize("path", sorted((GOLDEN / "bad").glob("*.bin")), ids=lambda p: p.stem)
+def test_bad_chunks_raise_value_error(path: Path) -> None:
+    with pytest.raises(ValueError):
+        decode_chunk(path.read_bytes())
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda m: m[:10], "chunk too short: 10 bytes"),
+    (lambda m: b"ZZ" + m[2:], "bad magic"),
+    (lambda m: m[:-5], "corrupt LZ4 block"),
+])
+def test_error_messages_say_what_is_wrong(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    good = encode_chunk(header(n=50), cloud(50))
+    with pytest.raises(ValueError, match=message):
+        decode_chunk(mutate(good))
+
+
+def test_random_mutations_raise_only_value_error() -> None:
+    rng = random.Random(7)
+    good = encode_chunk(header(Encoding.INT16, n=300, step=0.005), cloud(300))
+    rejected = 0
+    for i in range(3000):
+        m = bytearray(good)
+        kind = i % 4
+        if kind == 0:
+            m = m[:rng.randrange(len(m))]
+        elif kind == 1:
+            pos = rng.randrange(CHUNK_HEADER.size, len(m))
+            m[pos] ^= 1 << rng.randrange(8)
+        elif kind == 2:
+            m[rng.randrange(CHUNK_HEADER.size)] = rng.randrange(256)
+        else:
+            m = bytearray(rng.randbytes(rng.randrange(600)))
+        try:
+            chunk = decode_chunk(bytes(m))
+        except ValueError:
+            rejected += 1
+            continue
+        assert chunk.points.shape == (chunk.header.point_count, 4)
+    assert rejected > 1500
+
+
+def test_decode_header_validates_before_decompressing() -> None:
+    good = encode_chunk(header(n=10, frame_points=10), cloud(10))
+    h = decode_header(good)
+    assert h.point_count == 10 and h.encoding == Encoding.FLOAT32
