@@ -1,0 +1,78 @@
+"""Signaling app: client files, /config, /offer validation and a real aiortc offer."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+
+from signaling.app import PEERS
+from tests.helpers import make_app
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any) -> Any:
+    app, _, _ = make_app(frames_per_pass=5)
+    return await aiohttp_client(app)
+
+
+async def test_index_and_client_modules_are_served(client: Any) -> None:
+    resp = await client.get("/")
+    assert resp.status == 200
+    html = await resp.text()
+    assert '"three": "/vendor/three/build/three.module.js"' in html and "/src/main.js" in html
+    for path in ("/src/main.js", "/src/protocol.js", "/vendor/three/build/three.module.js",
+                 "/vendor/three/examples/jsm/controls/OrbitControls.js", "/build/lz4js.js"):
+        assert (await client.get(path)).status == 200, path
+
+
+async def test_config_returns_an_explicit_empty_ice_list_by_default(client: Any) -> None:
+    resp = await client.get("/config")
+    assert resp.status == 200 and await resp.json() == {"iceServers": []}
+
+
+async def test_config_lists_configured_servers(aiohttp_client: Any) -> None:
+    app, _, _ = make_app(frames_per_pass=5, ice_servers=[RTCIceServer("stun:127.0.0.1:3478")])
+    c = await aiohttp_client(app)
+    assert await (await c.get("/config")).json() == {"iceServers": [{"urls": "stun:127.0.0.1:3478"}]}
+
+
+@pytest.mark.parametrize("kwargs, status, message", [
+    ({"data": "v=0", "headers": {"Content-Type": "text/plain"}}, 415, "application/json"),
+    ({"data": "{not json", "headers": {"Content-Type": "application/json"}}, 400, "not valid JSON"),
+    ({"json": [1, 2]}, 400, "JSON object"),
+    ({"json": {"type": "offer"}}, 400, "'sdp' must be"),
+    ({"json": {"sdp": "v=0\r\n", "type": "answer"}}, 400, "'type' must be"),
+    ({"json": {"sdp": "hello", "type": "offer"}}, 400, "'sdp' must be"),
+    ({"json": {"sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", "type": "offer"}}, 400, "no data channel"),
+    ({"json": {"sdp": "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n", "type": "offer"}}, 400,
+     "could not use the offer"),
+    ({"json": {"sdp": "v=0" + "x" * 70000, "type": "offer"}}, 413, "larger than"),
+])
+async def test_bad_offers_get_a_4xx_with_a_json_error(client: Any, kwargs: dict[str, Any], status: int,
+                                                      message: str) -> None:
+    resp = await client.post("/offer", **kwargs)
+    assert resp.status == status
+    body = await resp.json()
+    assert message in body["error"]
+    assert not client.app[PEERS]  # nothing left behind
+
+
+async def test_a_real_offer_gets_an_answer(client: Any) -> None:
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        pc.createDataChannel("control")
+        pc.createDataChannel("points", ordered=False, maxRetransmits=0)
+        await pc.setLocalDescription(await pc.createOffer())
+        resp = await client.post("/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"})
+        assert resp.status == 200
+        answer = await resp.json()
+        assert answer["type"] == "answer" and "m=application" in answer["sdp"]
+        assert len(client.app[PEERS]) == 1
+    finally:
+        await pc.close()
+
+
+async def test_stats_endpoint(client: Any) -> None:
+    body = await (await client.get("/stats")).json()
+    assert set(body) >= {"broadcast", "viewers", "finished"} and body["viewers"] == []
