@@ -37,8 +37,8 @@ def free_port() -> int:
 class ServerProcess:
     """``server.py`` run as a user would, on a free loopback port; stopped on exit."""
 
-    def __init__(self, *args: str) -> None:
-        self.port = free_port()
+    def __init__(self, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = b""
         self.proc = subprocess.Popen(
@@ -73,8 +73,8 @@ class ServerProcess:
 def server_process() -> Iterator[type[ServerProcess]]:
     started: list[ServerProcess] = []
 
-    def start(*args: str) -> ServerProcess:
-        proc = ServerProcess(*args)
+    def start(*args: str, port: int | None = None) -> ServerProcess:
+        proc = ServerProcess(*args, port=port)
         started.append(proc)
         return proc
 

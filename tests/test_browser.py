@@ -1,0 +1,137 @@
+"""Real headless Chromium runs the real client against server.py: frames drawn, pixels lit, HUD live."""
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import ROOT, ServerProcess
+
+pytest.importorskip("playwright")
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+SCREENSHOT = ROOT / "docs" / "screenshot.png"
+BACKGROUND = np.array([11, 13, 18])
+
+
+@pytest.fixture
+def browser(chromium_path: str) -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def open_viewer(browser: Browser, url: str) -> tuple[Page, list[str]]:
+    page = browser.new_page(viewport={"width": 1200, "height": 750})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    return page, errors
+
+
+def status(page: Page) -> dict[str, Any]:
+    return page.evaluate("window.pointStream")  # type: ignore[no-any-return]
+
+
+def wait_frames(page: Page, count: int, timeout: float = 90.0) -> dict[str, Any]:
+    page.wait_for_function(f"window.pointStream && window.pointStream.framesDrawn >= {count}",
+                           timeout=timeout * 1000)
+    return status(page)
+
+
+def server_stats(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url + "stats", timeout=10) as resp:
+        return json.loads(resp.read())  # type: ignore[no-any-return]
+
+
+def point_pixels(png: Path) -> int:
+    """Pixels that are neither background nor grey grid lines, outside the HUD panel."""
+    img = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    img = img.copy()
+    img[:260, :420] = BACKGROUND  # the HUD
+    chroma = img.max(axis=2) - img.min(axis=2)
+    return int((chroma > 60).sum())
+
+
+def test_chromium_draws_the_stream_and_the_hud_is_live(browser: Browser, server_process: Any,
+                                                       tmp_path: Path) -> None:
+    server: ServerProcess = server_process()
+    page, errors = open_viewer(browser, server.url)
+    s = wait_frames(page, 20)
+    assert s["state"] == "open"
+    assert s["lastDrawnPoints"] > 100_000
+    assert s["link"]["chunksReceived"] > 0 and s["link"]["badChunks"] == 0
+    page.wait_for_function("Number(document.querySelector('[data-field=fps]').textContent) > 0", timeout=10_000)
+    hud = {name: page.inner_text(f"[data-field={name}]") for name in ("state", "fps", "latency", "mbps", "points")}
+    assert hud["state"] == "open" and float(hud["fps"]) > 0 and float(hud["mbps"]) > 0
+    assert hud["latency"].endswith(" ms") and int(hud["points"].replace(",", "")) > 100_000
+    shot = tmp_path / "viewer.png"
+    page.screenshot(path=str(shot))
+    lit = point_pixels(shot)
+    assert lit > 20_000, f"only {lit} point-coloured pixels"
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        SCREENSHOT.write_bytes(shot.read_bytes())
+    # the viewer reported its stats to the server over the control channel
+    viewers = server_stats(server.url)["viewers"]
+    assert len(viewers) == 1 and viewers[0]["viewer"].get("framesDrawn", 0) > 0
+    assert not errors, errors
+
+
+def test_colour_modes_change_the_picture(browser: Browser, server_process: Any, tmp_path: Path) -> None:
+    server: ServerProcess = server_process("--fps", "5", "--quantize", "5")
+    page, _ = open_viewer(browser, server.url)
+    wait_frames(page, 3)
+    page.click("#pause")  # hold the picture still
+    time.sleep(1.0)
+    shots = {}
+    for mode in ("intensity", "height", "range"):
+        page.select_option("#color-mode", mode)
+        time.sleep(0.3)
+        path = tmp_path / f"{mode}.png"
+        page.screenshot(path=str(path))
+        shots[mode] = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    assert np.abs(shots["intensity"] - shots["height"]).mean() > 1
+    assert np.abs(shots["height"] - shots["range"]).mean() > 1
+
+
+def test_two_tabs_receive_and_each_frame_is_encoded_once(browser: Browser, server_process: Any) -> None:
+    fps = 5.0
+    server: ServerProcess = server_process("--fps", str(fps))
+    a, _ = open_viewer(browser, server.url)
+    b, _ = open_viewer(browser, server.url)
+    wait_frames(a, 3)
+    wait_frames(b, 3)
+    before, t0 = server_stats(server.url), time.monotonic()
+    drawn_a, drawn_b = status(a)["framesDrawn"], status(b)["framesDrawn"]
+    wait_frames(a, drawn_a + 5)
+    wait_frames(b, drawn_b + 5)
+    after, elapsed = server_stats(server.url), time.monotonic() - t0
+    encoded = after["broadcast"]["frames_encoded"] - before["broadcast"]["frames_encoded"]
+    assert len(after["viewers"]) == 2
+    assert all(v["sender"]["frames_sent"] > 0 for v in after["viewers"])
+    assert encoded <= elapsed * fps + 2, (encoded, elapsed)  # not once per tab
+
+
+def test_viewer_reconnects_after_the_server_restarts(browser: Browser, server_process: Any) -> None:
+    first: ServerProcess = server_process("--fps", "5", "--quantize", "5")
+    page, _ = open_viewer(browser, first.url)
+    drawn = wait_frames(page, 3)["framesDrawn"]
+    first.stop()
+    page.wait_for_function("window.pointStream.state !== 'open'", timeout=30_000)
+    second: ServerProcess = server_process("--fps", "5", "--quantize", "5", port=first.port)
+    s = wait_frames(page, drawn + 5, timeout=60)
+    assert s["state"] == "open"
+    assert len(server_stats(second.url)["viewers"]) == 1
