@@ -25,6 +25,10 @@ install_debian() {
 
 install_python() {
     local py="${PYTHON:-python3}"
+    if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "setup: Python 3.11 or newer is needed (found: $("$py" --version 2>&1)); set PYTHON=..." >&2
+        exit 1
+    fi
     if [ ! -x .venv/bin/python ]; then
         echo "setup: creating .venv"
         "$py" -m venv .venv
@@ -40,6 +44,16 @@ install_python() {
 }
 
 install_npm() {
+    if ! command -v npm >/dev/null; then
+        if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+            echo "setup: installing Node.js and npm (Debian packages)"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+        else
+            echo "setup: npm not found: install Node.js (18 or newer) and npm, then re-run" >&2
+            exit 1
+        fi
+    fi
     local stamp=client/node_modules/.package-lock.sha
     local want
     want="$(sha256sum client/package-lock.json | cut -d' ' -f1)"

@@ -64,9 +64,15 @@ class FrameBroadcaster:
                 next_tick += interval
                 produced = await asyncio.wrap_future(producer.submit(frame_id, time.time()))
                 if produced is None:
+                    if frame_id == 0:
+                        logger.error("%s produced no frames (every file unreadable?)", self.source.description)
                     break
                 frame_id += 1
                 await self._publish(produced.encoded, produced.source_index, produced.fallback_chunks)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("frame production failed; the stream has stopped")
         finally:
             await asyncio.shield(asyncio.to_thread(producer.close))
             self.finished = True

@@ -121,3 +121,15 @@ async def test_pause_and_resume_over_the_control_channel(aiohttp_server: Any) ->
         await asyncio.sleep(0.5)
         assert peer.viewer_stats == {"fps": 5.0} and peer.control_errors == 1
         assert rx.clock.best is not None and rx.clock.best.rtt < 1.0
+
+
+async def test_a_finite_stream_ends_and_says_so(aiohttp_server: Any) -> None:
+    app, broadcaster, _ = make_app(fps=5, frames_per_pass=15, loop=False)
+    server = await aiohttp_server(app)
+    async with PointReceiver(str(server.make_url("/"))) as rx:
+        deadline = time.monotonic() + 60
+        while not rx.state.ended and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert rx.state.ended and broadcaster.finished
+        assert broadcaster.stats.frames_encoded == 15
+        assert rx.state.records and rx.state.records[-1].frame_id == 14
