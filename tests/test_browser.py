@@ -75,8 +75,10 @@ def test_chromium_draws_the_stream_and_the_hud_is_live(browser: Browser, server_
     assert s["lastDrawnPoints"] > 100_000
     assert s["link"]["chunksReceived"] > 0 and s["link"]["badChunks"] == 0
     page.wait_for_function("Number(document.querySelector('[data-field=fps]').textContent) > 0", timeout=10_000)
-    hud = {name: page.inner_text(f"[data-field={name}]") for name in ("state", "fps", "latency", "mbps", "points")}
-    assert hud["state"] == "open" and float(hud["fps"]) > 0 and float(hud["mbps"]) > 0
+    hud = {name: page.inner_text(f"[data-field={name}]")
+           for name in ("state", "fps", "drawn", "latency", "mbps", "points", "loss", "bad")}
+    assert hud["state"] == "open" and float(hud["fps"]) > 0 and float(hud["drawn"]) > 0 and float(hud["mbps"]) > 0
+    assert hud["loss"].endswith(" %") and hud["bad"] == "0"
     assert hud["latency"].endswith(" ms") and int(hud["points"].replace(",", "")) > 100_000
     shot = tmp_path / "viewer.png"
     page.screenshot(path=str(shot))

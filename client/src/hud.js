@@ -4,7 +4,7 @@
 export class LinkMeter {
   constructor(windowSeconds = 3) {
     this.windowSeconds = windowSeconds;
-    this.frames = []; // {t, latencyMs, bytes, points, chunks, chunksReceived}
+    this.frames = []; // {t, latencyMs?, bytes?, points?, chunks?, chunksReceived?}
   }
 
   addFrame(sample) {
@@ -17,15 +17,15 @@ export class LinkMeter {
     const f = this.frames.filter((x) => x.t >= now - this.windowSeconds);
     if (f.length === 0) return { fps: 0, latencyMs: null, lossPct: 0, mbps: 0, points: 0 };
     const span = Math.max(now - f[0].t, 1e-3);
-    const lat = f.map((x) => x.latencyMs).sort((a, b) => a - b);
-    const chunks = f.reduce((a, x) => a + x.chunks, 0);
-    const got = f.reduce((a, x) => a + x.chunksReceived, 0);
+    const lat = f.map((x) => x.latencyMs ?? 0).sort((a, b) => a - b);
+    const chunks = f.reduce((a, x) => a + (x.chunks ?? 0), 0);
+    const got = f.reduce((a, x) => a + (x.chunksReceived ?? 0), 0);
     return {
       fps: f.length > 1 ? (f.length - 1) / span : 0,
       latencyMs: lat[Math.floor(lat.length / 2)],
       lossPct: chunks ? (100 * (chunks - got)) / chunks : 0,
-      mbps: f.length > 1 ? (f.slice(1).reduce((a, x) => a + x.bytes, 0) * 8) / span / 1e6 : 0,
-      points: f[f.length - 1].points,
+      mbps: f.length > 1 ? (f.slice(1).reduce((a, x) => a + (x.bytes ?? 0), 0) * 8) / span / 1e6 : 0,
+      points: f[f.length - 1].points ?? 0,
     };
   }
 }
@@ -43,10 +43,11 @@ export class Hud {
     if (el && el.textContent !== text) el.textContent = text;
   }
 
-  show({ state, summary, server, badChunks, source }) {
+  show({ state, summary, drawn, server, badChunks, source }) {
     this.set('state', state);
     this.set('fps', summary.fps.toFixed(1));
-    this.set('latency', summary.latencyMs === null ? '–' : `${summary.latencyMs.toFixed(0)} ms`);
+    this.set('drawn', drawn.fps.toFixed(1));
+    this.set('latency', drawn.latencyMs === null ? '–' : `${drawn.latencyMs.toFixed(0)} ms`);
     this.set('loss', `${summary.lossPct.toFixed(1)} %`);
     this.set('mbps', summary.mbps.toFixed(1));
     this.set('points', summary.points.toLocaleString('en-US'));

@@ -10,7 +10,8 @@ const STATS_INTERVAL_MS = 1000;
 
 let scene, hud, connection, assembler;
 const clock = new ClockOffsetEstimator();
-const meter = new LinkMeter();
+const received = new LinkMeter(); // frames as they are reassembled: rate, loss, bandwidth
+const drawn = new LinkMeter(); // frames as they reach the screen: rate, capture-to-draw latency
 const pings = new Map();
 let pingId = 0;
 let serverStats = null;
@@ -18,7 +19,10 @@ let hello = null;
 let paused = false;
 
 /** Exposed for tests and for curious users in the console. */
-const status = { framesDrawn: 0, framesReceived: 0, lastDrawnPoints: 0, firstFrameMs: null, state: 'idle' };
+const status = {
+  framesDrawn: 0, framesReceived: 0, lastDrawnPoints: 0, firstFrameMs: null, state: 'idle',
+  decodeMs: 0, renderMs: 0, // main-thread time spent decoding chunks and rendering, cumulative
+};
 window.pointStream = status;
 
 const now = () => (performance.timeOrigin + performance.now()) / 1000;
@@ -30,12 +34,23 @@ function init() {
     bufferFor: (n) => scene.bufferFor(n),
     onFrame: (frame) => {
       status.framesReceived += 1;
+      received.addFrame({
+        t: now(),
+        bytes: frame.bytesReceived,
+        points: frame.pointsReceived,
+        chunks: frame.chunkCount,
+        chunksReceived: frame.chunksReceived,
+      });
       scene.present(frame);
     },
     clock: now,
   });
   connection = new StreamConnection({
-    onPoints: (data) => assembler.push(data),
+    onPoints: (data) => {
+      const t0 = performance.now();
+      assembler.push(data);
+      status.decodeMs += performance.now() - t0;
+    },
     onControl: onControl,
   });
   connection.addEventListener('state', (ev) => {
@@ -76,38 +91,34 @@ function ping() {
 }
 
 function animate() {
+  const t0 = performance.now();
   const frame = scene.render();
+  status.renderMs += performance.now() - t0;
   if (!frame) return;
   const t = now();
   status.framesDrawn += 1;
   status.lastDrawnPoints = frame.pointsReceived;
   if (status.firstFrameMs === null) status.firstFrameMs = performance.now();
-  meter.addFrame({
-    t,
-    latencyMs: (t + clock.offset - frame.captureTime) * 1000,
-    bytes: frame.bytesReceived,
-    points: frame.pointsReceived,
-    chunks: frame.chunkCount,
-    chunksReceived: frame.chunksReceived,
-  });
-}
-
-function summary() {
-  return meter.summary(now());
+  drawn.addFrame({ t, latencyMs: (t + clock.offset - frame.captureTime) * 1000 });
 }
 
 function updateHud() {
-  const s = summary();
-  status.summary = s;
+  const t = now();
+  const s = received.summary(t);
+  const d = drawn.summary(t);
+  status.summary = { ...s, drawnFps: d.fps, latencyMs: d.latencyMs };
   status.link = { ...assembler.stats };
-  hud.show({ state: connection.state, summary: s, server: serverStats, badChunks: assembler.stats.badChunks });
+  hud.show({ state: connection.state, summary: s, drawn: d, server: serverStats, badChunks: assembler.stats.badChunks });
 }
 
 function reportStats() {
-  const s = summary();
+  const t = now();
+  const s = received.summary(t);
+  const d = drawn.summary(t);
   connection.sendControl({
-    type: 'stats', fps: s.fps, latencyMs: s.latencyMs, lossPct: s.lossPct, mbps: s.mbps, points: s.points,
-    framesDrawn: status.framesDrawn, badChunks: assembler.stats.badChunks, clockRttMs: clock.best ? clock.best.rtt * 1000 : null,
+    type: 'stats', fps: s.fps, drawnFps: d.fps, latencyMs: d.latencyMs, lossPct: s.lossPct, mbps: s.mbps,
+    points: s.points, framesDrawn: status.framesDrawn, badChunks: assembler.stats.badChunks,
+    clockRttMs: clock.best ? clock.best.rtt * 1000 : null,
   });
 }
 

@@ -47,7 +47,7 @@ export class PointScene {
   /** @param {HTMLElement} container */
   constructor(container, { capacity = 131072 } = {}) {
     this.container = container;
-    this.renderer = new THREE.WebGLRenderer({ antialias: false, preserveDrawingBuffer: true });
+    this.renderer = new THREE.WebGLRenderer({ antialias: false });
     this.renderer.setPixelRatio(window.devicePixelRatio);
     this.renderer.setSize(container.clientWidth, container.clientHeight);
     container.appendChild(this.renderer.domElement);
