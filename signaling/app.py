@@ -16,6 +16,7 @@ from stream.broadcaster import FrameBroadcaster
 from stream.sender import PacingOptions
 
 from .peer import ViewerPeer
+from .websocket import WebSocketViewer
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class ServerConfig:
 
 CONFIG = web.AppKey("config", ServerConfig)
 PEERS = web.AppKey("peers", set[ViewerPeer])
+WS_VIEWERS = web.AppKey("ws_viewers", set[WebSocketViewer])
 
 
 def json_error(status: int, message: str) -> web.Response:
@@ -73,7 +75,7 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response({
         "broadcast": dict(b.stats.__dict__),
         "finished": b.finished,
-        "viewers": [peer.describe() for peer in request.app[PEERS]],
+        "viewers": [v.describe() for v in (*request.app[PEERS], *request.app[WS_VIEWERS])],
     })
 
 
@@ -114,6 +116,20 @@ async def offer(request: web.Request) -> web.Response:
     return web.json_response({"sdp": answer.sdp, "type": answer.type})
 
 
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    cfg = request.app[CONFIG]
+    viewer = WebSocketViewer(ws, request, cfg.broadcaster, cfg.pacing)
+    request.app[WS_VIEWERS].add(viewer)
+    logger.info("%s: connected from %s", viewer.label, request.remote)
+    try:
+        await viewer.serve(cfg.hello)
+    finally:
+        request.app[WS_VIEWERS].discard(viewer)
+    return ws
+
+
 async def _broadcast_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(app[CONFIG].broadcaster.run())
     yield
@@ -122,17 +138,20 @@ async def _broadcast_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_peers(app: web.Application) -> None:
-    await asyncio.gather(*(peer.close() for peer in list(app[PEERS])), return_exceptions=True)
+    viewers = [*app[PEERS], *app[WS_VIEWERS]]
+    await asyncio.gather(*(v.close() for v in viewers), return_exceptions=True)
 
 
 def init_app(cfg: ServerConfig) -> web.Application:
     app = web.Application(client_max_size=MAX_OFFER_BYTES)
     app[CONFIG] = cfg
     app[PEERS] = set()
+    app[WS_VIEWERS] = set()
     app.router.add_get("/", index)
     app.router.add_get("/config", config)
     app.router.add_get("/stats", stats)
     app.router.add_post("/offer", offer)
+    app.router.add_get("/ws", websocket)
     client = cfg.client_dir
     app.router.add_static("/src/", client / "src")
     for optional, prefix in ((client / "node_modules" / "three", "/vendor/three/"), (client / "build", "/build/")):

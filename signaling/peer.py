@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -12,8 +11,10 @@ from typing import Any
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from stream.broadcaster import FrameBroadcaster
-from stream.control import encode_control, parse_control
-from stream.sender import PacingOptions, ViewerSender
+from stream.sender import PacingOptions
+from stream.sinks import DataChannelSink
+
+from .session import ViewerSession
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +37,7 @@ class ViewerPeer:
         self.hello = hello
         self.points: RTCDataChannel | None = None
         self.control: RTCDataChannel | None = None
-        self.sender: ViewerSender | None = None
-        self.viewer_stats: dict[str, Any] = {}
-        self.control_errors = 0
+        self.session: ViewerSession | None = None
         self.created = time.monotonic()
         self._on_closed = on_closed
         self._stats_interval = stats_interval
@@ -63,7 +62,8 @@ class ViewerPeer:
             if task is not current:
                 task.cancel()
         await self.pc.close()
-        logger.info("%s: closed (%s)", self.label, self.sender.stats.as_dict() if self.sender else "never streamed")
+        logger.info("%s: closed (%s)", self.label,
+                    self.session.sender.stats.as_dict() if self.session else "never streamed")
         self._on_closed(self)
 
     def _spawn(self, coro: Any) -> None:
@@ -92,7 +92,6 @@ class ViewerPeer:
             channel.on("close", lambda: self._spawn(self.close()))
         elif channel.label == CONTROL_LABEL and self.control is None:
             self.control = channel
-            channel.on("message", self._on_control)
         else:
             logger.warning("%s: unexpected data channel %r closed", self.label, channel.label)
             channel.close()
@@ -103,51 +102,25 @@ class ViewerPeer:
             channel.on("open", self._maybe_start)
 
     def _maybe_start(self) -> None:
-        if self.sender is not None or self.points is None or self.control is None:
+        if self.session is not None or self.points is None or self.control is None:
             return
         if self.points.readyState != "open" or self.control.readyState != "open":
             return
-        self.sender = ViewerSender(self.points, self.broadcaster, self.pacing, self.label)
+        self.session = ViewerSession(self.label, DataChannelSink(self.points), self._send_control,
+                                     self.broadcaster, self.pacing, self._stats_interval)
+        self.control.on("message", self.session.on_control)
         channel_info = {"ordered": self.points.ordered, "maxRetransmits": self.points.maxRetransmits,
                         "maxPacketLifeTime": self.points.maxPacketLifeTime}
-        self._send_control(encode_control("hello", **self.hello, viewer=self.id, pointsChannel=channel_info))
-        self._spawn(self._run_sender(self.sender))
-        self._spawn(self._report_stats())
-
-    async def _run_sender(self, sender: ViewerSender) -> None:
-        await sender.run()
-        if self.broadcaster.finished:
-            self._send_control(encode_control("end", **sender.stats.as_dict()))
-
-    async def _report_stats(self) -> None:
-        while True:
-            await asyncio.sleep(self._stats_interval)
-            if self.sender is not None:
-                self._send_control(encode_control("stats", serverTime=time.time(), **self.sender.stats.as_dict()))
+        self._spawn(self.session.run({**self.hello, "viewer": self.id, "transport": "webrtc",
+                                      "pointsChannel": channel_info}))
 
     def _send_control(self, text: str) -> None:
         if self.control is not None and self.control.readyState == "open":
             self.control.send(text)
 
-    def _on_control(self, raw: str | bytes) -> None:
-        try:
-            message = parse_control(raw)
-        except ValueError as exc:
-            self.control_errors += 1
-            logger.debug("%s: ignored control message: %s", self.label, exc)
-            return
-        kind = message["type"]
-        if kind == "ping":
-            self._send_control(encode_control("pong", id=message.get("id"), t0=message.get("t0"),
-                                              serverTime=time.time()))
-        elif kind == "stats":
-            self.viewer_stats = {k: v for k, v in message.items() if k != "type"}
-            logger.debug("%s: viewer stats %s", self.label, json.dumps(self.viewer_stats))
-        elif kind in ("pause", "resume") and self.sender is not None:
-            self.sender.paused = kind == "pause"
-            logger.info("%s: %s", self.label, "paused" if self.sender.paused else "resumed")
-
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "state": self.pc.connectionState,
-                "sender": self.sender.stats.as_dict() if self.sender else None,
-                "viewer": self.viewer_stats, "controlErrors": self.control_errors}
+        session = self.session
+        return {"id": self.id, "transport": "webrtc", "state": self.pc.connectionState,
+                "sender": session.sender.stats.as_dict() if session else None,
+                "viewer": session.viewer_stats if session else {},
+                "controlErrors": session.control_errors if session else 0}

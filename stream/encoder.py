@@ -17,13 +17,11 @@ from dataclasses import dataclass
 import lz4.block
 import numpy as np
 
-from .protocol import (CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, RECORD_SIZE, ChunkHeader, Encoding,
-                       encode_payload)
+from .protocol import (CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, RECORD_SIZE, SCTP_PACKET_PAYLOAD,
+                       ChunkHeader, Encoding, encode_payload)
 
 logger = logging.getLogger(__name__)
 
-#: User data per SCTP packet in aiortc 1.16 (USERDATA_MAX_LENGTH).
-SCTP_PACKET_PAYLOAD = 1160
 #: Default message budget in SCTP packets. Chosen from the measurement in docs/protocol.md
 #: ("Chunk size"): the loss amplification of longer messages vs the per-message cost of shorter ones.
 DEFAULT_CHUNK_PACKETS = 2

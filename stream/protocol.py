@@ -26,6 +26,8 @@ assert CHUNK_HEADER.size == 48
 
 #: Largest message we ever send: aiortc assumes 65536 when the peer states no max-message-size.
 MAX_MESSAGE_SIZE = 65536
+#: User data per SCTP packet in aiortc 1.16 (its USERDATA_MAX_LENGTH): one DATA chunk per packet.
+SCTP_PACKET_PAYLOAD = 1160
 #: Largest point count one chunk may declare (bounds the decoder's allocation).
 MAX_CHUNK_POINTS = (MAX_MESSAGE_SIZE * 255) // 16
 

@@ -55,29 +55,29 @@ class ReceiverState:
     ended: bool = False
 
 
-class PointReceiver:
-    """``async with PointReceiver(url) as rx: await rx.wait_frames(30)``."""
+class BaseReceiver:
+    """Transport-independent viewer logic: reassembly, clock sync, records, control messages.
+
+    ``async with Receiver(url) as rx: await rx.wait_frames(30)``.
+    """
+
+    transport = "base"
 
     def __init__(self, base_url: str, options: ReceiverOptions = ReceiverOptions(),
-                 on_frame: Callable[[AssembledFrame], None] | None = None,
-                 ice_servers: list[RTCIceServer] | None = None) -> None:
+                 on_frame: Callable[[AssembledFrame], None] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.options = options
         self.state = ReceiverState()
         self.clock = ClockOffsetEstimator()
         self.assembler = FrameAssembler(self._on_frame, time.time)
-        self.points: RTCDataChannel | None = None
-        self.control: RTCDataChannel | None = None
         self._user_on_frame = on_frame
-        self._ice_servers = ice_servers
-        self._pc: RTCPeerConnection | None = None
         self._ping_task: asyncio.Task[None] | None = None
         self._ping_ids = itertools.count()
         self._pings: dict[int, float] = {}
         self._frame_event = asyncio.Event()
         self._hello = asyncio.Event()
 
-    async def __aenter__(self) -> PointReceiver:
+    async def __aenter__(self) -> BaseReceiver:
         await self.connect()
         return self
 
@@ -85,44 +85,28 @@ class PointReceiver:
         await self.close()
 
     async def connect(self, timeout: float = 20.0) -> None:
-        async with aiohttp.ClientSession() as http:
-            if self._ice_servers is None:
-                async with http.get(f"{self.base_url}/config") as resp:
-                    resp.raise_for_status()
-                    cfg = await resp.json()
-                self._ice_servers = [RTCIceServer(**s) for s in cfg.get("iceServers", [])]
-            self._pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self._ice_servers)))
-            self.control = pc.createDataChannel("control")
-            self.points = pc.createDataChannel("points", ordered=self.options.ordered,
-                                               maxRetransmits=self.options.max_retransmits)
-            self.points.on("message", self._on_points)
-            self.control.on("message", self._on_control)
-            await pc.setLocalDescription(await pc.createOffer())
-            offer = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
-            async with http.post(f"{self.base_url}/offer", json=offer) as resp:
-                body = await resp.json()
-                if resp.status != 200:
-                    raise ConnectionError(f"offer refused ({resp.status}): {body.get('error')}")
-            await pc.setRemoteDescription(RTCSessionDescription(**body))
+        await self._open()
         await asyncio.wait_for(self._hello.wait(), timeout)
         self._ping_task = asyncio.create_task(self._ping_loop())
+
+    async def _open(self) -> None:
+        raise NotImplementedError
+
+    async def _close_transport(self) -> None:
+        raise NotImplementedError
+
+    def _send_text(self, text: str) -> None:
+        raise NotImplementedError
 
     async def close(self) -> None:
         if self._ping_task:
             self._ping_task.cancel()
             await asyncio.gather(self._ping_task, return_exceptions=True)
         self.assembler.flush()
-        if self._pc:
-            await self._pc.close()
-
-    @property
-    def peer_connection(self) -> RTCPeerConnection:
-        assert self._pc is not None
-        return self._pc
+        await self._close_transport()
 
     def send_control(self, kind: str, **fields: Any) -> None:
-        if self.control is not None and self.control.readyState == "open":
-            self.control.send(encode_control(kind, **fields))
+        self._send_text(encode_control(kind, **fields))
 
     async def wait_frames(self, count: int, timeout: float = 30.0) -> list[FrameRecord]:
         """Wait until ``count`` frames have been finished (complete or partial)."""
@@ -184,3 +168,109 @@ class PointReceiver:
                 self._pings.pop(next(iter(self._pings)))
             self.send_control("ping", id=ping_id, t0=self._pings[ping_id])
             await asyncio.sleep(self.options.ping_interval)
+
+
+class PointReceiver(BaseReceiver):
+    """The WebRTC viewer: a ``points`` data channel (unordered, unreliable by default) and ``control``."""
+
+    transport = "webrtc"
+
+    def __init__(self, base_url: str, options: ReceiverOptions = ReceiverOptions(),
+                 on_frame: Callable[[AssembledFrame], None] | None = None,
+                 ice_servers: list[RTCIceServer] | None = None) -> None:
+        super().__init__(base_url, options, on_frame)
+        self.points: RTCDataChannel | None = None
+        self.control: RTCDataChannel | None = None
+        self._ice_servers = ice_servers
+        self._pc: RTCPeerConnection | None = None
+
+    async def _open(self) -> None:
+        async with aiohttp.ClientSession() as http:
+            if self._ice_servers is None:
+                async with http.get(f"{self.base_url}/config") as resp:
+                    resp.raise_for_status()
+                    cfg = await resp.json()
+                self._ice_servers = [RTCIceServer(**s) for s in cfg.get("iceServers", [])]
+            self._pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self._ice_servers)))
+            self.control = pc.createDataChannel("control")
+            self.points = pc.createDataChannel("points", ordered=self.options.ordered,
+                                               maxRetransmits=self.options.max_retransmits)
+            self.points.on("message", self._on_points)
+            self.control.on("message", self._on_control)
+            await pc.setLocalDescription(await pc.createOffer())
+            offer = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+            async with http.post(f"{self.base_url}/offer", json=offer) as resp:
+                body = await resp.json()
+                if resp.status != 200:
+                    raise ConnectionError(f"offer refused ({resp.status}): {body.get('error')}")
+            await pc.setRemoteDescription(RTCSessionDescription(**body))
+
+    async def _close_transport(self) -> None:
+        if self._pc:
+            await self._pc.close()
+
+    @property
+    def peer_connection(self) -> RTCPeerConnection:
+        assert self._pc is not None
+        return self._pc
+
+    def _send_text(self, text: str) -> None:
+        if self.control is not None and self.control.readyState == "open":
+            self.control.send(text)
+
+
+
+class WebSocketReceiver(BaseReceiver):
+    """The fallback viewer: chunks and control messages over one WebSocket (``GET /ws``)."""
+
+    transport = "websocket"
+
+    def __init__(self, base_url: str, options: ReceiverOptions = ReceiverOptions(),
+                 on_frame: Callable[[AssembledFrame], None] | None = None) -> None:
+        super().__init__(base_url, options, on_frame)
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Future[None]] = set()
+
+    async def _open(self) -> None:
+        self._http = aiohttp.ClientSession()
+        url = self.base_url.replace("http://", "ws://").replace("https://", "wss://") + "/ws"
+        self._ws = await self._http.ws_connect(url, max_msg_size=0)
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        async for msg in self._ws:
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                self._on_points(msg.data)
+            elif msg.type == aiohttp.WSMsgType.TEXT:
+                self._on_control(msg.data)
+        self.state.ended = True
+        self._frame_event.set()
+
+    def _send_text(self, text: str) -> None:
+        if self._ws is not None and not self._ws.closed:
+            task = asyncio.ensure_future(self._ws.send_str(text))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+
+    async def _close_transport(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+
+
+def make_receiver(transport: str, base_url: str, on_frame: Callable[[AssembledFrame], None] | None = None
+                  ) -> BaseReceiver:
+    """A viewer for one of the benchmark's transports: webrtc-unreliable, webrtc-reliable, websocket."""
+    if transport == "webrtc-unreliable":
+        return PointReceiver(base_url, ReceiverOptions(ordered=False, max_retransmits=0), on_frame)
+    if transport == "webrtc-reliable":
+        return PointReceiver(base_url, ReceiverOptions(ordered=True, max_retransmits=None), on_frame)
+    if transport == "websocket":
+        return WebSocketReceiver(base_url, on_frame=on_frame)
+    raise ValueError(f"unknown transport {transport!r} (webrtc-unreliable, webrtc-reliable, websocket)")

@@ -6,10 +6,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from aiortc import RTCDataChannel
-
 from .broadcaster import FrameBroadcaster
-from .encoder import SCTP_PACKET_PAYLOAD, EncodedFrame
+from .encoder import EncodedFrame
+from .sinks import PointSink
 
 logger = logging.getLogger(__name__)
 
@@ -41,27 +40,12 @@ class SenderStats:
         return dict(self.__dict__)
 
 
-def channel_backlog(channel: RTCDataChannel) -> int:
-    """Bytes accepted by ``channel`` but not yet acknowledged by the peer.
-
-    ``bufferedAmount`` only counts data not yet handed to SCTP; aiortc's SCTP transport keeps an
-    outbound queue and a congestion window of its own, which we add (aiortc 1.16 internals,
-    read defensively so a different version degrades to bufferedAmount alone).
-    """
-    backlog = channel.bufferedAmount
-    sctp = getattr(channel, "transport", None)
-    queue = getattr(sctp, "_outbound_queue", None)
-    if queue is not None:
-        backlog += len(queue) * SCTP_PACKET_PAYLOAD + int(getattr(sctp, "_flight_size", 0))
-    return backlog
-
-
 class ViewerSender:
-    """Sends the broadcaster's frames to one viewer's unreliable point channel."""
+    """Sends the broadcaster's frames to one viewer's point transport."""
 
-    def __init__(self, channel: RTCDataChannel, broadcaster: FrameBroadcaster,
+    def __init__(self, sink: PointSink, broadcaster: FrameBroadcaster,
                  pacing: PacingOptions = PacingOptions(), label: str = "viewer") -> None:
-        self.channel = channel
+        self.sink = sink
         self.broadcaster = broadcaster
         self.pacing = pacing
         self.stats = SenderStats()
@@ -72,7 +56,7 @@ class ViewerSender:
     async def run(self) -> None:
         """Send until the channel closes or the stream ends. Cancel to stop."""
         try:
-            while self.channel.readyState == "open":
+            while self.sink.is_open:
                 frame = await self.broadcaster.wait_newer(self._last_id)
                 if frame is None:
                     break
@@ -86,7 +70,7 @@ class ViewerSender:
                     self.stats.frames_skipped += 1
                     continue
                 await self._send_frame(frame)
-        except ConnectionError as exc:  # channel closed under us
+        except (ConnectionError, RuntimeError) as exc:  # transport closed under us
             logger.debug("%s: sender stopped: %s", self._label, exc)
         finally:
             logger.debug("%s: sender done %s", self._label, self.stats)
@@ -97,8 +81,8 @@ class ViewerSender:
 
     async def _wait_for_room(self, frame: EncodedFrame) -> bool:
         """Wait until the backlog is small; False if a newer frame became ready meanwhile."""
-        while channel_backlog(self.channel) > self.pacing.max_backlog_bytes:
-            if self._newer_ready(frame) or self.channel.readyState != "open":
+        while self.sink.backlog() > self.pacing.max_backlog_bytes:
+            if self._newer_ready(frame) or not self.sink.is_open:
                 return False
             await asyncio.sleep(0.002)
         return True
@@ -111,7 +95,7 @@ class ViewerSender:
         sent_bytes = 0
         burst = 0
         for message in frame.messages:
-            if self.channel.readyState != "open":
+            if not self.sink.is_open:
                 return
             if burst >= self.pacing.burst_bytes:
                 burst = 0
@@ -120,11 +104,11 @@ class ViewerSender:
                 await asyncio.sleep(max(0.0, delay))
                 # a frame once started is finished (a whole frame late beats many partial ones);
                 # the frames that pass meanwhile are skipped
-                while channel_backlog(self.channel) > self.pacing.max_backlog_bytes:
-                    if self.channel.readyState != "open":
+                while self.sink.backlog() > self.pacing.max_backlog_bytes:
+                    if not self.sink.is_open:
                         return
                     await asyncio.sleep(0.002)
-            self.channel.send(message)
+            await self.sink.send(message)
             sent_bytes += len(message)
             burst += len(message)
             self.stats.chunks_sent += 1

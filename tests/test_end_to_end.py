@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from data.synthetic import SyntheticSource
-from signaling.app import PEERS
+from signaling.app import PEERS, WS_VIEWERS
 from stream.assembler import AssembledFrame
-from stream.receiver import PointReceiver
+from stream.receiver import PointReceiver, WebSocketReceiver
 from tests.helpers import make_app
 
 
@@ -31,6 +31,7 @@ async def test_lossless_frames_arrive_identical_over_an_unordered_unreliable_cha
         assert peer.points is not None and peer.points.ordered is False and peer.points.maxRetransmits == 0
         assert rx.state.hello is not None
         assert rx.state.hello["pointsChannel"] == {"ordered": False, "maxRetransmits": 0, "maxPacketLifeTime": None}
+        assert rx.state.hello["transport"] == "webrtc"
         deadline = time.monotonic() + 120
         while len(complete) < 30 and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
@@ -79,7 +80,7 @@ async def test_two_viewers_share_each_encoded_frame(aiohttp_server: Any) -> None
         assert len(app[PEERS]) == 2
         started, encoded_before = time.monotonic(), broadcaster.stats.frames_encoded
         deadline = started + 60
-        while min(len(s) for s in seen) < 8 and time.monotonic() < deadline:
+        while len(set(seen[0]) & set(seen[1])) < 6 and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         elapsed = time.monotonic() - started
         encoded = broadcaster.stats.frames_encoded - encoded_before
@@ -115,11 +116,11 @@ async def test_pause_and_resume_over_the_control_channel(aiohttp_server: Any) ->
         rx.send_control("resume")
         await rx.wait_frames(paused_at + 3, timeout=60)
         (peer,) = app[PEERS]
-        assert peer.viewer_stats == {} or isinstance(peer.viewer_stats, dict)
         rx.send_control("stats", fps=5.0)
         rx.control.send("{broken")  # type: ignore[union-attr]
         await asyncio.sleep(0.5)
-        assert peer.viewer_stats == {"fps": 5.0} and peer.control_errors == 1
+        assert peer.session is not None
+        assert peer.session.viewer_stats == {"fps": 5.0} and peer.session.control_errors == 1
         assert rx.clock.best is not None and rx.clock.best.rtt < 1.0
 
 
@@ -133,3 +134,23 @@ async def test_a_finite_stream_ends_and_says_so(aiohttp_server: Any) -> None:
         assert rx.state.ended and broadcaster.finished
         assert broadcaster.stats.frames_encoded == 15
         assert rx.state.records and rx.state.records[-1].frame_id == 14
+
+
+async def test_websocket_viewer_gets_the_same_frames(aiohttp_server: Any) -> None:
+    app, _, _ = make_app(fps=5, quantize_mm=5)
+    server = await aiohttp_server(app)
+    complete: list[AssembledFrame] = []
+    rx = WebSocketReceiver(str(server.make_url("/")), on_frame=lambda f: complete.append(f) if f.complete else None)
+    async with rx:
+        assert rx.state.hello is not None and rx.state.hello["transport"] == "websocket"
+        deadline = time.monotonic() + 60
+        while len(complete) < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert len(app[WS_VIEWERS]) == 1
+        assert rx.clock.best is not None
+        assert rx.assembler.stats.chunks_lost == 0  # reliable transport (the frame in progress at close is cut)
+    assert len(complete) >= 5
+    reference = SyntheticSource()
+    for frame in complete[:5]:
+        expected = reference.frame(frame.frame_id % len(reference)).points
+        assert np.abs(frame.points[:, :3] - expected[:, :3]).max() <= 0.0025 + 120 * 2 ** -23

@@ -1,0 +1,64 @@
+"""What every viewer gets, whatever its transport: hello, its sender, control messages, periodic stats."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from stream.broadcaster import FrameBroadcaster
+from stream.control import encode_control, parse_control
+from stream.sender import PacingOptions, ViewerSender
+from stream.sinks import PointSink
+
+logger = logging.getLogger(__name__)
+
+
+class ViewerSession:
+    """Runs one viewer's stream over ``sink``; control text goes out through ``send_control``."""
+
+    def __init__(self, label: str, sink: PointSink, send_control: Callable[[str], None],
+                 broadcaster: FrameBroadcaster, pacing: PacingOptions, stats_interval: float = 1.0) -> None:
+        self.label = label
+        self.sender = ViewerSender(sink, broadcaster, pacing, label)
+        self.broadcaster = broadcaster
+        self.viewer_stats: dict[str, Any] = {}
+        self.control_errors = 0
+        self._send_control = send_control
+        self._stats_interval = stats_interval
+
+    async def run(self, hello: dict[str, Any]) -> None:
+        """Say hello, then stream until the sink closes or the stream ends. Cancel to stop."""
+        self._send_control(encode_control("hello", **hello))
+        reporter = asyncio.create_task(self._report_stats())
+        try:
+            await self.sender.run()
+            if self.broadcaster.finished:
+                self._send_control(encode_control("end", **self.sender.stats.as_dict()))
+        finally:
+            reporter.cancel()
+
+    async def _report_stats(self) -> None:
+        while True:
+            await asyncio.sleep(self._stats_interval)
+            self._send_control(encode_control("stats", serverTime=time.time(), **self.sender.stats.as_dict()))
+
+    def on_control(self, raw: str | bytes) -> None:
+        try:
+            message = parse_control(raw)
+        except ValueError as exc:
+            self.control_errors += 1
+            logger.debug("%s: ignored control message: %s", self.label, exc)
+            return
+        kind = message["type"]
+        if kind == "ping":
+            self._send_control(encode_control("pong", id=message.get("id"), t0=message.get("t0"),
+                                              serverTime=time.time()))
+        elif kind == "stats":
+            self.viewer_stats = {k: v for k, v in message.items() if k != "type"}
+            logger.debug("%s: viewer stats %s", self.label, json.dumps(self.viewer_stats))
+        elif kind in ("pause", "resume"):
+            self.sender.paused = kind == "pause"
+            logger.info("%s: %s", self.label, "paused" if self.sender.paused else "resumed")

@@ -1,0 +1,61 @@
+"""``GET /ws``: the same chunks and control messages over a WebSocket (TCP), for networks that block
+UDP and for comparison in the benchmark. Binary messages are point chunks, text messages are the
+control messages of docs/protocol.md, in both directions."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from stream.broadcaster import FrameBroadcaster
+from stream.sender import PacingOptions
+from stream.sinks import WebSocketSink
+
+from .session import ViewerSession
+
+logger = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+
+class WebSocketViewer:
+    """One viewer connected over a WebSocket; registered in the app's viewer set while connected."""
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, broadcaster: FrameBroadcaster,
+                 pacing: PacingOptions) -> None:
+        self.id = next(_ids)
+        self.label = f"ws-viewer-{self.id}"
+        self.ws = ws
+        self.session = ViewerSession(self.label, WebSocketSink(ws, request), self._send_control, broadcaster, pacing)
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def _send_control(self, text: str) -> None:
+        if not self.ws.closed:
+            task = asyncio.ensure_future(self.ws.send_str(text))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def serve(self, hello: dict[str, Any]) -> None:
+        stream = asyncio.create_task(self.session.run({**hello, "viewer": self.id, "transport": "websocket"}))
+        try:
+            async for msg in self.ws:
+                if msg.type == WSMsgType.TEXT:
+                    self.session.on_control(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    self.session.control_errors += 1
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            stream.cancel()
+            await asyncio.gather(stream, return_exceptions=True)
+            logger.info("%s: closed (%s)", self.label, self.session.sender.stats.as_dict())
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "transport": "websocket", "state": "closed" if self.ws.closed else "connected",
+                "sender": self.session.sender.stats.as_dict(), "viewer": self.session.viewer_stats,
+                "controlErrors": self.session.control_errors}

@@ -1,0 +1,65 @@
+"""Where a viewer's point chunks go: an RTCDataChannel or a WebSocket, behind one small interface."""
+from __future__ import annotations
+
+from typing import Protocol
+
+from aiohttp import web
+from aiortc import RTCDataChannel
+
+from .protocol import SCTP_PACKET_PAYLOAD
+
+
+class PointSink(Protocol):
+    """One viewer's point transport, as the sender sees it."""
+
+    @property
+    def is_open(self) -> bool: ...
+
+    def backlog(self) -> int:
+        """Bytes accepted but not yet delivered (as far as the sender can tell)."""
+
+    async def send(self, message: bytes) -> None: ...
+
+
+class DataChannelSink:
+    """An aiortc data channel (the point channel of a WebRTC viewer)."""
+
+    def __init__(self, channel: RTCDataChannel) -> None:
+        self.channel = channel
+
+    @property
+    def is_open(self) -> bool:
+        return self.channel.readyState == "open"
+
+    def backlog(self) -> int:
+        """``bufferedAmount`` only counts data not yet handed to SCTP; aiortc's SCTP transport keeps an
+        outbound queue and data in flight of its own, which we add (aiortc 1.16 internals, read
+        defensively so another version degrades to bufferedAmount alone)."""
+        backlog = self.channel.bufferedAmount
+        sctp = getattr(self.channel, "transport", None)
+        queue = getattr(sctp, "_outbound_queue", None)
+        if queue is not None:
+            backlog += len(queue) * SCTP_PACKET_PAYLOAD + int(getattr(sctp, "_flight_size", 0))
+        return backlog
+
+    async def send(self, message: bytes) -> None:
+        self.channel.send(message)
+
+
+class WebSocketSink:
+    """An aiohttp server WebSocket (the fallback transport: TCP, ordered, reliable)."""
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
+        self.ws = ws
+        self.request = request
+
+    @property
+    def is_open(self) -> bool:
+        return not self.ws.closed
+
+    def backlog(self) -> int:
+        transport = self.request.transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    async def send(self, message: bytes) -> None:
+        await self.ws.send_bytes(message)
