@@ -137,7 +137,7 @@ async def test_a_finite_stream_ends_and_says_so(aiohttp_server: Any) -> None:
 
 
 async def test_websocket_viewer_gets_the_same_frames(aiohttp_server: Any) -> None:
-    app, _, _ = make_app(fps=5, quantize_mm=5)
+    app, _, source = make_app(fps=5, quantize_mm=5)
     server = await aiohttp_server(app)
     complete: list[AssembledFrame] = []
     rx = WebSocketReceiver(str(server.make_url("/")), on_frame=lambda f: complete.append(f) if f.complete else None)
@@ -150,7 +150,6 @@ async def test_websocket_viewer_gets_the_same_frames(aiohttp_server: Any) -> Non
         assert rx.clock.best is not None
         assert rx.assembler.stats.chunks_lost == 0  # reliable transport (the frame in progress at close is cut)
     assert len(complete) >= 5
-    reference = SyntheticSource()
     for frame in complete[:5]:
-        expected = reference.frame(frame.frame_id % len(reference)).points
+        expected = source.frame(frame.frame_id % len(source)).points
         assert np.abs(frame.points[:, :3] - expected[:, :3]).max() <= 0.0025 + 120 * 2 ** -23
