@@ -3,6 +3,7 @@
 
     python server.py [serve] [flags]        stream a source to browsers (default: synthetic LiDAR)
     python server.py make-sample DIR        write the synthetic scene as a KITTI raw drive
+    python server.py bench                  latency benchmark of the transports (docs/benchmarks.md)
 
 Run ``python server.py --help`` or ``python server.py make-sample --help`` for every flag.
 """
@@ -15,7 +16,7 @@ import sys
 
 logger = logging.getLogger("server")
 
-COMMANDS = ("serve", "make-sample")
+COMMANDS = ("serve", "make-sample", "bench")
 
 
 def build_serve_parser() -> argparse.ArgumentParser:
@@ -43,6 +44,30 @@ def build_sample_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     add_sample_arguments(parser)
     return parser
+
+
+def build_bench_parser() -> argparse.ArgumentParser:
+    from bench.cli import add_bench_arguments
+    from data.cli import add_source_arguments
+    from stream.cli import add_stream_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="server.py bench",
+        description="Measure what a viewer experiences, per transport, on the same frames: frames delivered, "
+                    "loss, latency percentiles, stalls, bandwidth and CPU. See docs/benchmarks.md.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_bench_arguments(parser)
+    add_source_arguments(parser)
+    add_stream_arguments(parser)
+    return parser
+
+
+def bench(argv: list[str]) -> int:
+    args = build_bench_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    from bench.cli import run
+    return run(args)
 
 
 def setup_logging(verbose: bool) -> None:
@@ -124,7 +149,7 @@ def make_sample(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "serve"
-    return {"serve": serve, "make-sample": make_sample}[command](argv)
+    return {"serve": serve, "make-sample": make_sample, "bench": bench}[command](argv)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from .source import FrameSource, SourceError
 
+#: Points the synthetic scene yields per azimuth column (64 beams minus sky and dropouts), measured.
+POINTS_PER_COLUMN = 61.5
+
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("source")
@@ -14,6 +17,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                             "(a KITTI raw drive via pykitti, see --kitti-dir), or a folder of .bin/.npy/.pcd/.ply "
                             "point files streamed in name order")
     group.add_argument("--seed", type=int, default=1, help="synthetic scene seed (default: 1)")
+    group.add_argument("--points", type=int, metavar="N",
+                       help="synthetic scene: about N points per frame (default: ~123,000, a 64-beam sensor "
+                            "at 2,000 azimuth steps)")
     group.add_argument("--kitti-dir", type=Path, metavar="DIR",
                        help="KITTI raw base directory, holding DATE/DATE_drive_XXXX_sync/")
     group.add_argument("--date", help="KITTI drive date, e.g. 2011_09_26")
@@ -23,9 +29,17 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 def create_source(args: argparse.Namespace) -> FrameSource:
     """Open the source the flags describe; raises SourceError with a message naming what is wrong."""
     name = args.source
+    points = getattr(args, "points", None)
     if name == "synthetic":
-        from .synthetic import SyntheticOptions, SyntheticSource
-        return SyntheticSource(SyntheticOptions(seed=args.seed, fps=args.fps))
+        from .synthetic import AZIMUTH_STEPS, SyntheticOptions, SyntheticSource
+        steps = AZIMUTH_STEPS
+        if points is not None:
+            if points < 1000:
+                raise SourceError(f"--points must be at least 1000, got {points}")
+            steps = max(16, round(points / POINTS_PER_COLUMN))
+        return SyntheticSource(SyntheticOptions(seed=args.seed, fps=args.fps, azimuth_steps=steps))
+    if points is not None:
+        raise SourceError("--points applies to the synthetic source only")
     if name == "kitti":
         missing = [flag for flag, value in (("--kitti-dir", args.kitti_dir), ("--date", args.date),
                                             ("--drive", args.drive)) if not value]

@@ -1,0 +1,107 @@
+"""Turns what the viewers and the server recorded into the benchmark's figures (docs/benchmarks.md)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+STALL_SECONDS = 0.5
+
+
+@dataclass
+class FrameSample:
+    """One frame as one viewer finished it."""
+
+    viewer: int
+    frame_id: int
+    capture_time: float
+    arrival: float
+    latency_ms: float
+    """Capture timestamp → last chunk decoded, with the clock offset applied (docs/benchmarks.md)."""
+    points_pct: float
+    complete: bool
+
+
+@dataclass
+class TransportRun:
+    """Everything measured for one transport."""
+
+    transport: str
+    duration: float
+    samples: list[FrameSample] = field(default_factory=list)
+    frames_offered: int = 0
+    frames_skipped: int = 0
+    chunks_received: int = 0
+    chunks_lost: int = 0
+    bytes_received: int = 0
+    sender_cpu_seconds: float = 0.0
+    receiver_cpu_seconds: float = 0.0
+    viewers: int = 1
+    error: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        lat = np.array([s.latency_ms for s in self.samples])
+        chunks = self.chunks_received + self.chunks_lost
+        pct = (lambda q: float(np.percentile(lat, q))) if lat.size else (lambda q: float("nan"))
+        return {
+            "transport": self.transport,
+            "viewers": self.viewers,
+            "frames_offered": self.frames_offered,
+            "frames_delivered": len(self.samples),
+            "frames_complete": sum(s.complete for s in self.samples),
+            "frames_skipped_by_sender": self.frames_skipped,
+            "chunks_lost_pct": 100.0 * self.chunks_lost / chunks if chunks else 0.0,
+            "points_delivered_pct": float(np.mean([s.points_pct for s in self.samples])) if self.samples else 0.0,
+            "latency_ms": {"p50": pct(50), "p95": pct(95), "p99": pct(99),
+                           "max": float(lat.max()) if lat.size else float("nan")},
+            "stalls": self.stalls(),
+            "mbit_per_s": self.bytes_received * 8 / self.duration / 1e6 if self.duration else 0.0,
+            "sender_cpu_pct": 100.0 * self.sender_cpu_seconds / self.duration if self.duration else 0.0,
+            "receiver_cpu_pct": 100.0 * self.receiver_cpu_seconds / self.duration if self.duration else 0.0,
+            "error": self.error,
+        }
+
+    def stalls(self) -> int:
+        """Gaps of STALL_SECONDS or more between consecutive frames reaching one viewer."""
+        count = 0
+        for viewer in {s.viewer for s in self.samples}:
+            arrivals = sorted(s.arrival for s in self.samples if s.viewer == viewer)
+            count += int((np.diff(arrivals) >= STALL_SECONDS).sum())
+        return count
+
+    def as_json(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "samples": [asdict(s) for s in self.samples]}
+
+
+def verdict(summaries: list[dict[str, Any]]) -> str:
+    """Which transport won on p99, and by how much."""
+    ok = [s for s in summaries if s["frames_delivered"] and not s["error"]]
+    if len(ok) < 2:
+        return "Not enough transports delivered frames to compare."
+    ranked = sorted(ok, key=lambda s: s["latency_ms"]["p99"])
+    best, second = ranked[0], ranked[1]
+    b, r = best["latency_ms"]["p99"], second["latency_ms"]["p99"]
+    return (f"{best['transport']} won on p99 latency: {b:.0f} ms vs {r:.0f} ms for {second['transport']} "
+            f"({r / b:.1f}× lower, {r - b:.0f} ms less).")
+
+
+def table(summaries: list[dict[str, Any]]) -> str:
+    cols = [("transport", "transport", "{}"), ("offered", "frames_offered", "{}"),
+            ("delivered", "frames_delivered", "{}"), ("skipped", "frames_skipped_by_sender", "{}"),
+            ("chunks lost %", "chunks_lost_pct", "{:.2f}"), ("points %", "points_delivered_pct", "{:.1f}"),
+            ("p50 ms", ("latency_ms", "p50"), "{:.0f}"), ("p95 ms", ("latency_ms", "p95"), "{:.0f}"),
+            ("p99 ms", ("latency_ms", "p99"), "{:.0f}"), ("max ms", ("latency_ms", "max"), "{:.0f}"),
+            ("stalls≥0.5s", "stalls", "{}"), ("Mbit/s", "mbit_per_s", "{:.1f}"),
+            ("sender CPU %", "sender_cpu_pct", "{:.0f}"), ("receiver CPU %", "receiver_cpu_pct", "{:.0f}")]
+    rows = [[c[0] for c in cols]]
+    for s in summaries:
+        row = []
+        for _, key, fmt in cols:
+            value = s[key[0]][key[1]] if isinstance(key, tuple) else s[key]
+            row.append(fmt.format(value))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
