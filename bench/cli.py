@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     plan = BenchPlan(transports, streamer_args(args), args.duration, args.warmup, args.viewers)
     total = args.duration * len(transports)
-    with tqdm(total=round(total), desc="bench", unit="s", bar_format="{l_bar}{bar}| {n:.0f}/{total} s") as bar:
+    with tqdm(total=round(total), desc="bench", unit="s", mininterval=1.0,
+              bar_format="{l_bar}{bar}| {n:.0f}/{total} s") as bar:
         def progress(seconds: float) -> None:
             bar.n = min(total, seconds)
             bar.refresh()

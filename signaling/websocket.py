@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -28,7 +29,10 @@ class WebSocketViewer:
         self.id = next(_ids)
         self.label = f"ws-viewer-{self.id}"
         self.ws = ws
-        self.session = ViewerSession(self.label, WebSocketSink(ws, request), self._send_control, broadcaster, pacing)
+        # TCP paces itself (congestion control) and loses nothing to bursts: send as fast as it takes them
+        tcp_pacing = replace(pacing, spread=0.0)
+        self.session = ViewerSession(self.label, WebSocketSink(ws, request), self._send_control, broadcaster,
+                                     tcp_pacing)
         self._pending: set[asyncio.Task[None]] = set()
 
     def _send_control(self, text: str) -> None:

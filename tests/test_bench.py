@@ -1,0 +1,62 @@
+"""The benchmark itself: a short run on loopback, and the JSON it writes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.metrics import FrameSample, TransportRun, verdict
+from tests.conftest import ROOT
+
+
+def test_short_bench_on_loopback_writes_consistent_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    plot = tmp_path / "bench.png"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "server.py"), "bench", "--duration", "4", "--warmup", "2", "--fps", "5",
+         "--quantize", "5", "--json", str(out), "--plot", str(plot)],
+        capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "won on p99 latency" in proc.stdout and "p99 ms" in proc.stdout
+    report = json.loads(out.read_text())
+    assert set(report["transports"]) == {"webrtc-unreliable", "webrtc-reliable", "websocket"}
+    assert report["parameters"]["fps"] == 5 and report["parameters"]["quantize"] == 5
+    for name, run in report["transports"].items():
+        s, samples = run["summary"], run["samples"]
+        assert s["error"] is None, name
+        assert s["frames_delivered"] == len(samples) > 0, name
+        assert s["frames_complete"] == sum(x["complete"] for x in samples)
+        # a viewer cannot finish more frames than were offered, give or take the frame in flight at each end
+        assert s["frames_delivered"] <= s["frames_offered"] + 2
+        assert s["frames_offered"] <= 5 * 4 + 2  # 5 Hz for 4 s: one encode per tick
+        assert all(0 < x["latency_ms"] < 10_000 for x in samples), name
+        assert s["latency_ms"]["p50"] <= s["latency_ms"]["p99"] <= s["latency_ms"]["max"]
+        assert 0 < s["points_delivered_pct"] <= 100 and s["mbit_per_s"] > 0
+        assert s["sender_cpu_pct"] > 0 and s["receiver_cpu_pct"] > 0
+        assert len({x["frame_id"] for x in samples}) == len(samples)  # one viewer: each frame once
+    assert plot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--transport", "carrier-pigeon"], "unknown transport carrier-pigeon"),
+    (["--duration", "0"], "--duration must be > 0"),
+])
+def test_bench_rejects_bad_arguments(args: list[str], message: str) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "server.py"), "bench", *args], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_metrics_stalls_and_verdict() -> None:
+    run = TransportRun("a", duration=2.0)
+    for i, arrival in enumerate([0.0, 0.1, 0.2, 0.9, 1.0, 1.7]):  # two gaps of 0.7 s
+        run.samples.append(FrameSample(0, i, arrival - 0.05, arrival, 50.0 + i, 100.0, True))
+    run.bytes_received = 1_000_000
+    s = run.summary()
+    assert s["stalls"] == 2 and s["mbit_per_s"] == pytest.approx(4.0)
+    assert s["latency_ms"]["p50"] == pytest.approx(52.5) and s["latency_ms"]["max"] == 55.0
+    slow = TransportRun("b", duration=2.0, samples=[FrameSample(0, 0, 0.0, 1.0, 500.0, 100.0, True)])
+    assert verdict([s, slow.summary()]).startswith("a won on p99 latency: 55 ms vs 500 ms for b (9.1× lower")
