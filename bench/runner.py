@@ -1,18 +1,19 @@
-"""Runs each transport against a fresh streamer, on the same frames, and collects the figures."""
+"""Runs each transport against a fresh streamer, on the same frames, and collects the figures.
+
+The streamer and the viewers are separate processes, so that a link profile can put each in its
+own network namespace (bench/netem.py); on loopback both simply run here.
+"""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import resource
-import time
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from stream.assembler import AssembledFrame
-from stream.receiver import BaseReceiver, make_receiver
-
 from .metrics import FrameSample, TransportRun
-from .process import StreamerProcess
+from .process import ROOT, StreamerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -34,68 +35,89 @@ class BenchPlan:
     """Address the streamer listens on and viewers connect to."""
     streamer_prefix: list[str] = field(default_factory=list)
     """Command prefix to run the streamer elsewhere, e.g. ["ip", "netns", "exec", "NAME"]."""
+    viewer_prefix: list[str] = field(default_factory=list)
+    """Command prefix for the viewer process."""
 
 
-def self_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+async def run_viewers(plan: BenchPlan, transport: str, url: str, tick: Callable[[float], None]) -> dict:
+    cmd = [*plan.viewer_prefix, sys.executable, "-m", "bench.viewers", "--transport", transport, "--url", url,
+           "--viewers", str(plan.viewers), "--duration", str(plan.duration), "--warmup", str(plan.warmup)]
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    errors: list[str] = []
+
+    async def follow_progress() -> None:
+        assert proc.stderr is not None
+        async for line in proc.stderr:
+            text = line.decode(errors="replace").strip()
+            try:
+                tick(float(json.loads(text)["progress"]))
+            except (ValueError, KeyError, TypeError):
+                errors.append(text)
+
+    async def finish() -> bytes:
+        assert proc.stdout is not None
+        out = await proc.stdout.read()
+        await proc.wait()
+        return out
+
+    progress = asyncio.create_task(follow_progress())
+    try:
+        out = await asyncio.wait_for(finish(), plan.warmup + plan.duration + 120)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise RuntimeError("viewer process did not finish in time") from None
+    finally:
+        await asyncio.gather(progress, return_exceptions=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"viewer process failed ({proc.returncode}): {' | '.join(errors[-5:])}")
+    return json.loads(out)  # type: ignore[no-any-return]
 
 
 async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float], None]) -> TransportRun:
     run = TransportRun(transport, plan.duration, viewers=plan.viewers)
-    streamer = await asyncio.to_thread(StreamerProcess, plan.streamer_args, plan.host, plan.streamer_prefix)
-    receivers: list[BaseReceiver] = []
-    recording = False
-
-    def collector(viewer: int, rx_ref: list[BaseReceiver]) -> Callable[[AssembledFrame], None]:
-        def on_frame(frame: AssembledFrame) -> None:
-            if not recording:
-                return
-            rx = rx_ref[0]
-            run.samples.append(FrameSample(
-                viewer, frame.frame_id, frame.capture_time, frame.last_arrival,
-                (frame.last_arrival + rx.clock.offset - frame.capture_time) * 1000.0,
-                100.0 * frame.points_received / frame.frame_points if frame.frame_points else 0.0,
-                frame.complete))
-        return on_frame
-
+    streamer = None
     try:
-        for viewer in range(plan.viewers):
-            ref: list[BaseReceiver] = []
-            rx = make_receiver(transport, streamer.url, on_frame=collector(viewer, ref))
-            ref.append(rx)
-            receivers.append(rx)
-            await rx.connect(timeout=30)
-        await asyncio.sleep(plan.warmup)
-        before = await asyncio.to_thread(streamer.stats)
-        cpu_server, cpu_self = streamer.cpu_seconds(), self_cpu_seconds()
-        link = [(rx.assembler.stats.chunks_received, rx.assembler.stats.chunks_lost,
-                 rx.assembler.stats.bytes_received) for rx in receivers]
-        recording = True
-        started = time.monotonic()
-        while (elapsed := time.monotonic() - started) < plan.duration:
-            await asyncio.sleep(min(0.5, plan.duration - elapsed))
-            tick(min(time.monotonic() - started, plan.duration))
-        recording = False
-        run.duration = time.monotonic() - started
-        after = await asyncio.to_thread(streamer.stats)
-        run.sender_cpu_seconds = streamer.cpu_seconds() - cpu_server
-        run.receiver_cpu_seconds = self_cpu_seconds() - cpu_self
-        for rx, (c0, l0, b0) in zip(receivers, link):
-            run.chunks_received += rx.assembler.stats.chunks_received - c0
-            run.chunks_lost += rx.assembler.stats.chunks_lost - l0
-            run.bytes_received += rx.assembler.stats.bytes_received - b0
+        streamer = await asyncio.to_thread(StreamerProcess, plan.streamer_args, plan.host, plan.streamer_prefix)
+        cpu_task = asyncio.create_task(sample_streamer_cpu(streamer, plan.warmup + 1.0))
+        try:
+            result = await run_viewers(plan, transport, streamer.url, tick)
+        finally:
+            cpu_task.cancel()
+        run.sender_cpu_seconds = await cpu_task * result["duration"]
+        run.duration = result["duration"]
+        run.samples = [FrameSample(**s) for s in result["samples"]]
+        run.chunks_received, run.chunks_lost = result["chunks_received"], result["chunks_lost"]
+        run.bytes_received = result["bytes_received"]
+        run.receiver_cpu_seconds = result["cpu_seconds"]
+        before, after = result["before"], result["after"]
         run.frames_offered = after["broadcast"]["frames_encoded"] - before["broadcast"]["frames_encoded"]
         skipped_before = {v["id"]: v["sender"]["frames_skipped"] for v in before["viewers"] if v["sender"]}
         run.frames_skipped = sum(v["sender"]["frames_skipped"] - skipped_before.get(v["id"], 0)
                                  for v in after["viewers"] if v["sender"])
     except Exception as exc:  # a transport that fails is reported, the others still run
-        logger.exception("%s failed", transport)
+        logger.warning("%s failed: %s", transport, exc)
         run.error = f"{type(exc).__name__}: {exc}"
     finally:
-        await asyncio.gather(*(rx.close() for rx in receivers), return_exceptions=True)
-        await asyncio.to_thread(streamer.stop)
+        if streamer is not None:
+            await asyncio.to_thread(streamer.stop)
     return run
+
+
+async def sample_streamer_cpu(streamer: StreamerProcess, skip: float) -> float:
+    """Streamer CPU share (cores) from ``skip`` seconds in until cancelled or the viewers finish."""
+    await asyncio.sleep(skip)
+    loop = asyncio.get_running_loop()
+    t0, c0 = loop.time(), streamer.cpu_seconds()
+    share = 0.0
+    try:
+        while streamer.proc.poll() is None:
+            await asyncio.sleep(1.0)
+            share = (streamer.cpu_seconds() - c0) / max(loop.time() - t0, 1e-6)
+    except asyncio.CancelledError:
+        pass
+    return share
 
 
 async def run_bench(plan: BenchPlan, progress: Callable[[float], None]) -> list[TransportRun]:

@@ -1,0 +1,107 @@
+"""The viewer side of one benchmark run, as its own process (so it can live in a network namespace).
+
+    python -m bench.viewers --transport T --url URL [--viewers N] [--duration S] [--warmup S]
+
+Connects N viewers, waits the warm-up, records every finished frame for the duration, and prints
+one JSON object on stdout: samples, link counters, the streamer's /stats before and after, and this
+process's CPU seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import resource
+import sys
+import time
+import urllib.request
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.metrics import FrameSample  # noqa: E402
+from stream.assembler import AssembledFrame  # noqa: E402
+from stream.receiver import BaseReceiver, make_receiver  # noqa: E402
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_stats(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url + "stats", timeout=10) as resp:
+        return json.loads(resp.read())  # type: ignore[no-any-return]
+
+
+async def record(transport: str, url: str, viewers: int, duration: float, warmup: float) -> dict[str, Any]:
+    samples: list[FrameSample] = []
+    receivers: list[BaseReceiver] = []
+    recording = False
+
+    def collector(viewer: int) -> Any:
+        def on_frame(frame: AssembledFrame) -> None:
+            if recording:
+                rx = receivers[viewer]
+                samples.append(FrameSample(
+                    viewer, frame.frame_id, frame.capture_time, frame.last_arrival,
+                    (frame.last_arrival + rx.clock.offset - frame.capture_time) * 1000.0,
+                    100.0 * frame.points_received / frame.frame_points if frame.frame_points else 0.0,
+                    frame.complete))
+        return on_frame
+
+    try:
+        for viewer in range(viewers):
+            rx = make_receiver(transport, url, on_frame=collector(viewer))
+            receivers.append(rx)
+            await rx.connect(timeout=30)
+        await asyncio.sleep(warmup)
+        before = await asyncio.to_thread(server_stats, url)
+        cpu0 = cpu_seconds()
+        link0 = [(r.assembler.stats.chunks_received, r.assembler.stats.chunks_lost, r.assembler.stats.bytes_received)
+                 for r in receivers]
+        recording = True
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < duration:
+            await asyncio.sleep(min(0.5, duration - elapsed))
+            print(json.dumps({"progress": min(elapsed + 0.5, duration)}), file=sys.stderr, flush=True)
+        recording = False
+        measured = time.monotonic() - started
+        after = await asyncio.to_thread(server_stats, url)
+        cpu = cpu_seconds() - cpu0
+        link = [0, 0, 0]
+        for r, (c0, l0, b0) in zip(receivers, link0):
+            link[0] += r.assembler.stats.chunks_received - c0
+            link[1] += r.assembler.stats.chunks_lost - l0
+            link[2] += r.assembler.stats.bytes_received - b0
+        clock = [r.clock.best.rtt if r.clock.best else None for r in receivers]
+    finally:
+        await asyncio.gather(*(r.close() for r in receivers), return_exceptions=True)
+    return {"duration": measured, "samples": [asdict(s) for s in samples], "chunks_received": link[0],
+            "chunks_lost": link[1], "bytes_received": link[2], "cpu_seconds": cpu, "before": before,
+            "after": after, "clock_rtt": clock}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--transport", required=True)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--viewers", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    result = asyncio.run(record(args.transport, args.url, args.viewers, args.duration, args.warmup))
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
