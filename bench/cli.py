@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
 import json
 import platform
@@ -13,6 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .metrics import table, verdict
+from .netem import PROFILES, SERVER_ADDR, LinkProfile, NetLab
 from .runner import TRANSPORTS, BenchPlan, run_bench
 
 
@@ -22,6 +25,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds measured per transport (default: 15)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring (default: 3)")
     parser.add_argument("--viewers", type=int, default=1, help="viewers per transport (fan-out; default: 1)")
+    parser.add_argument("--profile", default="loopback", choices=["loopback", *PROFILES],
+                        help="link between streamer and viewers: loopback (default), or an emulated link in network "
+                             "namespaces (needs root): " + "; ".join(p.describe() for p in PROFILES.values()))
+    parser.add_argument("--delay-ms", type=float, help="emulated one-way delay (RTT = 2×), overrides the profile's")
+    parser.add_argument("--loss-pct", type=float, help="emulated packet loss per direction, overrides the profile's")
+    parser.add_argument("--rate-mbit", type=float, help="emulated link rate, overrides the profile's (0 = none)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write parameters, every frame and the summary")
     parser.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG: latency CDF and latency over time")
 
@@ -47,34 +56,57 @@ def run(args: argparse.Namespace) -> int:
     if args.duration <= 0 or args.viewers < 1 or args.warmup < 0:
         print("server.py bench: error: --duration must be > 0, --viewers >= 1, --warmup >= 0", file=sys.stderr)
         return 2
+    profile = link_profile(args)
     plan = BenchPlan(transports, streamer_args(args), args.duration, args.warmup, args.viewers)
     total = args.duration * len(transports)
-    with tqdm(total=round(total), desc="bench", unit="s", mininterval=1.0,
-              bar_format="{l_bar}{bar}| {n:.0f}/{total} s") as bar:
-        def progress(seconds: float) -> None:
-            bar.n = min(total, seconds)
-            bar.refresh()
-        runs = asyncio.run(run_bench(plan, progress))
+    lab = NetLab(profile) if profile else contextlib.nullcontext()
+    try:
+        with lab:
+            if isinstance(lab, NetLab):
+                plan.host, plan.streamer_prefix, plan.viewer_prefix = SERVER_ADDR, lab.server_prefix, lab.viewer_prefix
+            with tqdm(total=round(total), desc="bench", unit="s", mininterval=1.0,
+                      bar_format="{l_bar}{bar}| {n:.0f}/{total} s") as bar:
+                def progress(seconds: float) -> None:
+                    bar.n = min(total, seconds)
+                    bar.refresh()
+                runs = asyncio.run(run_bench(plan, progress))
+    except (PermissionError, RuntimeError) as exc:
+        print(f"server.py bench: error: {exc}", file=sys.stderr)
+        return 2
+    link = profile.describe() if profile else "loopback"
     summaries = [r.summary() for r in runs]
     print()
     print(f"{args.fps:g} Hz, {'lossless float32' if not args.quantize else f'int16 at {args.quantize:g} mm'}, "
-          f"source {args.source}, {args.viewers} viewer(s) per transport, {args.duration:g} s each, loopback")
+          f"source {args.source}, {args.viewers} viewer(s) per transport, {args.duration:g} s each, link {link}")
     print(table(summaries))
     for s in summaries:
         if s["error"]:
             print(f"{s['transport']}: FAILED: {s['error']}")
     print(verdict(summaries))
     if args.json:
-        args.json.write_text(json.dumps(report(args, plan, runs), indent=1) + "\n")
+        args.json.write_text(json.dumps(report(args, plan, runs, link), indent=1) + "\n")
         print(f"wrote {args.json}")
     if args.plot:
         from .plot import write_plot
-        write_plot(runs, args.plot, f"{args.fps:g} Hz, quantize {args.quantize:g} mm, {args.viewers} viewer(s)")
+        write_plot(runs, args.plot, f"{args.fps:g} Hz, quantize {args.quantize:g} mm, {args.viewers} viewer(s), {link}")
         print(f"wrote {args.plot}")
     return 1 if any(s["error"] for s in summaries) else 0
 
 
-def report(args: argparse.Namespace, plan: BenchPlan, runs: list[Any]) -> dict[str, Any]:
+def link_profile(args: argparse.Namespace) -> LinkProfile | None:
+    """The emulated link the flags ask for, or None for plain loopback."""
+    custom = {k: v for k, v in (("delay_ms", args.delay_ms), ("loss_pct", args.loss_pct),
+                                ("rate_mbit", args.rate_mbit)) if v is not None}
+    if args.profile == "loopback" and not custom:
+        return None
+    base = PROFILES.get(args.profile, LinkProfile("custom"))
+    for key, value in custom.items():
+        if value < 0 or (key == "loss_pct" and value >= 100):
+            raise SystemExit(f"server.py bench: error: --{key.replace('_', '-')} out of range: {value}")
+    return dataclasses.replace(base, name=base.name if not custom else f"{base.name}+custom", **custom)
+
+
+def report(args: argparse.Namespace, plan: BenchPlan, runs: list[Any], link: str) -> dict[str, Any]:
     import aiortc
 
     params = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
@@ -82,7 +114,7 @@ def report(args: argparse.Namespace, plan: BenchPlan, runs: list[Any]) -> dict[s
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "aiortc": aiortc.__version__},
-        "parameters": {**params, "streamer_args": plan.streamer_args, "profile": "loopback"},
+        "parameters": {**params, "streamer_args": plan.streamer_args, "link": link},
         "transports": {r.transport: r.as_json() for r in runs},
         "verdict": verdict([r.summary() for r in runs]),
     }

@@ -1,15 +1,14 @@
 """The streamer under test, as a child process (optionally inside a network namespace), and its CPU time."""
 from __future__ import annotations
 
-import json
+import collections
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -38,7 +37,10 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 class StreamerProcess:
-    """``server.py`` with the given flags, listening on ``host``; ``prefix`` runs it elsewhere (ip netns exec)."""
+    """``server.py`` with the given flags, listening on ``host``; ``prefix`` runs it elsewhere (ip netns exec).
+
+    Ready when it prints its "Streaming. Open ..." line; its output is kept (last lines) for errors.
+    """
 
     def __init__(self, args: list[str], host: str = "127.0.0.1", prefix: list[str] | None = None,
                  startup_timeout: float = 30.0) -> None:
@@ -47,24 +49,25 @@ class StreamerProcess:
         self.url = f"http://{host}:{self.port}/"
         cmd = [*(prefix or []), sys.executable, str(ROOT / "server.py"), "--host", host, "--port", str(self.port),
                *args]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.output: collections.deque[str] = collections.deque(maxlen=50)
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._drain, daemon=True).start()
         deadline = time.monotonic() + startup_timeout
-        while True:
+        while not self._ready.wait(0.1):
             if self.proc.poll() is not None:
-                out = self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
-                raise RuntimeError(f"streamer exited with {self.proc.returncode}: {out.strip()[-2000:]}")
-            try:
-                self.stats()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"streamer did not answer on {self.url} within {startup_timeout:.0f} s")
                 time.sleep(0.2)
+                raise RuntimeError(f"streamer exited with {self.proc.returncode}: {' | '.join(self.output)}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"streamer did not start within {startup_timeout:.0f} s: {' | '.join(self.output)}")
 
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "stats", timeout=5) as resp:
-            return json.loads(resp.read())  # type: ignore[no-any-return]
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line.rstrip())
+            if line.startswith("Streaming. Open"):
+                self._ready.set()
 
     def cpu_seconds(self) -> float:
         return tree_cpu_seconds(self.proc.pid)
@@ -77,5 +80,3 @@ class StreamerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()

@@ -6,7 +6,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-WANT_DEBIAN="${SETUP_DEBIAN_PACKAGES:-chromium}"
+# chromium: browser tests. nftables, iptables, libnetfilter-queue-dev: link emulation (bench profiles).
+WANT_DEBIAN="${SETUP_DEBIAN_PACKAGES:-chromium nftables iptables libnetfilter-queue-dev}"
 
 install_debian() {
     local missing=()
@@ -40,6 +41,11 @@ install_python() {
         echo "setup: installing Python packages"
         .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
         echo "$want" > "$stamp"
+    fi
+    # link emulation needs libnetfilter_queue's headers to build; without them bench profiles are unavailable
+    if [ -f /usr/include/libnetfilter_queue/libnetfilter_queue.h ] && ! .venv/bin/python -c "import netfilterqueue" 2>/dev/null; then
+        echo "setup: installing link-emulation packages"
+        .venv/bin/pip install -q --disable-pip-version-check -r requirements-netem.txt
     fi
 }
 
