@@ -120,12 +120,11 @@ def serve(argv: list[str]) -> int:
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     url = f"http://{shown}:{args.port}/"
 
-    async def announce(_: web.Application) -> None:
+    def announce(_: str) -> None:  # run_app calls this once the socket is listening
         print(f"Streaming. Open {url} in a browser (Ctrl-C to stop).", flush=True)
 
-    app.on_startup.append(announce)
     try:
-        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+        web.run_app(app, host=args.host, port=args.port, print=announce, access_log=None)
     except OSError as exc:
         print(f"server.py: error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2

@@ -31,6 +31,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delay-ms", type=float, help="emulated one-way delay (RTT = 2×), overrides the profile's")
     parser.add_argument("--loss-pct", type=float, help="emulated packet loss per direction, overrides the profile's")
     parser.add_argument("--rate-mbit", type=float, help="emulated link rate, overrides the profile's (0 = none)")
+    parser.add_argument("--browser", action="store_true",
+                        help="viewers are real headless Chromium pages running the client (needs Debian's chromium); "
+                             "latency is measured to the frame being drawn")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write parameters, every frame and the summary")
     parser.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG: latency CDF and latency over time")
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         print("server.py bench: error: --duration must be > 0, --viewers >= 1, --warmup >= 0", file=sys.stderr)
         return 2
     profile = link_profile(args)
-    plan = BenchPlan(transports, streamer_args(args), args.duration, args.warmup, args.viewers)
+    plan = BenchPlan(transports, streamer_args(args), args.duration, args.warmup, args.viewers, browser=args.browser)
     total = args.duration * len(transports)
     lab = NetLab(profile) if profile else contextlib.nullcontext()
     try:
@@ -77,8 +80,12 @@ def run(args: argparse.Namespace) -> int:
     summaries = [r.summary() for r in runs]
     print()
     print(f"{args.fps:g} Hz, {'lossless float32' if not args.quantize else f'int16 at {args.quantize:g} mm'}, "
-          f"source {args.source}, {args.viewers} viewer(s) per transport, {args.duration:g} s each, link {link}")
+          f"source {args.source}, {args.viewers} {'Chromium' if args.browser else 'Python'} viewer(s) per transport, "
+          f"{args.duration:g} s each, link {link}")
     print(table(summaries))
+    for s in summaries:
+        if s["first_frame_ms"] is not None:
+            print(f"{s['transport']}: page open → first frame drawn: {s['first_frame_ms']:.0f} ms (slowest viewer)")
     for s in summaries:
         if s["error"]:
             print(f"{s['transport']}: FAILED: {s['error']}")

@@ -38,6 +38,8 @@ class TransportRun:
     sender_cpu_seconds: float = 0.0
     receiver_cpu_seconds: float = 0.0
     viewers: int = 1
+    first_frame_ms: list[float] | None = None
+    """Browser viewers: page open → first frame drawn, per viewer."""
     error: str | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -59,6 +61,7 @@ class TransportRun:
             "mbit_per_s": self.bytes_received * 8 / self.duration / 1e6 if self.duration else 0.0,
             "sender_cpu_pct": 100.0 * self.sender_cpu_seconds / self.duration if self.duration else 0.0,
             "receiver_cpu_pct": 100.0 * self.receiver_cpu_seconds / self.duration if self.duration else 0.0,
+            "first_frame_ms": max(self.first_frame_ms) if self.first_frame_ms else None,
             "error": self.error,
         }
 

@@ -43,8 +43,8 @@ class StreamerProcess:
     """
 
     def __init__(self, args: list[str], host: str = "127.0.0.1", prefix: list[str] | None = None,
-                 startup_timeout: float = 30.0) -> None:
-        self.port = free_port()
+                 startup_timeout: float = 30.0, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.host = host
         self.url = f"http://{host}:{self.port}/"
         cmd = [*(prefix or []), sys.executable, str(ROOT / "server.py"), "--host", host, "--port", str(self.port),

@@ -37,11 +37,14 @@ class BenchPlan:
     """Command prefix to run the streamer elsewhere, e.g. ["ip", "netns", "exec", "NAME"]."""
     viewer_prefix: list[str] = field(default_factory=list)
     """Command prefix for the viewer process."""
+    browser: bool = False
+    """Viewers are headless Chromium pages running the real client (latency to *drawn*)."""
 
 
 async def run_viewers(plan: BenchPlan, transport: str, url: str, tick: Callable[[float], None]) -> dict:
     cmd = [*plan.viewer_prefix, sys.executable, "-m", "bench.viewers", "--transport", transport, "--url", url,
-           "--viewers", str(plan.viewers), "--duration", str(plan.duration), "--warmup", str(plan.warmup)]
+           "--viewers", str(plan.viewers), "--duration", str(plan.duration), "--warmup", str(plan.warmup),
+           *(["--browser"] if plan.browser else [])]
     proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     errors: list[str] = []
@@ -91,6 +94,7 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         run.chunks_received, run.chunks_lost = result["chunks_received"], result["chunks_lost"]
         run.bytes_received = result["bytes_received"]
         run.receiver_cpu_seconds = result["cpu_seconds"]
+        run.first_frame_ms = result.get("first_frame_ms")
         before, after = result["before"], result["after"]
         run.frames_offered = after["broadcast"]["frames_encoded"] - before["broadcast"]["frames_encoded"]
         skipped_before = {v["id"]: v["sender"]["frames_skipped"] for v in before["viewers"] if v["sender"]}

@@ -92,14 +92,25 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=1)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--browser", action="store_true", help="viewers are headless Chromium pages")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    try:
-        import uvloop
-        uvloop.install()
-    except ImportError:
-        pass
-    result = asyncio.run(record(args.transport, args.url, args.viewers, args.duration, args.warmup))
+    if not args.browser:
+        try:
+            import uvloop
+            uvloop.install()
+        except ImportError:
+            pass
+    if args.browser:
+        from bench.browser import record_browser
+
+        def progress(t: float) -> None:
+            print(json.dumps({"progress": t}), file=sys.stderr, flush=True)
+
+        result = asyncio.run(record_browser(args.transport, args.url, args.viewers, args.duration, args.warmup,
+                                            server_stats, progress))
+    else:
+        result = asyncio.run(record(args.transport, args.url, args.viewers, args.duration, args.warmup))
     json.dump(result, sys.stdout)
 
 

@@ -60,3 +60,19 @@ def test_metrics_stalls_and_verdict() -> None:
     assert s["latency_ms"]["p50"] == pytest.approx(52.5) and s["latency_ms"]["max"] == 55.0
     slow = TransportRun("b", duration=2.0, samples=[FrameSample(0, 0, 0.0, 1.0, 500.0, 100.0, True)])
     assert verdict([s, slow.summary()]).startswith("a won on p99 latency: 55 ms vs 500 ms for b (9.1× lower")
+
+
+def test_browser_bench_measures_drawn_frames(chromium_path: str, tmp_path: Path) -> None:
+    out = tmp_path / "browser.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "server.py"), "bench", "--browser", "--transport", "webrtc-unreliable,websocket",
+         "--duration", "4", "--warmup", "2", "--fps", "5", "--quantize", "5", "--json", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "page open → first frame drawn" in proc.stdout
+    report = json.loads(out.read_text())
+    for name, run in report["transports"].items():
+        s = run["summary"]
+        assert s["error"] is None and s["frames_delivered"] == len(run["samples"]) > 0, name
+        assert 0 < s["first_frame_ms"] < 60_000
+        assert all(0 < x["latency_ms"] < 10_000 for x in run["samples"])

@@ -18,8 +18,7 @@ from tests.conftest import ROOT, ServerProcess
 pytest.importorskip("playwright")
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+from bench.browser import CHROMIUM_ARGS  # noqa: E402
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 BACKGROUND = np.array([11, 13, 18])
 
@@ -137,3 +136,19 @@ def test_viewer_reconnects_after_the_server_restarts(browser: Browser, server_pr
     s = wait_frames(page, drawn + 5, timeout=60)
     assert s["state"] == "open"
     assert len(server_stats(second.url)["viewers"]) == 1
+
+
+def test_websocket_and_reliable_viewer_options(browser: Browser, server_process: Any) -> None:
+    server: ServerProcess = server_process("--fps", "5", "--quantize", "5")
+    ws, _ = open_viewer(browser, server.url + "?transport=websocket")
+    reliable, _ = open_viewer(browser, server.url + "?reliable=1")
+    wait_frames(ws, 3)
+    wait_frames(reliable, 3)
+    viewers = {v["transport"]: v for v in server_stats(server.url)["viewers"]}
+    assert set(viewers) == {"websocket", "webrtc"}
+    assert all(v["sender"]["frames_sent"] > 0 for v in viewers.values())
+    samples = status(ws)["samples"]
+    assert samples and all(s[2] > 0 and 0 < s[3] <= 100 for s in samples)  # [id, drawn at, latency ms, points %, ok]
+    # the page reports what it drew on the control channel
+    server_side = {v["transport"]: v["viewer"] for v in server_stats(server.url)["viewers"]}
+    assert "frames" in server_side["websocket"] and server_side["websocket"]["framesDrawn"] > 0

@@ -21,6 +21,7 @@ export class StreamConnection extends EventTarget {
     this.retryTimer = null;
     this.stopped = false;
     this.connectStarted = 0;
+    this.pointsOptions = POINTS_CHANNEL_OPTIONS;
   }
 
   setState(state, detail = '') {
@@ -39,7 +40,7 @@ export class StreamConnection extends EventTarget {
       const pc = new RTCPeerConnection({ iceServers: cfg.iceServers || [] });
       this.pc = pc;
       this.control = pc.createDataChannel('control');
-      this.points = pc.createDataChannel('points', POINTS_CHANNEL_OPTIONS);
+      this.points = pc.createDataChannel('points', this.pointsOptions);
       this.points.binaryType = 'arraybuffer';
       this.points.onmessage = (ev) => this.onPoints(ev.data);
       this.control.onmessage = (ev) => {
@@ -138,4 +139,99 @@ function waitIceGathering(pc, ms) {
     }
     pc.addEventListener('icegatheringstatechange', check);
   });
+}
+
+/**
+ * The fallback transport: point chunks (binary) and control messages (text) over one WebSocket to
+ * ``/ws``. TCP: ordered and reliable, so a lost packet delays everything behind it; use it where UDP
+ * is blocked. Same interface and reconnect behaviour as StreamConnection.
+ */
+export class WebSocketConnection extends EventTarget {
+  constructor({ baseUrl = '', onPoints, onControl }) {
+    super();
+    this.baseUrl = baseUrl;
+    this.onPoints = onPoints;
+    this.onControl = onControl;
+    this.ws = null;
+    this.state = 'idle';
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.stopped = false;
+  }
+
+  setState(state, detail = '') {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent('state', { detail: { state, detail } }));
+  }
+
+  start() {
+    this.stopped = false;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.setState('connecting');
+    const base = this.baseUrl || window.location.origin;
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.setState('open');
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data === 'string') {
+        let msg;
+        try {
+          msg = JSON.parse(ev.data);
+        } catch {
+          return;
+        }
+        this.onControl(msg);
+      } else {
+        this.onPoints(ev.data);
+      }
+    };
+    ws.onclose = () => this.scheduleRetry('websocket closed');
+  }
+
+  sendControl(message) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  scheduleRetry(reason) {
+    if (this.stopped || this.retryTimer) return;
+    if (this.ws) this.ws.onclose = null;
+    this.ws = null;
+    const delay = Math.min(5000, 250 * 2 ** this.attempt);
+    this.attempt += 1;
+    this.setState('reconnecting', `${reason}; retry in ${(delay / 1000).toFixed(1)} s`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.start();
+    }, delay);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.ws) {
+      this.ws.onclose = null;
+      this.ws.close();
+    }
+    this.ws = null;
+    this.setState('closed');
+  }
+}
+
+/**
+ * The connection the page asks for: ``?transport=websocket`` for the WebSocket fallback,
+ * ``?reliable=1`` for an ordered, reliable point channel (comparison only), else the product's
+ * unordered, unreliable WebRTC channel.
+ */
+export function connectionFromLocation(search, handlers) {
+  const params = new URLSearchParams(search);
+  if (params.get('transport') === 'websocket') return new WebSocketConnection(handlers);
+  const conn = new StreamConnection(handlers);
+  if (params.get('reliable') === '1') conn.pointsOptions = { ordered: true };
+  return conn;
 }

@@ -1,7 +1,7 @@
 // Viewer entry point: wires the connection, the assembler, the scene and the HUD.
 import { FrameAssembler } from './assembler.js';
 import { ClockOffsetEstimator } from './clock.js';
-import { StreamConnection } from './connection.js';
+import { connectionFromLocation } from './connection.js';
 import { Hud, LinkMeter } from './hud.js';
 import { PointScene } from './scene.js';
 
@@ -22,7 +22,10 @@ let paused = false;
 const status = {
   framesDrawn: 0, framesReceived: 0, lastDrawnPoints: 0, firstFrameMs: null, state: 'idle',
   decodeMs: 0, renderMs: 0, // main-thread time spent decoding chunks and rendering, cumulative
+  samples: [], // per drawn frame: [frameId, drawn at (server clock, s), latency ms, points %, complete]
 };
+const MAX_SAMPLES = 20000;
+let unreported = [];
 window.pointStream = status;
 
 const now = () => (performance.timeOrigin + performance.now()) / 1000;
@@ -45,7 +48,7 @@ function init() {
     },
     clock: now,
   });
-  connection = new StreamConnection({
+  connection = connectionFromLocation(window.location.search, {
     onPoints: (data) => {
       const t0 = performance.now();
       assembler.push(data);
@@ -99,7 +102,13 @@ function animate() {
   status.framesDrawn += 1;
   status.lastDrawnPoints = frame.pointsReceived;
   if (status.firstFrameMs === null) status.firstFrameMs = performance.now();
-  drawn.addFrame({ t, latencyMs: (t + clock.offset - frame.captureTime) * 1000 });
+  const latencyMs = (t + clock.offset - frame.captureTime) * 1000;
+  drawn.addFrame({ t, latencyMs });
+  const sample = [frame.frameId, t + clock.offset, latencyMs, (100 * frame.pointsReceived) / frame.framePoints,
+    frame.complete ? 1 : 0];
+  status.samples.push(sample);
+  if (status.samples.length > MAX_SAMPLES) status.samples.shift();
+  unreported.push([sample[0], Math.round(latencyMs * 10) / 10, Math.round(sample[3] * 10) / 10]);
 }
 
 function updateHud() {
@@ -119,7 +128,9 @@ function reportStats() {
     type: 'stats', fps: s.fps, drawnFps: d.fps, latencyMs: d.latencyMs, lossPct: s.lossPct, mbps: s.mbps,
     points: s.points, framesDrawn: status.framesDrawn, badChunks: assembler.stats.badChunks,
     clockRttMs: clock.best ? clock.best.rtt * 1000 : null,
+    frames: unreported.slice(-100), // [frameId, latency ms, points %] drawn since the last report
   });
+  unreported = [];
 }
 
 function bindControls() {
