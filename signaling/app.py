@@ -15,6 +15,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from stream.broadcaster import FrameBroadcaster
 from stream.sender import PacingOptions
 
+from .mdns import resolve_mdns_candidates
 from .peer import ViewerPeer
 from .websocket import WebSocketViewer
 
@@ -107,6 +108,7 @@ async def offer(request: web.Request) -> web.Response:
     peer = ViewerPeer(pc, cfg.broadcaster, cfg.pacing, cfg.hello, peers.discard, cfg.connect_timeout)
     peers.add(peer)
     try:
+        sdp = await resolve_mdns_candidates(sdp)
         answer = await peer.answer(RTCSessionDescription(sdp=sdp, type="offer"))
     except Exception as exc:  # aiortc raises ValueError and friends for SDP it cannot use
         logger.info("rejected offer from %s: %s", request.remote, exc)

@@ -1,6 +1,7 @@
 """Signaling app: client files, /config, /offer validation and a real aiortc offer."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -76,3 +77,15 @@ async def test_a_real_offer_gets_an_answer(client: Any) -> None:
 async def test_stats_endpoint(client: Any) -> None:
     body = await (await client.get("/stats")).json()
     assert set(body) >= {"broadcast", "viewers", "finished"} and body["viewers"] == []
+
+
+async def test_mdns_candidates_resolved_or_dropped_without_blocking() -> None:
+    from signaling.mdns import resolve_mdns_candidates
+    sdp = ("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+           "a=candidate:1 1 udp 2113937151 0a1b2c3d-dead-beef-0000-000000000001.local 5000 typ host\r\n"
+           "a=candidate:2 1 udp 2113937151 127.0.0.1 5001 typ host\r\n")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    out = await resolve_mdns_candidates(sdp, timeout=0.2)
+    assert loop.time() - started < 1.0  # aiortc alone would wait 1 s per unresolvable name
+    assert ".local" not in out and "127.0.0.1 5001" in out and out.startswith("v=0\r\n")

@@ -22,6 +22,12 @@ export class StreamConnection extends EventTarget {
     this.stopped = false;
     this.connectStarted = 0;
     this.pointsOptions = POINTS_CHANNEL_OPTIONS;
+    /** Milliseconds since start() at each connection step, for diagnosing slow starts. */
+    this.timings = {};
+  }
+
+  mark(step) {
+    this.timings[step] = Math.round(performance.now() - this.connectStarted);
   }
 
   setState(state, detail = '') {
@@ -34,9 +40,11 @@ export class StreamConnection extends EventTarget {
     clearTimeout(this.retryTimer);
     this.teardown();
     this.connectStarted = performance.now();
+    this.timings = {};
     this.setState('connecting');
     try {
       const cfg = await this.fetchJson('/config');
+      this.mark('config');
       const pc = new RTCPeerConnection({ iceServers: cfg.iceServers || [] });
       this.pc = pc;
       this.control = pc.createDataChannel('control');
@@ -53,6 +61,7 @@ export class StreamConnection extends EventTarget {
         this.onControl(msg);
       };
       this.control.onopen = () => {
+        this.mark('open');
         this.attempt = 0;
         this.setState('open');
       };
@@ -63,12 +72,15 @@ export class StreamConnection extends EventTarget {
         else if (s === 'disconnected') this.setState('disconnected');
       };
       await pc.setLocalDescription(await pc.createOffer());
+      this.mark('offer');
       await waitIceGathering(pc, 2000);
+      this.mark('gathered');
       const answer = await this.fetchJson('/offer', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
       });
+      this.mark('answered');
       await pc.setRemoteDescription(answer);
     } catch (err) {
       this.scheduleRetry(err.message || String(err));

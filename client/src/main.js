@@ -29,6 +29,7 @@ let unreported = [];
 window.pointStream = status;
 
 const now = () => (performance.timeOrigin + performance.now()) / 1000;
+const scriptStart = performance.now();
 
 function init() {
   scene = new PointScene(document.getElementById('view'));
@@ -101,7 +102,10 @@ function animate() {
   const t = now();
   status.framesDrawn += 1;
   status.lastDrawnPoints = frame.pointsReceived;
-  if (status.firstFrameMs === null) status.firstFrameMs = performance.now();
+  if (status.firstFrameMs === null) {
+    status.firstFrameMs = performance.now();
+    status.connectTimings = { ...(connection.timings || {}), scriptStart: Math.round(scriptStart) };
+  }
   const latencyMs = (t + clock.offset - frame.captureTime) * 1000;
   drawn.addFrame({ t, latencyMs });
   const sample = [frame.frameId, t + clock.offset, latencyMs, (100 * frame.pointsReceived) / frame.framePoints,
