@@ -118,7 +118,7 @@ def serve(argv: list[str]) -> int:
                 "int16 at %g mm" % args.quantize if args.quantize else "lossless float32",
                 ", uvloop" if fast else "")
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    url = f"http://{shown}:{args.port}/"
+    url = f"http://[{shown}]:{args.port}/" if ":" in shown else f"http://{shown}:{args.port}/"
 
     def announce(_: str) -> None:  # run_app calls this once the socket is listening
         print(f"Streaming. Open {url} in a browser (Ctrl-C to stop).", flush=True)
