@@ -27,7 +27,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--viewers", type=int, default=1, help="viewers per transport (fan-out; default: 1)")
     parser.add_argument("--profile", default="loopback", choices=["loopback", *PROFILES],
                         help="link between streamer and viewers: loopback (default), or an emulated link in network "
-                             "namespaces (needs root): " + "; ".join(p.describe() for p in PROFILES.values()))
+                             "namespaces (needs root): "
+                             + "; ".join(p.describe() for p in PROFILES.values()).replace("%", "%%"))
     parser.add_argument("--delay-ms", type=float, help="emulated one-way delay (RTT = 2×), overrides the profile's")
     parser.add_argument("--loss-pct", type=float, help="emulated packet loss per direction, overrides the profile's")
     parser.add_argument("--rate-mbit", type=float, help="emulated link rate, overrides the profile's (0 = none)")

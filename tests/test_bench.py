@@ -50,6 +50,17 @@ def test_bench_rejects_bad_arguments(args: list[str], message: str) -> None:
     assert proc.returncode == 2 and message in proc.stderr
 
 
+@pytest.mark.parametrize("command", [[], ["make-sample"], ["bench"]])
+def test_every_mode_documents_its_flags(command: list[str]) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "server.py"), *command, "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "-v, --verbose" in proc.stdout
+    if command == ["bench"]:
+        text = " ".join(proc.stdout.split())  # argparse wraps lines
+        assert "--profile" in text and "wan (RTT 50 ms, loss 2 %, 200 Mbit/s)" in text
+
+
 def test_metrics_stalls_and_verdict() -> None:
     run = TransportRun("a", duration=2.0)
     for i, arrival in enumerate([0.0, 0.1, 0.2, 0.9, 1.0, 1.7]):  # two gaps of 0.7 s
