@@ -18,7 +18,7 @@ import lz4.block
 import numpy as np
 
 from .protocol import (CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, RECORD_SIZE, SCTP_PACKET_PAYLOAD,
-                       ChunkHeader, Encoding, encode_payload)
+                       ChunkHeader, Encoding, QuantGrid, encode_payload)
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class FrameEncoder:
         n = len(points)
         budget = self.options.message_budget - CHUNK_HEADER.size
         step = self.options.quantize_mm / 1000.0
-        grid = _QuantGrid(points, step) if self.options.encoding == Encoding.INT16 else None
+        grid = QuantGrid(points, step) if self.options.encoding == Encoding.INT16 else None
         pieces: list[tuple[int, int, Encoding, float, tuple[float, float, float], bytes]] = []
         pos = 0
         while pos < n:
@@ -107,43 +107,14 @@ class FrameEncoder:
             for i, (off, cnt, enc, stp, org, payload) in enumerate(pieces))
         return EncodedFrame(fid, capture_time, n, messages, time.perf_counter() - started)
 
-    def _payload(self, points: np.ndarray, grid: _QuantGrid | None, start: int, stop: int
+    def _payload(self, points: np.ndarray, grid: QuantGrid | None, start: int, stop: int
                  ) -> tuple[Encoding, bytes, tuple[float, float, float]]:
         if grid is not None:
-            planes = grid.planes(start, stop)
-            if planes is not None:
-                return Encoding.INT16, lz4.block.compress(planes, store_size=False), grid.last_origin
+            quantized = grid.planes(start, stop)
+            if quantized is not None:
+                planes, origin = quantized
+                return Encoding.INT16, lz4.block.compress(planes, store_size=False), origin
             # too wide for int16 at this step (e.g. 1 mm over a long chunk): send it lossless
             self.fallback_chunks += 1
         payload, origin = encode_payload(Encoding.FLOAT32, 0.0, points[start:stop])
         return Encoding.FLOAT32, payload, origin
-
-
-class _QuantGrid:
-    """A frame quantised once onto the global grid of ``step``; chunks re-centre on their own origin.
-
-    Rounding each coordinate to the nearest grid point first, then subtracting an integer chunk
-    origin, gives the same result as quantising each chunk around its origin, at a fraction of
-    the per-chunk cost (most of the work is one vectorised pass over the frame).
-    """
-
-    def __init__(self, points: np.ndarray, step: float) -> None:
-        self.step = step
-        self.q = np.ascontiguousarray(np.rint(points[:, :3].T.astype(np.float64) / step).astype(np.int64))
-        self.intensity = np.rint(np.clip(points[:, 3], 0.0, 1.0) * 255.0).astype(np.uint8)
-        self.last_origin = (0.0, 0.0, 0.0)
-
-    def planes(self, start: int, stop: int) -> bytes | None:
-        """Byte-transposed INT16 records of points start..stop, or None if they do not fit int16."""
-        q = self.q[:, start:stop]
-        lo, hi = q.min(axis=1), q.max(axis=1)
-        centre = (lo + hi) // 2
-        if int((hi - centre).max()) > 32767 or int((lo - centre).min()) < -32768:
-            return None
-        k = stop - start
-        rel = (q - centre[:, None]).astype("<i2", order="C")
-        out = np.empty((7, k), dtype=np.uint8)
-        out[:6] = rel.view(np.uint8).reshape(3, k, 2).transpose(0, 2, 1).reshape(6, k)
-        out[6] = self.intensity[start:stop]
-        self.last_origin = (float(centre[0] * self.step), float(centre[1] * self.step), float(centre[2] * self.step))
-        return out.tobytes()
