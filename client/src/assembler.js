@@ -46,8 +46,9 @@ export class FrameAssembler {
     const now = this.clock();
     let frame = null;
     let status = 'ok';
+    let header;
     try {
-      decodeChunkInto(message, (h) => {
+      header = decodeChunkInto(message, (h) => {
         frame = this.open.get(h.frameId);
         if (!frame) {
           if (this.newest !== null && !newer(h.frameId, this.newest)) {
@@ -87,12 +88,9 @@ export class FrameAssembler {
       }
       return;
     }
-    const h = new DataView(message);
-    const index = h.getUint16(16, true);
-    const count = h.getUint32(24, true);
-    frame.seen.add(index);
+    frame.seen.add(header.chunkIndex);
     frame.chunksReceived += 1;
-    frame.pointsReceived += count;
+    frame.pointsReceived += header.pointCount;
     frame.bytesReceived += message.byteLength;
     frame.lastArrival = now;
     this.stats.chunksReceived += 1;

@@ -4,7 +4,11 @@
 /** Points: unordered, no retransmissions: a lost chunk costs its points and never stalls the stream. */
 export const POINTS_CHANNEL_OPTIONS = Object.freeze({ ordered: false, maxRetransmits: 0 });
 
-export class StreamConnection extends EventTarget {
+/**
+ * What both transports share: state events, control-text parsing, reconnect with backoff, stop.
+ * Subclasses implement ``start()`` (open the transport), ``teardown()`` and ``sendControl()``.
+ */
+class ReconnectingConnection extends EventTarget {
   /**
    * @param {{baseUrl?: string, onPoints:(data:ArrayBuffer)=>void, onControl:(msg:object)=>void}} opts
    */
@@ -13,13 +17,61 @@ export class StreamConnection extends EventTarget {
     this.baseUrl = baseUrl;
     this.onPoints = onPoints;
     this.onControl = onControl;
-    this.pc = null;
-    this.control = null;
-    this.points = null;
     this.state = 'idle';
     this.attempt = 0;
     this.retryTimer = null;
     this.stopped = false;
+  }
+
+  setState(state, detail = '') {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent('state', { detail: { state, detail } }));
+  }
+
+  /** The transport is up: reset the backoff. */
+  opened() {
+    this.attempt = 0;
+    this.setState('open');
+  }
+
+  /** A control message arrived as JSON text; malformed text is ignored. */
+  controlText(text) {
+    let msg;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return;
+    }
+    this.onControl(msg);
+  }
+
+  scheduleRetry(reason) {
+    if (this.stopped || this.retryTimer) return;
+    this.teardown();
+    const delay = Math.min(5000, 250 * 2 ** this.attempt);
+    this.attempt += 1;
+    this.setState('reconnecting', `${reason}; retry in ${(delay / 1000).toFixed(1)} s`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.start();
+    }, delay);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.teardown();
+    this.setState('closed');
+  }
+}
+
+export class StreamConnection extends ReconnectingConnection {
+  constructor(opts) {
+    super(opts);
+    this.pc = null;
+    this.control = null;
+    this.points = null;
     this.connectStarted = 0;
     this.pointsOptions = POINTS_CHANNEL_OPTIONS;
     /** Milliseconds since start() at each connection step, for diagnosing slow starts. */
@@ -28,11 +80,6 @@ export class StreamConnection extends EventTarget {
 
   mark(step) {
     this.timings[step] = Math.round(performance.now() - this.connectStarted);
-  }
-
-  setState(state, detail = '') {
-    this.state = state;
-    this.dispatchEvent(new CustomEvent('state', { detail: { state, detail } }));
   }
 
   async start() {
@@ -51,19 +98,10 @@ export class StreamConnection extends EventTarget {
       this.points = pc.createDataChannel('points', this.pointsOptions);
       this.points.binaryType = 'arraybuffer';
       this.points.onmessage = (ev) => this.onPoints(ev.data);
-      this.control.onmessage = (ev) => {
-        let msg;
-        try {
-          msg = JSON.parse(ev.data);
-        } catch {
-          return;
-        }
-        this.onControl(msg);
-      };
+      this.control.onmessage = (ev) => this.controlText(ev.data);
       this.control.onopen = () => {
         this.mark('open');
-        this.attempt = 0;
-        this.setState('open');
+        this.opened();
       };
       this.control.onclose = () => this.scheduleRetry('control channel closed');
       pc.onconnectionstatechange = () => {
@@ -103,18 +141,6 @@ export class StreamConnection extends EventTarget {
     if (this.control && this.control.readyState === 'open') this.control.send(JSON.stringify(message));
   }
 
-  scheduleRetry(reason) {
-    if (this.stopped || this.retryTimer) return;
-    this.teardown();
-    const delay = Math.min(5000, 250 * 2 ** this.attempt);
-    this.attempt += 1;
-    this.setState('reconnecting', `${reason}; retry in ${(delay / 1000).toFixed(1)} s`);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.start();
-    }, delay);
-  }
-
   teardown() {
     const pc = this.pc;
     this.pc = null;
@@ -125,14 +151,6 @@ export class StreamConnection extends EventTarget {
       pc.onconnectionstatechange = null;
       pc.close();
     }
-  }
-
-  stop() {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    this.teardown();
-    this.setState('closed');
   }
 }
 
@@ -158,49 +176,26 @@ function waitIceGathering(pc, ms) {
  * ``/ws``. TCP: ordered and reliable, so a lost packet delays everything behind it; use it where UDP
  * is blocked. Same interface and reconnect behaviour as StreamConnection.
  */
-export class WebSocketConnection extends EventTarget {
-  constructor({ baseUrl = '', onPoints, onControl }) {
-    super();
-    this.baseUrl = baseUrl;
-    this.onPoints = onPoints;
-    this.onControl = onControl;
+export class WebSocketConnection extends ReconnectingConnection {
+  constructor(opts) {
+    super(opts);
     this.ws = null;
-    this.state = 'idle';
-    this.attempt = 0;
-    this.retryTimer = null;
-    this.stopped = false;
-  }
-
-  setState(state, detail = '') {
-    this.state = state;
-    this.dispatchEvent(new CustomEvent('state', { detail: { state, detail } }));
   }
 
   start() {
     this.stopped = false;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    this.teardown();
     this.setState('connecting');
     const base = this.baseUrl || window.location.origin;
     const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
-    ws.onopen = () => {
-      this.attempt = 0;
-      this.setState('open');
-    };
+    ws.onopen = () => this.opened();
     ws.onmessage = (ev) => {
-      if (typeof ev.data === 'string') {
-        let msg;
-        try {
-          msg = JSON.parse(ev.data);
-        } catch {
-          return;
-        }
-        this.onControl(msg);
-      } else {
-        this.onPoints(ev.data);
-      }
+      if (typeof ev.data === 'string') this.controlText(ev.data);
+      else this.onPoints(ev.data);
     };
     ws.onclose = () => this.scheduleRetry('websocket closed');
   }
@@ -209,29 +204,13 @@ export class WebSocketConnection extends EventTarget {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
   }
 
-  scheduleRetry(reason) {
-    if (this.stopped || this.retryTimer) return;
-    if (this.ws) this.ws.onclose = null;
+  teardown() {
+    const ws = this.ws;
     this.ws = null;
-    const delay = Math.min(5000, 250 * 2 ** this.attempt);
-    this.attempt += 1;
-    this.setState('reconnecting', `${reason}; retry in ${(delay / 1000).toFixed(1)} s`);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.start();
-    }, delay);
-  }
-
-  stop() {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = null;
-    if (this.ws) {
-      this.ws.onclose = null;
-      this.ws.close();
+    if (ws) {
+      ws.onclose = null;
+      ws.close();
     }
-    this.ws = null;
-    this.setState('closed');
   }
 }
 

@@ -67,17 +67,21 @@ export function lz4BlockProblem(src, expected) {
   const end = src.length;
   let s = 0;
   let d = 0;
+  // a 4-bit length of 15 continues in the following bytes for as long as they are 255; -1 if cut off
+  const length = (n) => {
+    if (n !== 15) return n;
+    let b;
+    do {
+      if (s >= end) return -1;
+      b = src[s++];
+      n += b;
+    } while (b === 255);
+    return n;
+  };
   while (s < end) {
     const token = src[s++];
-    let literals = token >> 4;
-    if (literals === 15) {
-      let b;
-      do {
-        if (s >= end) return 'literal length runs past the input';
-        b = src[s++];
-        literals += b;
-      } while (b === 255);
-    }
+    const literals = length(token >> 4);
+    if (literals < 0) return 'literal length runs past the input';
     if (s + literals > end) return 'literal run past the end of the input';
     s += literals;
     d += literals;
@@ -87,15 +91,8 @@ export function lz4BlockProblem(src, expected) {
     const offset = src[s] | (src[s + 1] << 8);
     s += 2;
     if (offset === 0 || offset > d) return `match offset ${offset} points before the start of the output`;
-    let match = token & 15;
-    if (match === 15) {
-      let b;
-      do {
-        if (s >= end) return 'match length runs past the input';
-        b = src[s++];
-        match += b;
-      } while (b === 255);
-    }
+    const match = length(token & 15);
+    if (match < 0) return 'match length runs past the input';
     d += match + 4;
     if (d > expected) return 'block decodes to more bytes than the header declares';
   }
