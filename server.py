@@ -19,16 +19,22 @@ logger = logging.getLogger("server")
 COMMANDS = ("serve", "make-sample", "bench")
 
 
+def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser with the flags every mode shares."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
 def build_serve_parser() -> argparse.ArgumentParser:
     from data.cli import add_source_arguments
     from signaling.cli import add_signaling_arguments
     from stream.cli import add_stream_arguments
 
-    parser = argparse.ArgumentParser(
-        prog="server.py",
-        description="Stream LiDAR point frames to browsers over WebRTC (LZ4 chunks on an unordered, "
-                    "unreliable data channel). Other modes: 'server.py make-sample --help'.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser = command_parser(
+        "server.py",
+        "Stream LiDAR point frames to browsers over WebRTC (LZ4 chunks on an unordered, unreliable data "
+        "channel). Other modes: 'server.py make-sample --help', 'server.py bench --help'.")
     add_source_arguments(parser)
     add_stream_arguments(parser)
     add_signaling_arguments(parser)
@@ -37,11 +43,10 @@ def build_serve_parser() -> argparse.ArgumentParser:
 
 def build_sample_parser() -> argparse.ArgumentParser:
     from data.sample import add_sample_arguments
-    parser = argparse.ArgumentParser(
-        prog="server.py make-sample",
-        description="Write the synthetic scene as a KITTI raw drive (velodyne .bin files, timestamps, "
-                    "calibration), readable by pykitti and by --source kitti.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser = command_parser(
+        "server.py make-sample",
+        "Write the synthetic scene as a KITTI raw drive (velodyne .bin files, timestamps, calibration), "
+        "readable by pykitti and by --source kitti.")
     add_sample_arguments(parser)
     return parser
 
@@ -51,11 +56,10 @@ def build_bench_parser() -> argparse.ArgumentParser:
     from data.cli import add_source_arguments
     from stream.cli import add_stream_arguments
 
-    parser = argparse.ArgumentParser(
-        prog="server.py bench",
-        description="Measure what a viewer experiences, per transport, on the same frames: frames delivered, "
-                    "loss, latency percentiles, stalls, bandwidth and CPU. See docs/benchmarks.md.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser = command_parser(
+        "server.py bench",
+        "Measure what a viewer experiences, per transport, on the same frames: frames delivered, loss, "
+        "latency percentiles, stalls, bandwidth and CPU. See docs/benchmarks.md.")
     add_bench_arguments(parser)
     add_source_arguments(parser)
     add_stream_arguments(parser)
@@ -64,14 +68,13 @@ def build_bench_parser() -> argparse.ArgumentParser:
 
 def bench(argv: list[str]) -> int:
     args = build_bench_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging(args.verbose, quiet_level=logging.WARNING)  # the table is the output
     from bench.cli import run
     return run(args)
 
 
-def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+def setup_logging(verbose: bool, quiet_level: int = logging.INFO) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else quiet_level,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if not verbose:
         for noisy in ("aioice", "aiortc", "aiohttp.access"):
@@ -110,9 +113,7 @@ def serve(argv: list[str]) -> int:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2
     broadcaster = FrameBroadcaster(source, options, args.fps, loop=args.loop)
-    hello = {"source": source.description, "frames": len(source), "fps": args.fps,
-             "encoding": options.encoding.name.lower(), "quantizeMm": args.quantize}
-    app = init_app(ServerConfig(broadcaster, servers, pacing, hello))
+    app = init_app(ServerConfig(broadcaster, servers, pacing))
     fast = install_uvloop()
     logger.info("source: %s, %d frames per pass, %g fps, %s%s", source.description, len(source), args.fps,
                 "int16 at %g mm" % args.quantize if args.quantize else "lossless float32",

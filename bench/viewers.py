@@ -23,8 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.metrics import FrameSample  # noqa: E402
-from stream.assembler import AssembledFrame  # noqa: E402
-from stream.receiver import BaseReceiver, make_receiver  # noqa: E402
+from stream.receiver import BaseReceiver, FrameRecord, make_receiver  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -37,25 +36,16 @@ def server_stats(url: str) -> dict[str, Any]:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
+def sample(viewer: int, r: FrameRecord) -> FrameSample:
+    return FrameSample(viewer, r.frame_id, r.capture_time, r.arrival, r.latency * 1000.0,
+                       100.0 * r.points_received / r.frame_points if r.frame_points else 0.0, r.complete)
+
+
 async def record(transport: str, url: str, viewers: int, duration: float, warmup: float) -> dict[str, Any]:
-    samples: list[FrameSample] = []
     receivers: list[BaseReceiver] = []
-    recording = False
-
-    def collector(viewer: int) -> Any:
-        def on_frame(frame: AssembledFrame) -> None:
-            if recording:
-                rx = receivers[viewer]
-                samples.append(FrameSample(
-                    viewer, frame.frame_id, frame.capture_time, frame.last_arrival,
-                    (frame.last_arrival + rx.clock.offset - frame.capture_time) * 1000.0,
-                    100.0 * frame.points_received / frame.frame_points if frame.frame_points else 0.0,
-                    frame.complete))
-        return on_frame
-
     try:
-        for viewer in range(viewers):
-            rx = make_receiver(transport, url, on_frame=collector(viewer))
+        for _ in range(viewers):
+            rx = make_receiver(transport, url)
             receivers.append(rx)
             await rx.connect(timeout=30)
         await asyncio.sleep(warmup)
@@ -63,12 +53,14 @@ async def record(transport: str, url: str, viewers: int, duration: float, warmup
         cpu0 = cpu_seconds()
         link0 = [(r.assembler.stats.chunks_received, r.assembler.stats.chunks_lost, r.assembler.stats.bytes_received)
                  for r in receivers]
-        recording = True
+        first = [len(r.state.records) for r in receivers]
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < duration:
             await asyncio.sleep(min(0.5, duration - elapsed))
             print(json.dumps({"progress": min(elapsed + 0.5, duration)}), file=sys.stderr, flush=True)
-        recording = False
+        # the frames each viewer finished while measuring
+        samples = [sample(viewer, record) for viewer, (r, n0) in enumerate(zip(receivers, first))
+                   for record in r.state.records[n0:]]
         measured = time.monotonic() - started
         after = await asyncio.to_thread(server_stats, url)
         cpu = cpu_seconds() - cpu0

@@ -24,7 +24,6 @@ class FolderSource(FrameSource):
         if not self.files:
             raise SourceError(f"no point files in {folder} (looked for {', '.join(READERS)})")
         self.native_fps = fps
-        self.skipped = 0
         self.description = f"folder {folder} ({len(self.files)} files)"
 
     def __len__(self) -> int:
@@ -35,11 +34,9 @@ class FolderSource(FrameSource):
             try:
                 points = read_points(path)
             except (OSError, ValueError) as exc:
-                self.skipped += 1
                 logger.warning("skipping %s: %s", path, exc)
                 continue
             if len(points) == 0:
-                self.skipped += 1
                 logger.warning("skipping %s: no points", path)
                 continue
             yield Frame(index, index / self.native_fps, points)

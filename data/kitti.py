@@ -35,7 +35,6 @@ class KittiSource(FrameSource):
                       for i in range(self.count)]
         span = self.times[-1] - self.times[0]
         self.native_fps = (self.count - 1) / span if self.count > 1 and span > 0 else None
-        self.skipped = 0
         self.description = f"KITTI {date} drive {drive} ({self.count} scans)"
         self._raw: Any = raw
 
@@ -73,7 +72,6 @@ class KittiSource(FrameSource):
                 scan = self._raw.get_velo(index)
                 points = normalise_intensity(as_points(scan))
             except (OSError, ValueError) as exc:
-                self.skipped += 1
                 logger.warning("skipping %s: %s", path, exc)
                 continue
             yield Frame(index, self.times[index], points)

@@ -34,8 +34,6 @@ class ServerConfig:
     ice_servers: list[RTCIceServer] = field(default_factory=list)
     """ICE servers for both ends. Empty by default: nothing outside is contacted unless configured."""
     pacing: PacingOptions = field(default_factory=PacingOptions)
-    hello: dict[str, Any] = field(default_factory=dict)
-    """Stream metadata sent to each viewer when its channels open."""
     client_dir: Path = CLIENT_DIR
     connect_timeout: float = 30.0
     """Seconds a peer may take to connect before it is closed."""
@@ -105,7 +103,8 @@ async def offer(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
     peers = request.app[PEERS]
     pc = RTCPeerConnection(RTCConfiguration(iceServers=list(cfg.ice_servers)))
-    peer = ViewerPeer(pc, cfg.broadcaster, cfg.pacing, cfg.hello, peers.discard, cfg.connect_timeout)
+    peer = ViewerPeer(pc, cfg.broadcaster, cfg.pacing, cfg.broadcaster.metadata(), peers.discard,
+                      cfg.connect_timeout)
     peers.add(peer)
     try:
         sdp = await resolve_mdns_candidates(sdp)
@@ -126,7 +125,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     request.app[WS_VIEWERS].add(viewer)
     logger.info("%s: connected from %s", viewer.label, request.remote)
     try:
-        await viewer.serve(cfg.hello)
+        await viewer.serve(cfg.broadcaster.metadata())
     finally:
         request.app[WS_VIEWERS].discard(viewer)
     return ws

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from data.source import FrameSource
 
@@ -41,7 +42,6 @@ class FrameBroadcaster:
         self.fps = fps
         self.loop = loop
         self.latest: EncodedFrame | None = None
-        self.latest_source_index: int | None = None
         self.finished = False
         self.stats = BroadcastStats()
         self._changed = asyncio.Condition()
@@ -68,7 +68,7 @@ class FrameBroadcaster:
                         logger.error("%s produced no frames (every file unreadable?)", self.source.description)
                     break
                 frame_id += 1
-                await self._publish(produced.encoded, produced.source_index, produced.fallback_chunks)
+                await self._publish(produced.encoded, produced.fallback_chunks)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -80,7 +80,7 @@ class FrameBroadcaster:
                 self._changed.notify_all()
             logger.info("broadcast ended after %d frames", self.stats.frames_encoded)
 
-    async def _publish(self, encoded: EncodedFrame, source_index: int, fallback_chunks: int) -> None:
+    async def _publish(self, encoded: EncodedFrame, fallback_chunks: int) -> None:
         s = self.stats
         s.frames_encoded += 1
         s.points_encoded += encoded.point_count
@@ -88,8 +88,13 @@ class FrameBroadcaster:
         s.encode_seconds += encoded.encode_seconds
         s.fallback_chunks = fallback_chunks
         async with self._changed:
-            self.latest, self.latest_source_index = encoded, source_index
+            self.latest = encoded
             self._changed.notify_all()
+
+    def metadata(self) -> dict[str, Any]:
+        """What a viewer is told about the stream when it joins (control message ``hello``)."""
+        return {"source": self.source.description, "frames": len(self.source), "fps": self.fps,
+                "encoding": self.options.encoding.name.lower(), "quantizeMm": self.options.quantize_mm}
 
     async def wait_newer(self, than: int | None) -> EncodedFrame | None:
         """The newest frame whose id differs from ``than``; None once the stream has finished."""

@@ -25,8 +25,6 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Produced:
     encoded: EncodedFrame
-    source_index: int
-    source_timestamp: float
     fallback_chunks: int
     """Encoder total so far (chunks sent lossless because int16 could not span them)."""
 
@@ -54,7 +52,7 @@ class _Worker:
             return None
         self.pending = self.reader.submit(next, self.frames, None)
         encoded = self.encoder.encode(frame_id, capture_time, frame.points)
-        return Produced(encoded, frame.index, frame.timestamp, self.encoder.fallback_chunks)
+        return Produced(encoded, self.encoder.fallback_chunks)
 
 
 _worker: _Worker | None = None

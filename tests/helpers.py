@@ -15,7 +15,5 @@ def make_app(fps: float = 10.0, quantize_mm: float = 0.0, ice_servers: list[RTCI
     source = SyntheticSource(SyntheticOptions(fps=fps, frames_per_pass=frames_per_pass))
     options = EncoderOptions(quantize_mm=quantize_mm)
     broadcaster = FrameBroadcaster(source, options, fps, loop=loop)
-    hello = {"source": source.description, "frames": len(source), "fps": fps,
-             "encoding": options.encoding.name.lower(), "quantizeMm": quantize_mm}
-    app = init_app(ServerConfig(broadcaster, ice_servers or [], hello=hello))
+    app = init_app(ServerConfig(broadcaster, ice_servers or []))
     return app, broadcaster, source

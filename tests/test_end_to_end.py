@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,13 @@ from signaling.app import PEERS, WS_VIEWERS
 from stream.assembler import AssembledFrame
 from stream.receiver import PointReceiver, WebSocketReceiver
 from tests.helpers import make_app
+
+
+async def until(condition: Callable[[], bool], timeout: float) -> None:
+    """Poll ``condition`` every 0.2 s until it holds or ``timeout`` seconds pass (the caller asserts)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
 
 
 def digest(points: np.ndarray) -> str:
@@ -34,9 +42,7 @@ async def test_lossless_frames_arrive_identical_over_an_unordered_unreliable_cha
         assert rx.state.hello is not None
         assert rx.state.hello["pointsChannel"] == {"ordered": False, "maxRetransmits": 0, "maxPacketLifeTime": None}
         assert rx.state.hello["transport"] == "webrtc"
-        deadline = time.monotonic() + 120
-        while len(complete) < 30 and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        await until(lambda: len(complete) >= 30, 120)
         records = list(rx.state.records)
         stats = rx.assembler.stats
     assert len(complete) >= 30, f"{len(complete)} complete frames, {stats}"
@@ -57,9 +63,7 @@ async def test_quantized_stream_is_within_half_a_step(aiohttp_server: Any) -> No
     rx = PointReceiver(str(server.make_url("/")), on_frame=lambda f: complete.append(f) if f.complete else None)
     async with rx:
         assert rx.state.hello is not None and rx.state.hello["encoding"] == "int16"
-        deadline = time.monotonic() + 60
-        while len(complete) < 10 and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        await until(lambda: len(complete) >= 10, 60)
     assert len(complete) >= 10
     reference = SyntheticSource()
     for frame in complete[:10]:
@@ -84,9 +88,7 @@ async def test_two_viewers_share_each_encoded_frame(server_process: Any) -> None
         before = await asyncio.to_thread(stats)
         assert len(before["viewers"]) == 2
         started = time.monotonic()
-        deadline = started + 60
-        while len(set(seen[0]) & set(seen[1])) < 6 and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        await until(lambda: len(set(seen[0]) & set(seen[1])) >= 6, 60)
         elapsed = time.monotonic() - started
         after = await asyncio.to_thread(stats)
     encoded = after["broadcast"]["frames_encoded"] - before["broadcast"]["frames_encoded"]
@@ -103,9 +105,7 @@ async def test_viewer_state_is_released_when_it_leaves(aiohttp_server: Any) -> N
     async with PointReceiver(str(server.make_url("/"))) as rx:
         await rx.wait_frames(2, timeout=60)
         assert len(app[PEERS]) == 1
-    deadline = time.monotonic() + 30
-    while app[PEERS] and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
+    await until(lambda: not app[PEERS], 30)
     assert not app[PEERS]
 
 
@@ -134,9 +134,7 @@ async def test_a_finite_stream_ends_and_says_so(aiohttp_server: Any) -> None:
     app, broadcaster, _ = make_app(fps=5, frames_per_pass=15, loop=False)
     server = await aiohttp_server(app)
     async with PointReceiver(str(server.make_url("/"))) as rx:
-        deadline = time.monotonic() + 60
-        while not rx.state.ended and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        await until(lambda: rx.state.ended, 60)
         assert rx.state.ended and broadcaster.finished
         assert broadcaster.stats.frames_encoded == 15
         assert rx.state.records and rx.state.records[-1].frame_id == 14
@@ -149,9 +147,7 @@ async def test_websocket_viewer_gets_the_same_frames(aiohttp_server: Any) -> Non
     rx = WebSocketReceiver(str(server.make_url("/")), on_frame=lambda f: complete.append(f) if f.complete else None)
     async with rx:
         assert rx.state.hello is not None and rx.state.hello["transport"] == "websocket"
-        deadline = time.monotonic() + 60
-        while len(complete) < 5 and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        await until(lambda: len(complete) >= 5, 60)
         assert len(app[WS_VIEWERS]) == 1
         assert rx.clock.best is not None
         assert rx.assembler.stats.chunks_lost == 0  # reliable transport (the frame in progress at close is cut)
