@@ -100,7 +100,7 @@ def serve(argv: list[str]) -> int:
     from signaling.app import ServerConfig, init_app
     from signaling.cli import ice_servers
     from stream.broadcaster import FrameBroadcaster
-    from stream.cli import encoder_options, pacing_options
+    from stream.cli import encoder_options, loss_tolerance_options, pacing_options
 
     try:
         if not args.fps > 0:
@@ -108,12 +108,13 @@ def serve(argv: list[str]) -> int:
         source = create_source(args)
         options = encoder_options(args)
         pacing = pacing_options(args)
+        loss_tolerance = loss_tolerance_options(args)
         servers = ice_servers(args)
     except (SourceError, ValueError) as exc:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2
     broadcaster = FrameBroadcaster(source, options, args.fps, loop=args.loop)
-    app = init_app(ServerConfig(broadcaster, servers, pacing))
+    app = init_app(ServerConfig(broadcaster, servers, pacing, loss_tolerance=loss_tolerance))
     fast = install_uvloop()
     logger.info("source: %s, %d frames per pass, %g fps, %s%s", source.description, len(source), args.fps,
                 "int16 at %g mm" % args.quantize if args.quantize else "lossless float32",

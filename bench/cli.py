@@ -41,7 +41,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 def streamer_args(args: argparse.Namespace) -> list[str]:
     out = ["--source", args.source, "--seed", str(args.seed), "--fps", str(args.fps),
-           "--quantize", str(args.quantize), "--chunk-packets", str(args.chunk_packets), "--pace", str(args.pace)]
+           "--quantize", str(args.quantize), "--chunk-packets", str(args.chunk_packets), "--pace", str(args.pace),
+           "--loss-tolerance", str(args.loss_tolerance)]
     if args.points:
         out += ["--points", str(args.points)]
     for flag, value in (("--kitti-dir", args.kitti_dir), ("--date", args.date), ("--drive", args.drive)):

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from stream.broadcaster import FrameBroadcaster
+from stream.congestion import LossToleranceOptions
 from stream.sender import PacingOptions
 
 from .mdns import resolve_mdns_candidates
@@ -34,6 +35,8 @@ class ServerConfig:
     ice_servers: list[RTCIceServer] = field(default_factory=list)
     """ICE servers for both ends. Empty by default: nothing outside is contacted unless configured."""
     pacing: PacingOptions = field(default_factory=PacingOptions)
+    loss_tolerance: LossToleranceOptions | None = field(default_factory=LossToleranceOptions)
+    """Congestion response of unreliable point channels to random loss; None = standard SCTP."""
     client_dir: Path = CLIENT_DIR
     connect_timeout: float = 30.0
     """Seconds a peer may take to connect before it is closed."""
@@ -104,7 +107,7 @@ async def offer(request: web.Request) -> web.Response:
     peers = request.app[PEERS]
     pc = RTCPeerConnection(RTCConfiguration(iceServers=list(cfg.ice_servers)))
     peer = ViewerPeer(pc, cfg.broadcaster, cfg.pacing, cfg.broadcaster.metadata(), peers.discard,
-                      cfg.connect_timeout)
+                      cfg.connect_timeout, loss_tolerance=cfg.loss_tolerance)
     peers.add(peer)
     try:
         sdp = await resolve_mdns_candidates(sdp)

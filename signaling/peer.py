@@ -11,6 +11,7 @@ from typing import Any
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from stream.broadcaster import FrameBroadcaster
+from stream.congestion import LossTolerance, LossToleranceOptions, install_loss_tolerance
 from stream.sender import PacingOptions
 from stream.sinks import DataChannelSink
 
@@ -28,13 +29,17 @@ class ViewerPeer:
 
     def __init__(self, pc: RTCPeerConnection, broadcaster: FrameBroadcaster, pacing: PacingOptions,
                  hello: dict[str, Any], on_closed: Callable[[ViewerPeer], None],
-                 connect_timeout: float = 30.0, stats_interval: float = 1.0) -> None:
+                 connect_timeout: float = 30.0, stats_interval: float = 1.0,
+                 loss_tolerance: LossToleranceOptions | None = LossToleranceOptions()) -> None:
         self.id = next(_ids)
         self.label = f"viewer-{self.id}"
         self.pc = pc
         self.broadcaster = broadcaster
         self.pacing = pacing
         self.hello = hello
+        self.loss_tolerance = loss_tolerance
+        """None: standard SCTP congestion control even on an unreliable point channel."""
+        self.congestion: LossTolerance | None = None
         self.points: RTCDataChannel | None = None
         self.control: RTCDataChannel | None = None
         self.session: ViewerSession | None = None
@@ -90,6 +95,10 @@ class ViewerPeer:
             logger.info("%s: points channel ordered=%s maxRetransmits=%s maxPacketLifeTime=%s", self.label,
                         channel.ordered, channel.maxRetransmits, channel.maxPacketLifeTime)
             channel.on("close", lambda: self._spawn(self.close()))
+            if self.loss_tolerance is not None and (channel.maxRetransmits is not None
+                                                    or channel.maxPacketLifeTime is not None):
+                # points may be lost by design on this channel: random loss must not throttle it
+                self.congestion = install_loss_tolerance(self.pc.sctp, self.loss_tolerance)
         elif channel.label == CONTROL_LABEL and self.control is None:
             self.control = channel
         else:
@@ -123,4 +132,5 @@ class ViewerPeer:
         return {"id": self.id, "transport": "webrtc", "state": self.pc.connectionState,
                 "sender": session.sender.stats.as_dict() if session else None,
                 "viewer": session.viewer_stats if session else {},
-                "controlErrors": session.control_errors if session else 0}
+                "controlErrors": session.control_errors if session else 0,
+                "congestion": self.congestion.describe() if self.congestion else None}

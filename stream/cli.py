@@ -1,8 +1,9 @@
-"""Command-line flags for the stream (rate, encoding, pacing)."""
+"""Command-line flags for the stream (rate, encoding, pacing, congestion response)."""
 from __future__ import annotations
 
 import argparse
 
+from .congestion import LossToleranceOptions
 from .encoder import DEFAULT_CHUNK_PACKETS, EncoderOptions
 from .sender import PacingOptions
 
@@ -22,6 +23,10 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pace", type=float, default=PacingOptions.spread, metavar="FRACTION",
                        help="spread each frame's chunks over this fraction of the frame interval "
                             f"(default: {PacingOptions.spread}; 0 = send as fast as the link takes them)")
+    group.add_argument("--loss-tolerance", type=float, default=100 * LossToleranceOptions.max_loss, metavar="PCT",
+                       help="packet loss below PCT %% is treated as random, not as congestion, on the unreliable "
+                            "point channel: SCTP keeps its window (default: %(default)g, as WebRTC's media "
+                            "congestion control; 0 = standard SCTP, which halves its window on any loss)")
 
 
 def encoder_options(args: argparse.Namespace) -> EncoderOptions:
@@ -32,3 +37,10 @@ def pacing_options(args: argparse.Namespace) -> PacingOptions:
     if not 0 <= args.pace <= 1:
         raise ValueError(f"--pace must be between 0 and 1, got {args.pace}")
     return PacingOptions(spread=args.pace)
+
+
+def loss_tolerance_options(args: argparse.Namespace) -> LossToleranceOptions | None:
+    """None (standard SCTP congestion control) for ``--loss-tolerance 0``."""
+    if not 0 <= args.loss_tolerance < 100:
+        raise ValueError(f"--loss-tolerance must be at least 0 and below 100 (%), got {args.loss_tolerance}")
+    return LossToleranceOptions(max_loss=args.loss_tolerance / 100) if args.loss_tolerance > 0 else None

@@ -14,7 +14,7 @@ import numpy as np
 from data.synthetic import SyntheticSource
 from signaling.app import PEERS, WS_VIEWERS
 from stream.assembler import AssembledFrame
-from stream.receiver import PointReceiver, WebSocketReceiver
+from stream.receiver import PointReceiver, ReceiverOptions, WebSocketReceiver
 from tests.helpers import make_app
 
 
@@ -42,6 +42,8 @@ async def test_lossless_frames_arrive_identical_over_an_unordered_unreliable_cha
         assert rx.state.hello is not None
         assert rx.state.hello["pointsChannel"] == {"ordered": False, "maxRetransmits": 0, "maxPacketLifeTime": None}
         assert rx.state.hello["transport"] == "webrtc"
+        # random loss is not congestion on this channel (stream/congestion.py), and /stats says so
+        assert peer.congestion is not None and peer.describe()["congestion"]["cwndBytes"] > 0
         await until(lambda: len(complete) >= 30, 120)
         records = list(rx.state.records)
         stats = rx.assembler.stats
@@ -107,6 +109,16 @@ async def test_viewer_state_is_released_when_it_leaves(aiohttp_server: Any) -> N
         assert len(app[PEERS]) == 1
     await until(lambda: not app[PEERS], 30)
     assert not app[PEERS]
+
+
+async def test_a_reliable_point_channel_keeps_standard_congestion_control(aiohttp_server: Any) -> None:
+    app, _, _ = make_app(fps=5)
+    server = await aiohttp_server(app)
+    async with PointReceiver(str(server.make_url("/")), ReceiverOptions(ordered=True, max_retransmits=None)) as rx:
+        await rx.wait_frames(2, timeout=60)
+        (peer,) = app[PEERS]
+        assert peer.points is not None and peer.points.ordered and peer.points.maxRetransmits is None
+        assert peer.congestion is None and peer.describe()["congestion"] is None
 
 
 async def test_pause_and_resume_over_the_control_channel(aiohttp_server: Any) -> None:

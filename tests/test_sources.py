@@ -207,6 +207,8 @@ def test_folder_errors_name_the_path(tmp_path: Path) -> None:
     (["--fps", "0"], "--fps must be > 0"),
     (["--quantize", "-2"], "quantize step must be >= 0"),
     (["--pace", "3"], "--pace must be between 0 and 1"),
+    (["--loss-tolerance", "100"], "--loss-tolerance must be at least 0 and below 100"),
+    (["--loss-tolerance", "-1"], "--loss-tolerance must be at least 0 and below 100"),
     (["--stun", "http://x"], "--stun expects a stun: URL"),
 ])
 def test_cli_fails_before_serving_with_a_clear_message(args: list[str], message: str) -> None:

@@ -1,0 +1,236 @@
+"""Loss-tolerant congestion response (stream/congestion.py): the loss meter, the window rule, the
+FORWARD TSN pacing, and a real aiortc association losing packets."""
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+
+from stream.congestion import LossTolerance, LossToleranceOptions, SackLossMeter, install_loss_tolerance
+
+MTU = 1160
+
+
+# ----------------------------------------------------------------------------- loss meter
+def test_meter_counts_each_tsn_once_as_delivered_or_lost() -> None:
+    meter = SackLossMeter(LossToleranceOptions(min_packets=1))
+    meter.update(100, ())  # starting point
+    meter.update(100, [(2, 10)])  # 101 missing, 102..110 arrived
+    assert (meter.total_packets, meter.total_lost) == (10, 1)
+    meter.update(100, [(2, 12)])  # two more arrived; 101 still missing but already counted
+    assert (meter.total_packets, meter.total_lost) == (12, 1)
+    meter.update(112, ())  # 101 skipped (FORWARD TSN) or late: nothing new beyond 112
+    assert (meter.total_packets, meter.total_lost) == (12, 1)
+    meter.update(112, [(3, 4), (7, 8)])  # 113, 114, 117, 118 missing; 115, 116, 119, 120 arrived
+    assert (meter.total_packets, meter.total_lost) == (20, 5)
+    assert meter.fraction == pytest.approx(5 / 20)
+
+
+def test_meter_reports_runs_of_consecutive_losses() -> None:
+    meter = SackLossMeter(LossToleranceOptions(min_packets=1))
+    meter.update(0, ())
+    meter.update(0, [(2, 5), (7, 9)])  # isolated: 1 and 6 missing
+    assert meter.last_burst == 1 and meter.total_lost == 2
+    meter.update(0, [(2, 5), (7, 9), (14, 20)])  # 10..13 missing: four in a row
+    assert meter.last_burst == 4 and meter.total_lost == 6
+    meter.update(0, [(2, 5), (7, 9), (14, 21)])  # nothing newly missing
+    assert meter.last_burst == 0 and meter.total_lost == 6
+
+
+def test_meter_ignores_old_sacks_and_wraps_around() -> None:
+    meter = SackLossMeter(LossToleranceOptions(min_packets=1))
+    meter.update(2**32 - 3, ())
+    meter.update(2**32 - 3, [(2, 5)])  # TSNs 2**32-2 (lost), 2**32-1, 0, 1, 2
+    assert (meter.total_packets, meter.total_lost) == (5, 1)
+    meter.update(2**32 - 3, [(2, 3)])  # an older SACK arriving late: nothing new
+    assert (meter.total_packets, meter.total_lost) == (5, 1)
+    meter.update(2, ())
+    assert (meter.total_packets, meter.total_lost) == (5, 1)
+
+
+def test_meter_needs_enough_packets_and_forgets_old_ones() -> None:
+    meter = SackLossMeter(LossToleranceOptions(window_packets=100, min_packets=50))
+    meter.update(0, ())
+    meter.update(0, [(2, 10)])  # 1 of 10 lost: read over at least 50 packets
+    assert meter.fraction == pytest.approx(1 / 50)
+    tsn = 10
+    for _ in range(30):  # 300 clean packets decay the old loss
+        tsn += 10
+        meter.update(tsn, ())
+    assert meter.fraction < 0.005
+    assert meter.packets <= 100
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_loss"):
+        LossToleranceOptions(max_loss=1.5)
+    with pytest.raises(ValueError, match="window_packets"):
+        LossToleranceOptions(window_packets=0)
+
+
+# ----------------------------------------------------------------------------- window rule (a stand-in association)
+class HalvingAssociation:
+    """Only the aiortc attributes the rule touches; reacts to any gap as RFC 4960 does (halve, recover)."""
+
+    def __init__(self) -> None:
+        self._cwnd = 100 * MTU
+        self._ssthresh = 200 * MTU
+        self._partial_bytes_acked = 0
+        self._fast_recovery_exit: int | None = None
+        self._forward_tsn_chunk: Any = None
+        self._srtt: float | None = 0.05
+        self.transmits = 0
+
+    async def _receive_sack_chunk(self, chunk: Any) -> None:
+        if chunk.gaps and self._fast_recovery_exit is None:
+            self._ssthresh = self._cwnd // 2
+            self._cwnd = self._ssthresh
+            self._fast_recovery_exit = chunk.cumulative_tsn + 50
+
+    def _update_advanced_peer_ack_point(self) -> None:
+        self._forward_tsn_chunk = SimpleNamespace(cumulative_tsn=7)
+
+    async def _transmit(self) -> None:
+        self.transmits += 1
+
+
+def sack(cum: int, gaps: list[tuple[int, int]]) -> SimpleNamespace:
+    return SimpleNamespace(cumulative_tsn=cum, gaps=gaps)
+
+
+async def test_random_loss_keeps_the_window() -> None:
+    sctp = HalvingAssociation()
+    tolerance = install_loss_tolerance(sctp, LossToleranceOptions(max_loss=0.10, min_packets=100))
+    assert tolerance is not None
+    await sctp._receive_sack_chunk(sack(0, []))
+    for cum in range(0, 1000, 50):  # 1 lost in every 50: 2 %
+        await sctp._receive_sack_chunk(sack(cum, [(2, 50)]))
+    assert sctp._cwnd == 100 * MTU and sctp._ssthresh == 200 * MTU
+    assert sctp._fast_recovery_exit is None
+    assert tolerance.stats.losses_tolerated == 20 and tolerance.stats.losses_standard == 0
+    assert sctp.transmits == 20  # the window freed by the undo is used at once
+
+
+async def test_heavy_loss_gets_the_standard_response() -> None:
+    sctp = HalvingAssociation()
+    tolerance = install_loss_tolerance(sctp, LossToleranceOptions(max_loss=0.10, min_packets=100))
+    assert tolerance is not None
+    await sctp._receive_sack_chunk(sack(0, []))
+    for cum in range(0, 200, 10):  # 3 lost in every 10: 30 %
+        await sctp._receive_sack_chunk(sack(cum, [(4, 10)]))
+    assert sctp._cwnd < 100 * MTU
+    assert tolerance.stats.losses_standard >= 1
+    assert tolerance.meter.fraction > 0.10
+
+
+async def test_a_run_of_lost_packets_gets_the_standard_response() -> None:
+    sctp = HalvingAssociation()
+    tolerance = install_loss_tolerance(sctp, LossToleranceOptions(max_loss=0.10, max_burst=2, min_packets=100))
+    assert tolerance is not None
+    await sctp._receive_sack_chunk(sack(0, []))
+    await sctp._receive_sack_chunk(sack(0, [(4, 100)]))  # 1..3 lost in a row: 3 % only, but a burst
+    assert sctp._cwnd == 50 * MTU and sctp._fast_recovery_exit is not None
+    assert tolerance.stats.losses_standard == 1 and tolerance.stats.losses_tolerated == 0
+
+
+async def test_a_forward_tsn_is_repeated_at_most_once_per_rtt() -> None:
+    sctp = HalvingAssociation()
+    tolerance = install_loss_tolerance(sctp)
+    assert tolerance is not None
+    sctp._update_advanced_peer_ack_point()
+    assert sctp._forward_tsn_chunk is not None  # the first one goes out
+    for _ in range(5):
+        sctp._update_advanced_peer_ack_point()
+        assert sctp._forward_tsn_chunk is None  # the same one, within the RTT: held
+    assert tolerance.stats.forward_tsn_held == 5
+    await asyncio.sleep(0.06)
+    sctp._update_advanced_peer_ack_point()
+    assert sctp._forward_tsn_chunk is not None  # an RTT later it is sent again (it may have been lost)
+    assert tolerance.stats.forward_tsn_sent == 2
+
+
+def test_install_is_idempotent_and_refuses_unknown_internals() -> None:
+    sctp = HalvingAssociation()
+    first = install_loss_tolerance(sctp)
+    assert isinstance(first, LossTolerance)
+    assert install_loss_tolerance(sctp) is first
+    assert install_loss_tolerance(SimpleNamespace(_cwnd=1)) is None  # another aiortc: left alone
+
+
+# ----------------------------------------------------------------------------- a real aiortc association
+async def lossy_pair(drop_every: int) -> tuple[RTCPeerConnection, RTCPeerConnection, Any, list[bytes], list[int]]:
+    """Two aiortc peers over loopback; the receiver drops every ``drop_every``-th SCTP packet carrying DATA."""
+    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    channel = sender.createDataChannel("points", ordered=False, maxRetransmits=0)
+    received: list[bytes] = []
+    dropped = [0]
+    opened = asyncio.Event()
+    channel.on("open", opened.set)
+
+    @receiver.on("datachannel")
+    def on_channel(ch: Any) -> None:
+        ch.on("message", received.append)
+
+    await sender.setLocalDescription(await sender.createOffer())
+    await receiver.setRemoteDescription(sender.localDescription)
+    await receiver.setLocalDescription(await receiver.createAnswer())
+    await sender.setRemoteDescription(receiver.localDescription)
+    await asyncio.wait_for(opened.wait(), 20)
+
+    sctp = receiver.sctp
+    assert sctp is not None
+    handle = sctp._handle_data
+    count = [0]
+
+    async def lossy(data: bytes) -> None:
+        if len(data) > 12 and data[12] == 0:  # first chunk is DATA (RFC 4960 section 3.2)
+            count[0] += 1
+            if count[0] % drop_every == 0:
+                dropped[0] += 1
+                return
+        await handle(data)
+
+    sctp._handle_data = lossy
+    return sender, receiver, channel, received, dropped
+
+
+async def send_paced(channel: Any, sctp: Any, messages: int, size: int) -> None:
+    payload = bytes(size)
+    for _ in range(messages):
+        while len(sctp._outbound_queue) > 64:  # keep the queue short, as our sender does
+            await asyncio.sleep(0.001)
+        channel.send(payload)
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("tolerant", [True, False])
+async def test_real_association_keeps_its_window_under_random_loss(tolerant: bool) -> None:
+    sender, receiver, channel, received, dropped = await lossy_pair(drop_every=40)  # 2.5 % of data packets
+    try:
+        sctp = sender.sctp
+        tolerance = install_loss_tolerance(sctp) if tolerant else None
+        assert (tolerance is not None) == tolerant
+        await send_paced(channel, sctp, messages=3000, size=2 * MTU)
+        cwnd = sctp._cwnd  # before the tail: a loss among the very last packets can only end by timeout
+        deadline = time.monotonic() + 30
+        while (sctp._outbound_queue or sctp._flight_size) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert dropped[0] > 50
+        # every message whose packets all arrived is delivered; nothing else stalls the channel
+        assert 0.9 * 3000 < len(received) <= 3000 - dropped[0] // 2
+        if tolerant:
+            assert tolerance is not None and tolerance.stats.losses_tolerated > 10
+            assert tolerance.stats.losses_standard == 0
+            assert tolerance.stats.forward_tsn_held > 0
+            assert cwnd > 20 * MTU, f"window {cwnd} bytes after {dropped[0]} losses"
+        else:
+            assert cwnd < 20 * MTU, f"standard SCTP kept {cwnd} bytes after {dropped[0]} losses?"
+    finally:
+        await sender.close()
+        await receiver.close()
