@@ -16,7 +16,6 @@ from stream.broadcaster import FrameBroadcaster
 from stream.congestion import LossToleranceOptions
 from stream.sender import PacingOptions
 
-from .mdns import resolve_mdns_candidates
 from .peer import ViewerPeer
 from .websocket import WebSocketViewer
 
@@ -110,7 +109,6 @@ async def offer(request: web.Request) -> web.Response:
                       cfg.connect_timeout, loss_tolerance=cfg.loss_tolerance)
     peers.add(peer)
     try:
-        sdp = await resolve_mdns_candidates(sdp)
         answer = await peer.answer(RTCSessionDescription(sdp=sdp, type="offer"))
     except Exception as exc:  # aiortc raises ValueError and friends for SDP it cannot use
         logger.info("rejected offer from %s: %s", request.remote, exc)

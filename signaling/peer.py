@@ -15,6 +15,7 @@ from stream.congestion import LossTolerance, LossToleranceOptions, install_loss_
 from stream.sender import PacingOptions
 from stream.sinks import DataChannelSink
 
+from .mdns import MdnsDeferral, defer_mdns_candidates, resolve_deferred
 from .session import ViewerSession
 
 logger = logging.getLogger(__name__)
@@ -54,9 +55,23 @@ class ViewerPeer:
 
     # ----------------------------------------------------------------- lifecycle
     async def answer(self, offer: RTCSessionDescription) -> RTCSessionDescription:
-        await self.pc.setRemoteDescription(offer)
+        """Answer at once; the offer's mDNS candidates are resolved and added afterwards (signaling/mdns.py)."""
+        deferral = defer_mdns_candidates(offer.sdp)
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=deferral.sdp, type=offer.type))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        if deferral.candidates:
+            self._spawn(self._add_deferred_candidates(deferral))
         return self.pc.localDescription
+
+    async def _add_deferred_candidates(self, deferral: MdnsDeferral) -> None:
+        resolved = await resolve_deferred(deferral.candidates)
+        if self._closing:
+            return
+        for candidate in resolved:
+            await self.pc.addIceCandidate(candidate)
+        if deferral.ended:
+            await self.pc.addIceCandidate(None)
+        logger.debug("%s: %d of %d mDNS candidates resolved", self.label, len(resolved), len(deferral.candidates))
 
     async def close(self) -> None:
         if self._closing:

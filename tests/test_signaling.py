@@ -79,13 +79,36 @@ async def test_stats_endpoint(client: Any) -> None:
     assert set(body) >= {"broadcast", "viewers", "finished"} and body["viewers"] == []
 
 
-async def test_mdns_candidates_resolved_or_dropped_without_blocking() -> None:
-    from signaling.mdns import resolve_mdns_candidates
-    sdp = ("v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
-           "a=candidate:1 1 udp 2113937151 0a1b2c3d-dead-beef-0000-000000000001.local 5000 typ host\r\n"
-           "a=candidate:2 1 udp 2113937151 127.0.0.1 5001 typ host\r\n")
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    out = await resolve_mdns_candidates(sdp, timeout=0.2)
-    assert loop.time() - started < 1.0  # aiortc alone would wait 1 s per unresolvable name
-    assert ".local" not in out and "127.0.0.1 5001" in out and out.startswith("v=0\r\n")
+OFFER_WITH_MDNS = (
+    "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:0\r\n"
+    "a=candidate:1 1 udp 2113937151 0a1b2c3d-dead-beef-0000-000000000001.local 5000 typ host\r\n"
+    "a=candidate:2 1 udp 2113937151 127.0.0.1 5001 typ host\r\n"
+    "a=candidate:3 1 udp 2113937151 0a1b2c3d-dead-beef-0000-000000000002.local 5002 typ host\r\n"
+    "a=end-of-candidates\r\n")
+
+
+def test_mdns_candidates_are_taken_out_of_the_offer_for_later() -> None:
+    from signaling.mdns import defer_mdns_candidates
+    deferral = defer_mdns_candidates(OFFER_WITH_MDNS)
+    assert ".local" not in deferral.sdp and "127.0.0.1 5001" in deferral.sdp and deferral.sdp.startswith("v=0\r\n")
+    # aiortc must not hear end-of-candidates before the deferred ones are added
+    assert "end-of-candidates" not in deferral.sdp and deferral.ended
+    assert [(c.mid, c.line_index, c.name) for c in deferral.candidates] == [
+        ("0", 0, "0a1b2c3d-dead-beef-0000-000000000001.local"), ("0", 0, "0a1b2c3d-dead-beef-0000-000000000002.local")]
+    plain = "v=0\r\na=candidate:2 1 udp 2113937151 127.0.0.1 5001 typ host\r\n"
+    assert defer_mdns_candidates(plain).sdp == plain and not defer_mdns_candidates(plain).candidates
+
+
+async def test_deferred_mdns_candidates_resolve_to_addresses_or_are_left_out() -> None:
+    from aioice import mdns
+
+    from signaling.mdns import defer_mdns_candidates, resolve_deferred
+    deferral = defer_mdns_candidates(OFFER_WITH_MDNS)
+    responder = await mdns.create_mdns_protocol()
+    try:
+        await responder.publish("0a1b2c3d-dead-beef-0000-000000000001.local", "127.0.0.1")
+        resolved = await resolve_deferred(deferral.candidates, timeout=0.5)
+    finally:
+        await responder.close()
+    # the published name resolves; the other one times out and is left to peer-reflexive discovery
+    assert [(c.ip, c.port, c.sdpMid, c.sdpMLineIndex) for c in resolved] == [("127.0.0.1", 5000, "0", 0)]

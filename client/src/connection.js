@@ -78,8 +78,10 @@ export class StreamConnection extends ReconnectingConnection {
     this.timings = {};
   }
 
+  /** Record a connection step; listeners get a 'step' event (detail: the step's name). */
   mark(step) {
     this.timings[step] = Math.round(performance.now() - this.connectStarted);
+    this.dispatchEvent(new CustomEvent('step', { detail: step }));
   }
 
   async start() {

@@ -32,10 +32,31 @@ const now = () => (performance.timeOrigin + performance.now()) / 1000;
 const scriptStart = performance.now();
 
 function init() {
-  scene = new PointScene(document.getElementById('view'));
+  // Connect first. The scene (WebGL start-up: ~150 ms of main thread with software rendering)
+  // is built while the browser gathers ICE candidates and the offer travels, not before.
+  connection = connectionFromLocation(window.location.search, {
+    onPoints: (data) => {
+      const t0 = performance.now();
+      assembler.push(data);
+      status.decodeMs += performance.now() - t0;
+    },
+    onControl: onControl,
+  });
+  connection.addEventListener('step', (ev) => {
+    if (ev.detail === 'offer') initScene();
+  });
+  connection.addEventListener('state', (ev) => {
+    if (ev.detail.state !== 'connecting') initScene(); // open (WebSocket), or failed before an offer
+    status.state = ev.detail.state;
+    if (ev.detail.state === 'reconnecting') assembler.reset();
+    if (ev.detail.detail) console.info(`stream: ${ev.detail.state}: ${ev.detail.detail}`);
+  });
   hud = new Hud(document.getElementById('hud'));
   assembler = new FrameAssembler({
-    bufferFor: (n) => scene.bufferFor(n),
+    bufferFor: (n) => {
+      initScene();
+      return scene.bufferFor(n);
+    },
     onFrame: (frame) => {
       status.framesReceived += 1;
       received.addFrame({
@@ -49,25 +70,18 @@ function init() {
     },
     clock: now,
   });
-  connection = connectionFromLocation(window.location.search, {
-    onPoints: (data) => {
-      const t0 = performance.now();
-      assembler.push(data);
-      status.decodeMs += performance.now() - t0;
-    },
-    onControl: onControl,
-  });
-  connection.addEventListener('state', (ev) => {
-    status.state = ev.detail.state;
-    if (ev.detail.state === 'reconnecting') assembler.reset();
-    if (ev.detail.detail) console.info(`stream: ${ev.detail.state}: ${ev.detail.detail}`);
-  });
   bindControls();
   window.addEventListener('resize', onWindowResize);
   setInterval(ping, PING_INTERVAL_MS);
   setInterval(reportStats, STATS_INTERVAL_MS);
   setInterval(updateHud, 250);
   connection.start();
+  setTimeout(initScene, 500); // whatever happens to the connection
+}
+
+function initScene() {
+  if (scene) return;
+  scene = new PointScene(document.getElementById('view'));
   scene.renderer.setAnimationLoop(animate);
 }
 
@@ -139,9 +153,9 @@ function reportStats() {
 
 function bindControls() {
   const color = document.getElementById('color-mode');
-  color.addEventListener('change', () => scene.setColorMode(color.value));
+  color.addEventListener('change', () => scene?.setColorMode(color.value));
   const size = document.getElementById('point-size');
-  size.addEventListener('input', () => scene.setPointSize(Number(size.value)));
+  size.addEventListener('input', () => scene?.setPointSize(Number(size.value)));
   const pause = document.getElementById('pause');
   pause.addEventListener('click', () => {
     paused = !paused;
@@ -151,7 +165,7 @@ function bindControls() {
 }
 
 function onWindowResize() {
-  scene.onWindowResize();
+  if (scene) scene.onWindowResize();
 }
 
 init();
