@@ -10,9 +10,10 @@ Real-time media does not do that: WebRTC's Google Congestion Control holds its r
 stays below 10 % and backs off above it (draft-ietf-rmcat-gcc, section 6). We apply the same rule
 to the point channel's association: a SACK's loss report leaves the congestion window unchanged
 while the loss fraction measured over recent packets is below ``max_loss`` and the loss is
-isolated packets; above it, or when several consecutive packets are lost (what an overflowing
-queue or socket buffer does, where GCC would see the delay grow first), aiortc's standard response
-(halve, fast recovery) stands. Timeouts (T3, a second or more without any
+isolated packets on a link of 10 ms RTT or more; above it, when several consecutive packets are
+lost (what an overflowing queue or socket buffer does, where GCC would see the delay grow first),
+or on a short link (where halving costs little and loss is mostly a local receiver overflowing),
+aiortc's standard response (halve, fast recovery) stands. Timeouts (T3, a second or more without any
 acknowledgement) keep the standard response, so an outage still restarts from slow start.
 
 The data in flight stays bounded: the window only grows while it is fully used, and our sender
@@ -59,6 +60,11 @@ class LossToleranceOptions:
     """A loss report with more consecutive lost packets than this gets the standard response:
     random loss rarely takes several packets in a row (three in a row at 2 %: 8 in a million), a
     queue or socket buffer that overflows does."""
+    min_rtt: float = 0.010
+    """Seconds. Loss is tolerated only on an association whose smoothed RTT is at least this: on a
+    shorter link the standard response costs little (the window regrows within milliseconds), and
+    loss there is mostly a local receiver overflowing (measured on loopback with Chromium: 1.5 %
+    of chunks lost when tolerated, 0.14 % with the standard response, at the same throughput)."""
     window_packets: int = 1000
     """About how many recent packets the loss fraction is measured over (older ones decay)."""
     min_packets: int = 100
@@ -66,6 +72,8 @@ class LossToleranceOptions:
     association do not read as a high loss rate."""
 
     def __post_init__(self) -> None:
+        if self.min_rtt < 0:
+            raise ValueError(f"min_rtt must be >= 0, got {self.min_rtt}")
         if not 0 <= self.max_loss < 1:
             raise ValueError(f"max_loss must be in [0, 1), got {self.max_loss}")
         if self.window_packets < 1 or self.min_packets < 1 or self.max_burst < 1:
@@ -155,10 +163,17 @@ class LossTolerance:
         sctp._receive_sack_chunk = self._receive_sack_chunk
         sctp._update_advanced_peer_ack_point = self._update_advanced_peer_ack_point
 
+    def _random_loss(self) -> bool:
+        """Whether the loss just reported looks like a noisy long link rather than congestion."""
+        srtt = self.sctp._srtt
+        return (self.meter.fraction < self.options.max_loss and self.meter.last_burst <= self.options.max_burst
+                and srtt is not None and srtt >= self.options.min_rtt)
+
     def describe(self) -> dict[str, Any]:
         """For /stats: what the rule did, the loss it measured, the current window."""
+        srtt = self.sctp._srtt
         return {**self.stats.__dict__, "lossPct": round(100 * self.meter.fraction, 2),
-                "cwndBytes": int(self.sctp._cwnd)}
+                "cwndBytes": int(self.sctp._cwnd), "srttMs": round(1000 * srtt, 1) if srtt is not None else None}
 
     def _update_advanced_peer_ack_point(self) -> None:
         sctp = self.sctp
@@ -188,16 +203,16 @@ class LossTolerance:
         await self._original(chunk)
         if was_recovering or sctp._fast_recovery_exit is None:
             return  # no new loss response in this SACK
-        if self.meter.fraction < self.options.max_loss and self.meter.last_burst <= self.options.max_burst:
+        if self._random_loss():
             sctp._cwnd, sctp._ssthresh, sctp._partial_bytes_acked = saved
             sctp._fast_recovery_exit = None
             self.stats.losses_tolerated += 1
             await sctp._transmit()  # the window the original call sent with was the halved one
         else:
             self.stats.losses_standard += 1
-            logger.debug("loss %.1f %% (limit %.0f %%), %d in a row (limit %d): standard congestion response "
-                         "(cwnd %d)", 100 * self.meter.fraction, 100 * self.options.max_loss, self.meter.last_burst,
-                         self.options.max_burst, sctp._cwnd)
+            logger.debug("loss %.1f %% (limit %.0f %%), %d in a row (limit %d), srtt %s s: standard congestion "
+                         "response (cwnd %d)", 100 * self.meter.fraction, 100 * self.options.max_loss,
+                         self.meter.last_burst, self.options.max_burst, sctp._srtt, sctp._cwnd)
 
 
 def install_loss_tolerance(sctp: Any, options: LossToleranceOptions = LossToleranceOptions()

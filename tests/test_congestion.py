@@ -68,6 +68,8 @@ def test_meter_needs_enough_packets_and_forgets_old_ones() -> None:
 def test_options_are_checked() -> None:
     with pytest.raises(ValueError, match="max_loss"):
         LossToleranceOptions(max_loss=1.5)
+    with pytest.raises(ValueError, match="min_rtt"):
+        LossToleranceOptions(min_rtt=-1)
     with pytest.raises(ValueError, match="window_packets"):
         LossToleranceOptions(window_packets=0)
 
@@ -135,6 +137,16 @@ async def test_a_run_of_lost_packets_gets_the_standard_response() -> None:
     await sctp._receive_sack_chunk(sack(0, [(4, 100)]))  # 1..3 lost in a row: 3 % only, but a burst
     assert sctp._cwnd == 50 * MTU and sctp._fast_recovery_exit is not None
     assert tolerance.stats.losses_standard == 1 and tolerance.stats.losses_tolerated == 0
+
+
+async def test_a_short_link_gets_the_standard_response() -> None:
+    sctp = HalvingAssociation()
+    sctp._srtt = 0.002  # loopback, LAN
+    tolerance = install_loss_tolerance(sctp, LossToleranceOptions(min_rtt=0.010, min_packets=100))
+    assert tolerance is not None
+    await sctp._receive_sack_chunk(sack(0, []))
+    await sctp._receive_sack_chunk(sack(0, [(2, 100)]))
+    assert sctp._cwnd == 50 * MTU and tolerance.stats.losses_standard == 1
 
 
 async def test_a_forward_tsn_is_repeated_at_most_once_per_rtt() -> None:
@@ -213,7 +225,8 @@ async def test_real_association_keeps_its_window_under_random_loss(tolerant: boo
     sender, receiver, channel, received, dropped = await lossy_pair(drop_every=40)  # 2.5 % of data packets
     try:
         sctp = sender.sctp
-        tolerance = install_loss_tolerance(sctp) if tolerant else None
+        # loopback's RTT is far below the default 10 ms floor: this link stands in for a long one
+        tolerance = install_loss_tolerance(sctp, LossToleranceOptions(min_rtt=0)) if tolerant else None
         assert (tolerance is not None) == tolerant
         await send_paced(channel, sctp, messages=3000, size=2 * MTU)
         cwnd = sctp._cwnd  # before the tail: a loss among the very last packets can only end by timeout
