@@ -16,6 +16,7 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnec
 
 from .assembler import AssembledFrame, FrameAssembler
 from .control import ClockOffsetEstimator, encode_control
+from .reassembly import use_unordered_reassembly
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ class PointReceiver(BaseReceiver):
                                                maxRetransmits=self.options.max_retransmits)
             self.points.on("message", self._on_points)
             self.control.on("message", self._on_control)
+            use_unordered_reassembly(pc.sctp)  # aiortc's own loses a message after each lost last fragment
             await pc.setLocalDescription(await pc.createOffer())
             offer = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
             async with http.post(f"{self.base_url}/offer", json=offer) as resp:

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection
 
 from stream.congestion import LossTolerance, LossToleranceOptions, SackLossMeter, install_loss_tolerance
+from tests.sctp_pair import lossy_pair, send_paced
 
 MTU = 1160
 
@@ -174,52 +174,6 @@ def test_install_is_idempotent_and_refuses_unknown_internals() -> None:
 
 
 # ----------------------------------------------------------------------------- a real aiortc association
-async def lossy_pair(drop_every: int) -> tuple[RTCPeerConnection, RTCPeerConnection, Any, list[bytes], list[int]]:
-    """Two aiortc peers over loopback; the receiver drops every ``drop_every``-th SCTP packet carrying DATA."""
-    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    channel = sender.createDataChannel("points", ordered=False, maxRetransmits=0)
-    received: list[bytes] = []
-    dropped = [0]
-    opened = asyncio.Event()
-    channel.on("open", opened.set)
-
-    @receiver.on("datachannel")
-    def on_channel(ch: Any) -> None:
-        ch.on("message", received.append)
-
-    await sender.setLocalDescription(await sender.createOffer())
-    await receiver.setRemoteDescription(sender.localDescription)
-    await receiver.setLocalDescription(await receiver.createAnswer())
-    await sender.setRemoteDescription(receiver.localDescription)
-    await asyncio.wait_for(opened.wait(), 20)
-
-    sctp = receiver.sctp
-    assert sctp is not None
-    handle = sctp._handle_data
-    count = [0]
-
-    async def lossy(data: bytes) -> None:
-        if len(data) > 12 and data[12] == 0:  # first chunk is DATA (RFC 4960 section 3.2)
-            count[0] += 1
-            if count[0] % drop_every == 0:
-                dropped[0] += 1
-                return
-        await handle(data)
-
-    sctp._handle_data = lossy
-    return sender, receiver, channel, received, dropped
-
-
-async def send_paced(channel: Any, sctp: Any, messages: int, size: int) -> None:
-    payload = bytes(size)
-    for _ in range(messages):
-        while len(sctp._outbound_queue) > 64:  # keep the queue short, as our sender does
-            await asyncio.sleep(0.001)
-        channel.send(payload)
-        await asyncio.sleep(0)
-
-
 @pytest.mark.parametrize("tolerant", [True, False])
 async def test_real_association_keeps_its_window_under_random_loss(tolerant: bool) -> None:
     sender, receiver, channel, received, dropped = await lossy_pair(drop_every=40)  # 2.5 % of data packets
