@@ -1,0 +1,88 @@
+"""Per-viewer sender (stream/sender.py): newest frame wins, no queue of old frames ahead of a new one."""
+from __future__ import annotations
+
+import asyncio
+
+from stream.encoder import EncodedFrame
+from stream.sender import PacingOptions, ViewerSender
+
+
+class FakeSink:
+    """A point transport whose backlog the test sets."""
+
+    def __init__(self) -> None:
+        self.is_open = True
+        self.queued = 0
+        self.sent: list[bytes] = []
+
+    def backlog(self) -> int:
+        return self.queued
+
+    async def send(self, message: bytes) -> None:
+        self.sent.append(message)
+
+
+class FakeBroadcaster:
+    """Just what the sender reads: ``fps``, ``latest`` and ``wait_newer``."""
+
+    fps = 100.0
+
+    def __init__(self) -> None:
+        self.latest: EncodedFrame | None = None
+        self.finished = False
+        self._changed = asyncio.Condition()
+
+    async def publish(self, frame_id: int) -> None:
+        async with self._changed:
+            self.latest = EncodedFrame(frame_id, 0.0, 10, (bytes([frame_id]) * 100,) * 3, 0.0)
+            self._changed.notify_all()
+
+    async def wait_newer(self, than: int | None) -> EncodedFrame | None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.latest is not None and self.latest.frame_id != than)
+            return self.latest
+
+
+async def test_a_frame_waits_for_older_data_to_drain_and_is_skipped_for_a_newer_one() -> None:
+    sink, broadcaster = FakeSink(), FakeBroadcaster()
+    sender = ViewerSender(sink, broadcaster, PacingOptions(spread=0, start_backlog_bytes=1000))  # type: ignore[arg-type]
+    task = asyncio.create_task(sender.run())
+    try:
+        await broadcaster.publish(1)
+        await asyncio.sleep(0.05)
+        assert [m[0] for m in sink.sent] == [1, 1, 1] and sender.stats.frames_sent == 1
+
+        sink.queued = 5000  # the link is still busy with older data
+        await broadcaster.publish(2)
+        await asyncio.sleep(0.05)
+        assert sender.stats.frames_sent == 1  # frame 2 waits instead of queueing behind the backlog
+        await broadcaster.publish(3)  # newer one ready: frame 2 is skipped, never sent late
+        await asyncio.sleep(0.05)
+        assert sender.stats.frames_skipped == 1 and sender.stats.frames_sent == 1
+
+        sink.queued = 900  # drained below the start threshold: the newest frame goes out
+        await asyncio.sleep(0.05)
+        assert [m[0] for m in sink.sent[3:]] == [3, 3, 3]
+        assert sender.stats.frames_sent == 2 and sender.stats.frames_skipped == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_paused_viewer_gets_nothing_and_resumes_with_the_newest_frame() -> None:
+    sink, broadcaster = FakeSink(), FakeBroadcaster()
+    sender = ViewerSender(sink, broadcaster, PacingOptions(spread=0))  # type: ignore[arg-type]
+    sender.paused = True
+    task = asyncio.create_task(sender.run())
+    try:
+        for frame_id in (1, 2):
+            await broadcaster.publish(frame_id)
+            await asyncio.sleep(0.02)
+        assert sink.sent == []
+        sender.paused = False
+        await broadcaster.publish(3)
+        await asyncio.sleep(0.05)
+        assert {m[0] for m in sink.sent} == {3}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
