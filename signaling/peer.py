@@ -67,10 +67,14 @@ class ViewerPeer:
         resolved = await resolve_deferred(deferral.candidates)
         if self._closing:
             return
-        for candidate in resolved:
-            await self.pc.addIceCandidate(candidate)
-        if deferral.ended:
-            await self.pc.addIceCandidate(None)
+        try:
+            for candidate in resolved:
+                await self.pc.addIceCandidate(candidate)
+            if deferral.ended:
+                await self.pc.addIceCandidate(None)
+        except ValueError as exc:  # e.g. the connection was closed or reconfigured meanwhile
+            logger.debug("%s: could not add resolved mDNS candidates: %s", self.label, exc)
+            return
         logger.debug("%s: %d of %d mDNS candidates resolved", self.label, len(resolved), len(deferral.candidates))
 
     async def close(self) -> None:

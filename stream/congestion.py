@@ -142,7 +142,7 @@ class LossToleranceStats:
     losses_tolerated: int = 0
     """SACKs whose loss report left the congestion window unchanged."""
     losses_standard: int = 0
-    """Loss reports above ``max_loss`` that got the standard (halving) response."""
+    """Loss reports that got the standard (halving) response: loss above ``max_loss``, a burst, or a short RTT."""
     forward_tsn_sent: int = 0
     forward_tsn_held: int = 0
     """FORWARD TSNs not repeated because the same one went out less than an RTT ago."""
