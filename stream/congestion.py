@@ -29,7 +29,8 @@ link these ping-pongs multiply until they take a whole core on both ends (measur
 for 500 data packets/s). We send a given FORWARD TSN at most once per smoothed RTT; if it is lost,
 the next SACK after that RTT sends it again.
 
-This reads and writes aiortc 1.16 internals (``_receive_sack_chunk``, ``_cwnd``, ``_ssthresh``,
+This reads and writes aiortc 1.16 internals (the names in ``_REQUIRED``: ``_receive_sack_chunk``,
+``_update_advanced_peer_ack_point``, ``_forward_tsn_chunk``, ``_srtt``, ``_cwnd``, ``_ssthresh``,
 ``_partial_bytes_acked``, ``_fast_recovery_exit``, ``_transmit``). :func:`install_loss_tolerance`
 checks that they exist and leaves the association alone (standard SCTP) if they do not.
 """
@@ -41,9 +42,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiortc.rtcsctptransport import SCTP_TSN_MODULO as _TSN_MODULO
+
 logger = logging.getLogger(__name__)
 
-_TSN_MODULO = 2**32
 _REQUIRED = ("_receive_sack_chunk", "_update_advanced_peer_ack_point", "_forward_tsn_chunk", "_srtt", "_cwnd",
              "_ssthresh", "_partial_bytes_acked", "_fast_recovery_exit", "_transmit")
 #: FORWARD TSN repeat interval before the association has measured its RTT, seconds.

@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 _FIRST = sctp_module.SCTP_DATA_FIRST_FRAG
 _LAST = sctp_module.SCTP_DATA_LAST_FRAG
 _UNORDERED = sctp_module.SCTP_DATA_UNORDERED
-_TSN_MODULO = 2**32
 
 
 class UnorderedInboundStream(sctp_module.InboundStream):  # type: ignore[misc]
@@ -42,7 +41,7 @@ class UnorderedInboundStream(sctp_module.InboundStream):  # type: ignore[misc]
                 continue
             j = i  # extend the run of consecutive TSNs from this first fragment to a last one
             while (not chunks[j].flags & _LAST and j + 1 < len(chunks)
-                   and chunks[j + 1].tsn == (chunks[j].tsn + 1) % _TSN_MODULO and not chunks[j + 1].flags & _FIRST):
+                   and chunks[j + 1].tsn == sctp_module.tsn_plus_one(chunks[j].tsn) and not chunks[j + 1].flags & _FIRST):
                 j += 1
             if chunks[j].flags & _LAST:
                 first = chunks[i]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection
@@ -52,10 +53,10 @@ async def lossy_pair(drop_every: int, fixed_reassembly: bool = False
     return sender, receiver, channel, received, dropped
 
 
-async def send_paced(channel: Any, sctp: Any, messages: int, size: int) -> None:
-    payload = bytes(size)
-    for _ in range(messages):
-        while len(sctp._outbound_queue) > 64:  # keep the queue short, as our sender does
+async def send_paced(channel: Any, sctp: Any, payloads: Iterable[bytes]) -> None:
+    """Send each payload, keeping aiortc's outbound queue short as our sender does."""
+    for payload in payloads:
+        while len(sctp._outbound_queue) > 64:
             await asyncio.sleep(0.001)
         channel.send(payload)
         await asyncio.sleep(0)

@@ -12,7 +12,7 @@ import pytest
 from stream.congestion import LossTolerance, LossToleranceOptions, SackLossMeter, install_loss_tolerance
 from tests.sctp_pair import lossy_pair, send_paced
 
-MTU = 1160
+from stream.protocol import SCTP_PACKET_PAYLOAD as MTU
 
 
 # ----------------------------------------------------------------------------- loss meter
@@ -104,11 +104,17 @@ def sack(cum: int, gaps: list[tuple[int, int]]) -> SimpleNamespace:
     return SimpleNamespace(cumulative_tsn=cum, gaps=gaps)
 
 
-async def test_random_loss_keeps_the_window() -> None:
+async def tolerant_association(options: LossToleranceOptions) -> tuple[HalvingAssociation, LossTolerance]:
+    """A stand-in association with the rule installed and a first, loss-free SACK received."""
     sctp = HalvingAssociation()
-    tolerance = install_loss_tolerance(sctp, LossToleranceOptions(max_loss=0.10, min_packets=100))
+    tolerance = install_loss_tolerance(sctp, options)
     assert tolerance is not None
     await sctp._receive_sack_chunk(sack(0, []))
+    return sctp, tolerance
+
+
+async def test_random_loss_keeps_the_window() -> None:
+    sctp, tolerance = await tolerant_association(LossToleranceOptions(max_loss=0.10, min_packets=100))
     for cum in range(0, 1000, 50):  # 1 lost in every 50: 2 %
         await sctp._receive_sack_chunk(sack(cum, [(2, 50)]))
     assert sctp._cwnd == 100 * MTU and sctp._ssthresh == 200 * MTU
@@ -118,10 +124,7 @@ async def test_random_loss_keeps_the_window() -> None:
 
 
 async def test_heavy_loss_gets_the_standard_response() -> None:
-    sctp = HalvingAssociation()
-    tolerance = install_loss_tolerance(sctp, LossToleranceOptions(max_loss=0.10, min_packets=100))
-    assert tolerance is not None
-    await sctp._receive_sack_chunk(sack(0, []))
+    sctp, tolerance = await tolerant_association(LossToleranceOptions(max_loss=0.10, min_packets=100))
     for cum in range(0, 200, 10):  # 3 lost in every 10: 30 %
         await sctp._receive_sack_chunk(sack(cum, [(4, 10)]))
     assert sctp._cwnd < 100 * MTU
@@ -130,21 +133,15 @@ async def test_heavy_loss_gets_the_standard_response() -> None:
 
 
 async def test_a_run_of_lost_packets_gets_the_standard_response() -> None:
-    sctp = HalvingAssociation()
-    tolerance = install_loss_tolerance(sctp, LossToleranceOptions(max_loss=0.10, max_burst=2, min_packets=100))
-    assert tolerance is not None
-    await sctp._receive_sack_chunk(sack(0, []))
+    sctp, tolerance = await tolerant_association(LossToleranceOptions(max_loss=0.10, max_burst=2, min_packets=100))
     await sctp._receive_sack_chunk(sack(0, [(4, 100)]))  # 1..3 lost in a row: 3 % only, but a burst
     assert sctp._cwnd == 50 * MTU and sctp._fast_recovery_exit is not None
     assert tolerance.stats.losses_standard == 1 and tolerance.stats.losses_tolerated == 0
 
 
 async def test_a_short_link_gets_the_standard_response() -> None:
-    sctp = HalvingAssociation()
+    sctp, tolerance = await tolerant_association(LossToleranceOptions(min_rtt=0.010, min_packets=100))
     sctp._srtt = 0.002  # loopback, LAN
-    tolerance = install_loss_tolerance(sctp, LossToleranceOptions(min_rtt=0.010, min_packets=100))
-    assert tolerance is not None
-    await sctp._receive_sack_chunk(sack(0, []))
     await sctp._receive_sack_chunk(sack(0, [(2, 100)]))
     assert sctp._cwnd == 50 * MTU and tolerance.stats.losses_standard == 1
 
@@ -182,7 +179,7 @@ async def test_real_association_keeps_its_window_under_random_loss(tolerant: boo
         # loopback's RTT is far below the default 10 ms floor: this link stands in for a long one
         tolerance = install_loss_tolerance(sctp, LossToleranceOptions(min_rtt=0)) if tolerant else None
         assert (tolerance is not None) == tolerant
-        await send_paced(channel, sctp, messages=3000, size=2 * MTU)
+        await send_paced(channel, sctp, (bytes(2 * MTU) for _ in range(3000)))
         cwnd = sctp._cwnd  # before the tail: a loss among the very last packets can only end by timeout
         deadline = time.monotonic() + 30
         while (sctp._outbound_queue or sctp._flight_size) and time.monotonic() < deadline:

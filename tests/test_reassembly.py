@@ -8,10 +8,10 @@ import pytest
 from aiortc.rtcsctptransport import (SCTP_DATA_FIRST_FRAG, SCTP_DATA_LAST_FRAG, SCTP_DATA_UNORDERED, DataChunk,
                                      InboundStream)
 
+from stream.protocol import SCTP_PACKET_PAYLOAD as MTU
 from stream.reassembly import UnorderedInboundStream
-from tests.sctp_pair import lossy_pair
+from tests.sctp_pair import lossy_pair, send_paced
 
-MTU = 1160
 
 
 def fragment(tsn: int, flags: int, data: bytes, unordered: bool = True) -> DataChunk:
@@ -64,12 +64,8 @@ def test_ordered_streams_keep_aiortcs_reassembly() -> None:
 async def test_one_lost_packet_costs_one_message(fixed: bool) -> None:
     sender, receiver, channel, received, dropped = await lossy_pair(drop_every=50, fixed_reassembly=fixed)
     try:
-        sctp = sender.sctp
-        for i in range(1000):  # 2-packet messages, numbered
-            while len(sctp._outbound_queue) > 64:
-                await asyncio.sleep(0.001)
-            channel.send(struct.pack("<I", i) + bytes(2 * MTU - 64))
-            await asyncio.sleep(0)
+        numbered = (struct.pack("<I", i) + bytes(2 * MTU - 64) for i in range(1000))  # 2-packet messages
+        await send_paced(channel, sender.sctp, numbered)
         await asyncio.sleep(3)
         missing = 1000 - len({struct.unpack("<I", m[:4])[0] for m in received})
         assert dropped[0] >= 30
