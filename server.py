@@ -2,6 +2,8 @@
 """WebRTC point-cloud streamer.
 
     python server.py [serve] [flags]        stream a source to browsers (default: synthetic LiDAR)
+    python server.py --signaling URL --stream NAME   publish through a rendezvous signaling server
+    python server.py signal [flags]         run a rendezvous signaling server (docs/deploy.md)
     python server.py make-sample DIR        write the synthetic scene as a KITTI raw drive
     python server.py bench                  latency benchmark of the transports (docs/benchmarks.md)
 
@@ -12,11 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import ssl
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from signaling.app import ServerConfig
+    from signaling.ice import IceOptions
 
 logger = logging.getLogger("server")
 
-COMMANDS = ("serve", "make-sample", "bench")
+COMMANDS = ("serve", "signal", "make-sample", "bench")
 
 
 def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -34,10 +43,23 @@ def build_serve_parser() -> argparse.ArgumentParser:
     parser = command_parser(
         "server.py",
         "Stream LiDAR point frames to browsers over WebRTC (LZ4 chunks on an unordered, unreliable data "
-        "channel). Other modes: 'server.py make-sample --help', 'server.py bench --help'.")
+        "channel). Other modes: 'server.py signal --help', 'server.py make-sample --help', "
+        "'server.py bench --help'.")
     add_source_arguments(parser)
     add_stream_arguments(parser)
     add_signaling_arguments(parser)
+    return parser
+
+
+def build_signal_parser() -> argparse.ArgumentParser:
+    from signaling.cli import add_ice_arguments, add_listen_arguments
+    parser = command_parser(
+        "server.py signal",
+        "Rendezvous signaling server: streamers publish to it ('server.py --signaling URL --stream NAME'), "
+        "browsers open /view/NAME. It relays offers and answers and hands out ICE servers (minting TURN "
+        "credentials with --turn-secret); point data never passes through it.")
+    add_listen_arguments(parser, 8443)
+    add_ice_arguments(parser)
     return parser
 
 
@@ -93,42 +115,128 @@ def install_uvloop() -> bool:
 def serve(argv: list[str]) -> int:
     args = build_serve_parser().parse_args(argv)
     setup_logging(args.verbose)
-    from aiohttp import web
-
     from data.cli import create_source
     from data.source import SourceError
-    from signaling.app import ServerConfig, init_app
-    from signaling.cli import ice_servers
+    from signaling.app import ServerConfig
+    from signaling.cli import check_stream_name, ice_flags_given, ice_options, tls_context
     from stream.broadcaster import FrameBroadcaster
     from stream.cli import encoder_options, loss_tolerance_options, pacing_options
 
     try:
         if not args.fps > 0:
             raise ValueError(f"--fps must be > 0, got {args.fps}")
+        if (args.signaling is None) != (args.stream is None):
+            raise ValueError("--signaling and --stream go together")
+        if args.stream is not None:
+            check_stream_name(args.stream)
+            if args.cert or args.key:
+                raise ValueError("--cert/--key serve HTTPS; with --signaling nothing listens here (give them to "
+                                 "'server.py signal')")
         source = create_source(args)
         options = encoder_options(args)
         pacing = pacing_options(args)
         loss_tolerance = loss_tolerance_options(args)
-        servers = ice_servers(args)
+        ice = ice_options(args)
+        tls = tls_context(args) if args.signaling is None else None
+        client_tls = client_tls_context(args.signaling_ca)
     except (SourceError, ValueError) as exc:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2
     broadcaster = FrameBroadcaster(source, options, args.fps, loop=args.loop)
-    app = init_app(ServerConfig(broadcaster, servers, pacing, loss_tolerance=loss_tolerance))
+    cfg = ServerConfig(broadcaster, ice, pacing, loss_tolerance=loss_tolerance)
     fast = install_uvloop()
     logger.info("source: %s, %d frames per pass, %g fps, %s%s", source.description, len(source), args.fps,
                 "int16 at %g mm" % args.quantize if args.quantize else "lossless float32",
                 ", uvloop" if fast else "")
-    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    url = f"http://[{shown}]:{args.port}/" if ":" in shown else f"http://{shown}:{args.port}/"
+    if args.signaling is not None:
+        own_ice = ice if ice_flags_given(args) else None
+        return asyncio.run(publish(cfg, args.signaling, args.stream, own_ice, client_tls))
+    return listen(cfg, args.host, args.port, tls)
+
+
+def client_tls_context(ca: Path | None) -> ssl.SSLContext | None:
+    """A TLS client context trusting ``ca`` (a PEM file) as well as the system's CAs; None = defaults."""
+    if ca is None:
+        return None
+    context = ssl.create_default_context()
+    try:
+        context.load_verify_locations(str(ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load --signaling-ca {ca}: {exc}") from None
+    return context
+
+
+def listen(cfg: ServerConfig, host: str, port: int, tls: ssl.SSLContext | None) -> int:
+    """Single-host mode: streamer, signaling and client in one HTTP(S) server."""
+    from aiohttp import web
+
+    from signaling.app import init_app
+    from signaling.cli import listen_url
+
+    app = init_app(cfg)
+    url = listen_url(host, port, tls is not None)
 
     def announce(_: str) -> None:  # run_app calls this once the socket is listening
         print(f"Streaming. Open {url} in a browser (Ctrl-C to stop).", flush=True)
 
     try:
-        web.run_app(app, host=args.host, port=args.port, print=announce, access_log=None)
+        web.run_app(app, host=host, port=port, print=announce, access_log=None, ssl_context=tls)
     except OSError as exc:
-        print(f"server.py: error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        print(f"server.py: error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def publish(cfg: ServerConfig, signaling: str, stream: str, ice: IceOptions | None, tls: ssl.SSLContext | None) -> int:
+    """Rendezvous mode: stream through the signaling server at ``signaling``; no port is opened here."""
+    from signaling.publisher import Publisher, RegistrationRefused
+
+    def announce(url: str) -> None:
+        print(f"Streaming. Open {url} in a browser (Ctrl-C to stop).", flush=True)
+
+    try:
+        publisher = Publisher(signaling, stream, cfg.peer_settings(), ice, tls, announce)
+    except ValueError as exc:
+        print(f"server.py: error: {exc}", file=sys.stderr)
+        return 2
+    broadcast = asyncio.create_task(cfg.broadcaster.run())
+    try:
+        await publisher.run()
+    except RegistrationRefused as exc:
+        print(f"server.py: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await publisher.close()
+        broadcast.cancel()
+        await asyncio.gather(broadcast, return_exceptions=True)
+    return 0
+
+
+def signal(argv: list[str]) -> int:
+    args = build_signal_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from aiohttp import web
+
+    from signaling.cli import ice_options, listen_url, tls_context
+    from signaling.rendezvous import RendezvousConfig, init_rendezvous_app
+
+    try:
+        ice = ice_options(args)
+        tls = tls_context(args)
+    except ValueError as exc:
+        print(f"server.py signal: error: {exc}", file=sys.stderr)
+        return 2
+    app = init_rendezvous_app(RendezvousConfig(ice))
+    url = listen_url(args.host, args.port, tls is not None)
+
+    def announce(_: str) -> None:
+        print(f"Signaling. Publish with: python server.py --signaling {url.rstrip('/')} --stream NAME; "
+              f"viewers open {url} (Ctrl-C to stop).", flush=True)
+
+    try:
+        web.run_app(app, host=args.host, port=args.port, print=announce, access_log=None, ssl_context=tls)
+    except OSError as exc:
+        print(f"server.py signal: error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
     return 0
 
@@ -150,7 +258,7 @@ def make_sample(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "serve"
-    return {"serve": serve, "make-sample": make_sample, "bench": bench}[command](argv)
+    return {"serve": serve, "signal": signal, "make-sample": make_sample, "bench": bench}[command](argv)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,100 @@
-"""Command-line flags for the HTTP/signaling side."""
+"""Command-line flags for the HTTP/signaling side: listening, TLS, ICE servers, rendezvous."""
 from __future__ import annotations
 
 import argparse
+import re
+import ssl
+from pathlib import Path
 
-from aiortc import RTCIceServer
+from .ice import DEFAULT_TTL, IceOptions
+
+STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-def add_signaling_arguments(parser: argparse.ArgumentParser) -> None:
+def add_listen_arguments(parser: argparse.ArgumentParser, port: int) -> None:
     group = parser.add_argument_group("server")
     group.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: 127.0.0.1; 0.0.0.0 for every interface)")
-    group.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
+    group.add_argument("--port", type=int, default=port, help=f"HTTP(S) port (default: {port})")
+    group.add_argument("--cert", type=Path, metavar="PEM", help="TLS certificate chain: serve HTTPS")
+    group.add_argument("--key", type=Path, metavar="PEM", help="TLS private key for --cert")
+
+
+def add_ice_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "ICE (NAT traversal)", "The same flags configure both ends: the browser gets its ICE servers from the "
+        "server it signals with. Default: none, so nothing outside is contacted.")
     group.add_argument("--stun", action="append", default=[], metavar="URL",
-                       help="STUN server for both ends, e.g. stun:stun.example.org:3478 (repeatable; "
-                            "default: none, so nothing outside is contacted)")
+                       help="STUN server, e.g. stun:stun.example.org:3478 (aiortc uses the first one)")
+    group.add_argument("--turn", action="append", default=[], metavar="URL",
+                       help="TURN server: turn:HOST[:PORT][?transport=udp|tcp] or turns:HOST[:PORT] (TLS). "
+                            "Repeatable; browsers try all, aiortc uses the first")
+    group.add_argument("--turn-user", metavar="NAME", help="fixed TURN username (with --turn-pass)")
+    group.add_argument("--turn-pass", metavar="PASSWORD", help="fixed TURN password")
+    group.add_argument("--turn-secret", metavar="SECRET",
+                       help="coturn static-auth-secret: mint time-limited TURN credentials per connection")
+    group.add_argument("--turn-secret-file", type=Path, metavar="FILE",
+                       help="read --turn-secret from FILE (keeps it out of the process list)")
+    group.add_argument("--turn-ttl", type=float, default=DEFAULT_TTL, metavar="SECONDS",
+                       help=f"lifetime of minted TURN credentials (default: {DEFAULT_TTL:g})")
+    group.add_argument("--relay-only", action="store_true",
+                       help="use only TURN relay candidates (hides both ends' addresses; needs --turn)")
 
 
-def ice_servers(args: argparse.Namespace) -> list[RTCIceServer]:
-    for url in args.stun:
-        if not url.startswith("stun:"):
-            raise ValueError(f"--stun expects a stun: URL, got {url!r}")
-    return [RTCIceServer(urls=url) for url in args.stun]
+def add_signaling_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the streamer: where it listens, or where it publishes, and its ICE servers."""
+    add_listen_arguments(parser, 8080)
+    group = parser.add_argument_group(
+        "rendezvous", "Publish through a signaling server ('server.py signal') instead of listening: "
+        "the streamer connects out, so it needs no inbound port.")
+    group.add_argument("--signaling", metavar="URL",
+                       help="signaling server to publish to, e.g. https://host:8443")
+    group.add_argument("--stream", metavar="NAME", help="name to publish under (viewers open /view/NAME)")
+    group.add_argument("--signaling-ca", type=Path, metavar="PEM",
+                       help="CA certificate(s) to trust for an https:// --signaling server (e.g. self-signed)")
+    add_ice_arguments(parser)
+
+
+def ice_options(args: argparse.Namespace) -> IceOptions:
+    """The ICE flags, checked; ValueError says what is wrong."""
+    secret = args.turn_secret
+    if args.turn_secret_file is not None:
+        if secret is not None:
+            raise ValueError("give --turn-secret or --turn-secret-file, not both")
+        try:
+            secret = args.turn_secret_file.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read --turn-secret-file {args.turn_secret_file}: {exc.strerror}") from None
+    return IceOptions(stun=list(args.stun), turn=list(args.turn), turn_user=args.turn_user, turn_pass=args.turn_pass,
+                      turn_secret=secret, turn_ttl=args.turn_ttl, relay_only=args.relay_only)
+
+
+def ice_flags_given(args: argparse.Namespace) -> bool:
+    return bool(args.stun or args.turn or args.relay_only)
+
+
+def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """A server TLS context for --cert/--key, None for plain HTTP."""
+    if args.cert is None and args.key is None:
+        return None
+    if args.cert is None or args.key is None:
+        raise ValueError("--cert and --key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(args.cert, args.key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load TLS certificate {args.cert} / key {args.key}: {exc}") from None
+    return context
+
+
+def check_stream_name(name: str) -> str:
+    if not STREAM_NAME.match(name):
+        raise ValueError(f"stream name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a "
+                         "letter or digit")
+    return name
+
+
+def listen_url(host: str, port: int, tls: bool, path: str = "/") -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{shown}]:{port}{path}" if ":" in shown else f"{scheme}://{shown}:{port}{path}"

@@ -16,6 +16,7 @@ from stream.sender import PacingOptions
 from stream.sinks import DataChannelSink
 
 from .mdns import MdnsDeferral, defer_mdns_candidates, resolve_deferred
+from .path import selected_path
 from .session import ViewerSession
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class ViewerPeer:
         self._stats_interval = stats_interval
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.on_connected: Callable[[ViewerPeer], None] | None = None
+        """Called once when the connection is up (e.g. to log the candidate path)."""
         pc.on("datachannel", self._on_datachannel)
         pc.on("connectionstatechange", self._on_state)
         self._spawn(self._connect_watchdog(connect_timeout))
@@ -104,6 +107,8 @@ class ViewerPeer:
     def _on_state(self) -> None:
         state = self.pc.connectionState
         logger.info("%s: connection %s", self.label, state)
+        if state == "connected" and self.on_connected is not None:
+            self.on_connected(self)
         if state in ("failed", "closed"):
             self._spawn(self.close())
 
@@ -146,9 +151,13 @@ class ViewerPeer:
         if self.control is not None and self.control.readyState == "open":
             self.control.send(text)
 
+    def path(self) -> dict[str, Any] | None:
+        """The selected ICE candidate pair (signaling/path.py), None before one is."""
+        return selected_path(self.pc)
+
     def describe(self) -> dict[str, Any]:
         session = self.session
-        return {"id": self.id, "transport": "webrtc", "state": self.pc.connectionState,
+        return {"id": self.id, "transport": "webrtc", "state": self.pc.connectionState, "path": self.path(),
                 "sender": session.sender.stats.as_dict() if session else None,
                 "viewer": session.viewer_stats if session else {},
                 "controlErrors": session.control_errors if session else 0,

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiortc import RTCConfiguration, RTCDataChannel, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+
+from signaling.ice import rtc_configuration
+from signaling.path import selected_path
 
 from .assembler import AssembledFrame, FrameAssembler
 from .control import ClockOffsetEstimator, encode_control
@@ -178,21 +181,22 @@ class PointReceiver(BaseReceiver):
 
     def __init__(self, base_url: str, options: ReceiverOptions = ReceiverOptions(),
                  on_frame: Callable[[AssembledFrame], None] | None = None,
-                 ice_servers: list[RTCIceServer] | None = None) -> None:
+                 rtc: RTCConfiguration | None = None, ssl: Any = True) -> None:
         super().__init__(base_url, options, on_frame)
         self.points: RTCDataChannel | None = None
         self.control: RTCDataChannel | None = None
-        self._ice_servers = ice_servers
+        self._rtc = rtc
+        """None: ask the server's ``/config``, as the browser does."""
+        self._ssl = ssl
         self._pc: RTCPeerConnection | None = None
 
     async def _open(self) -> None:
-        async with aiohttp.ClientSession() as http:
-            if self._ice_servers is None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ssl)) as http:
+            if self._rtc is None:
                 async with http.get(f"{self.base_url}/config") as resp:
                     resp.raise_for_status()
-                    cfg = await resp.json()
-                self._ice_servers = [RTCIceServer(**s) for s in cfg.get("iceServers", [])]
-            self._pc = pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self._ice_servers)))
+                    self._rtc = rtc_configuration(await resp.json())
+            self._pc = pc = RTCPeerConnection(self._rtc)
             self.control = pc.createDataChannel("control")
             self.points = pc.createDataChannel("points", ordered=self.options.ordered,
                                                maxRetransmits=self.options.max_retransmits)
@@ -210,6 +214,10 @@ class PointReceiver(BaseReceiver):
     async def _close_transport(self) -> None:
         if self._pc:
             await self._pc.close()
+
+    def path(self) -> dict[str, Any] | None:
+        """The selected ICE candidate pair: local/remote candidate types, protocol, relay protocol."""
+        return selected_path(self._pc) if self._pc is not None else None
 
     @property
     def peer_connection(self) -> RTCPeerConnection:

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 from aiohttp import web
-from aiortc import RTCIceServer
 
 from data.synthetic import SyntheticOptions, SyntheticSource
 from signaling.app import ServerConfig, init_app
+from signaling.ice import IceOptions
 from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions
 
 
-def make_app(fps: float = 10.0, quantize_mm: float = 0.0, ice_servers: list[RTCIceServer] | None = None,
+def make_app(fps: float = 10.0, quantize_mm: float = 0.0, ice: IceOptions | None = None,
              frames_per_pass: int | None = None, loop: bool = True) -> tuple[web.Application, FrameBroadcaster, SyntheticSource]:
     source = SyntheticSource(SyntheticOptions(fps=fps, frames_per_pass=frames_per_pass))
     options = EncoderOptions(quantize_mm=quantize_mm)
     broadcaster = FrameBroadcaster(source, options, fps, loop=loop)
-    app = init_app(ServerConfig(broadcaster, ice_servers or []))
+    app = init_app(ServerConfig(broadcaster, ice or IceOptions()))
     return app, broadcaster, source

@@ -5,9 +5,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from aiortc import RTCConfiguration, RTCPeerConnection
 
 from signaling.app import PEERS
+from signaling.ice import IceOptions
 from tests.helpers import make_app
 
 
@@ -29,13 +30,14 @@ async def test_index_and_client_modules_are_served(client: Any) -> None:
 
 async def test_config_returns_an_explicit_empty_ice_list_by_default(client: Any) -> None:
     resp = await client.get("/config")
-    assert resp.status == 200 and await resp.json() == {"iceServers": []}
+    assert resp.status == 200 and await resp.json() == {"iceServers": [], "iceTransportPolicy": "all"}
 
 
 async def test_config_lists_configured_servers(aiohttp_client: Any) -> None:
-    app, _, _ = make_app(frames_per_pass=5, ice_servers=[RTCIceServer("stun:127.0.0.1:3478")])
+    app, _, _ = make_app(frames_per_pass=5, ice=IceOptions(stun=["stun:127.0.0.1:3478"]))
     c = await aiohttp_client(app)
-    assert await (await c.get("/config")).json() == {"iceServers": [{"urls": "stun:127.0.0.1:3478"}]}
+    assert await (await c.get("/config")).json() == {"iceServers": [{"urls": "stun:127.0.0.1:3478"}],
+                                                     "iceTransportPolicy": "all"}
 
 
 @pytest.mark.parametrize("kwargs, status, message", [

@@ -1,0 +1,86 @@
+"""A viewer's offer: checked before anything is built for it, then answered by a new ViewerPeer.
+
+Used by the single-host app (``POST /offer``), by the rendezvous server (checked before it is
+forwarded) and by the publisher (answered). Every refusal is an ``OfferError`` with an HTTP status and
+a message that says what was wrong.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from stream.broadcaster import FrameBroadcaster
+from stream.congestion import LossToleranceOptions
+from stream.sender import PacingOptions
+
+from .path import describe_path
+from .peer import ViewerPeer
+
+logger = logging.getLogger(__name__)
+
+MAX_OFFER_BYTES = 64 * 1024
+
+
+class OfferError(ValueError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_offer(body: bytes) -> str:
+    """The SDP of a JSON ``{"type": "offer", "sdp": "v=0..."}`` body."""
+    if len(body) > MAX_OFFER_BYTES:
+        raise OfferError(413, f"offer larger than {MAX_OFFER_BYTES} bytes")
+    try:
+        params = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise OfferError(400, "body is not valid JSON") from None
+    return check_offer(params)
+
+
+def check_offer(params: Any) -> str:
+    """The SDP of an already decoded offer object."""
+    if not isinstance(params, dict):
+        raise OfferError(400, "body must be a JSON object with 'sdp' and 'type'")
+    sdp, kind = params.get("sdp"), params.get("type")
+    if kind != "offer":
+        raise OfferError(400, "'type' must be \"offer\"")
+    if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+        raise OfferError(400, "'sdp' must be an SDP session description starting with v=0")
+    if len(sdp) > MAX_OFFER_BYTES:
+        raise OfferError(413, f"offer larger than {MAX_OFFER_BYTES} bytes")
+    if "m=application" not in sdp:
+        raise OfferError(400, "the offer has no data channel (m=application section)")
+    return sdp
+
+
+@dataclass(frozen=True)
+class PeerSettings:
+    """How every viewer peer of this streamer is set up."""
+
+    broadcaster: FrameBroadcaster
+    pacing: PacingOptions
+    loss_tolerance: LossToleranceOptions | None
+    connect_timeout: float = 30.0
+
+
+async def answer_offer(settings: PeerSettings, peers: set[ViewerPeer], sdp: str, rtc: RTCConfiguration,
+                       remote: str | None) -> RTCSessionDescription:
+    """A new ViewerPeer for the offer, registered in ``peers`` until it closes; returns its answer."""
+    pc = RTCPeerConnection(rtc)
+    peer = ViewerPeer(pc, settings.broadcaster, settings.pacing, settings.broadcaster.metadata(), peers.discard,
+                      settings.connect_timeout, loss_tolerance=settings.loss_tolerance)
+    peer.on_connected = lambda p: logger.info("%s: connected via %s", p.label, describe_path(p.path()))
+    peers.add(peer)
+    try:
+        answer = await peer.answer(RTCSessionDescription(sdp=sdp, type="offer"))
+    except Exception as exc:  # aiortc raises ValueError and friends for SDP it cannot use
+        logger.info("rejected offer from %s: %s", remote, exc)
+        await peer.close()
+        raise OfferError(400, f"could not use the offer: {exc}") from None
+    logger.info("%s: answered offer from %s", peer.label, remote)
+    return answer
