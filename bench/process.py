@@ -39,15 +39,20 @@ def tree_cpu_seconds(pid: int) -> float:
 class StreamerProcess:
     """``server.py`` with the given flags, listening on ``host``; ``prefix`` runs it elsewhere (ip netns exec).
 
-    Ready when it prints its "Streaming. Open ..." line; its output is kept (last lines) for errors.
+    Ready when it prints its "Streaming. Open ..." line (``ready``); its output is kept (last lines) for
+    errors. ``command`` is a server.py mode such as "signal"; ``listen=False`` for a publisher, which
+    opens no port.
     """
 
     def __init__(self, args: list[str], host: str = "127.0.0.1", prefix: list[str] | None = None,
-                 startup_timeout: float = 30.0, port: int | None = None) -> None:
+                 startup_timeout: float = 30.0, port: int | None = None, command: str | None = None,
+                 ready: str = "Streaming. Open", listen: bool = True, scheme: str = "http") -> None:
         self.port = port or free_port()
         self.host = host
-        self.url = f"http://{host}:{self.port}/"
-        cmd = [*(prefix or []), sys.executable, str(ROOT / "server.py"), "--host", host, "--port", str(self.port),
+        self.url = f"{scheme}://{host}:{self.port}/"
+        self.ready_prefix = ready
+        where = ["--host", host, "--port", str(self.port)] if listen else []
+        cmd = [*(prefix or []), sys.executable, str(ROOT / "server.py"), *([command] if command else []), *where,
                *args]
         self.output: collections.deque[str] = collections.deque(maxlen=50)
         self._ready = threading.Event()
@@ -57,16 +62,16 @@ class StreamerProcess:
         while not self._ready.wait(0.1):
             if self.proc.poll() is not None:
                 time.sleep(0.2)
-                raise RuntimeError(f"streamer exited with {self.proc.returncode}: {' | '.join(self.output)}")
+                raise RuntimeError(f"server.py exited with {self.proc.returncode}: {' | '.join(self.output)}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"streamer did not start within {startup_timeout:.0f} s: {' | '.join(self.output)}")
+                raise RuntimeError(f"server.py did not start within {startup_timeout:.0f} s: {' | '.join(self.output)}")
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.output.append(line.rstrip())
-            if line.startswith("Streaming. Open"):
+            if line.startswith(self.ready_prefix):
                 self._ready.set()
 
     def cpu_seconds(self) -> float:

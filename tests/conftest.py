@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,20 +31,21 @@ def require(condition: bool, reason: str) -> None:
 class ServerProcess(StreamerProcess):
     """``server.py`` run as a user would, on a free loopback port (or ``port``); stopped after the test."""
 
-    def __init__(self, *args: str, port: int | None = None) -> None:
-        super().__init__(list(args), port=port)
+    def __init__(self, *args: str, port: int | None = None, **kwargs: Any) -> None:
+        super().__init__(list(args), port=port, **kwargs)
 
 
 @pytest.fixture
-def server_process() -> Iterator[type[ServerProcess]]:
+def server_process() -> Iterator[Callable[..., ServerProcess]]:
+    """``start(*flags, port=None, **StreamerProcess options)``; every process started is stopped after the test."""
     started: list[ServerProcess] = []
 
-    def start(*args: str, port: int | None = None) -> ServerProcess:
-        proc = ServerProcess(*args, port=port)
+    def start(*args: str, port: int | None = None, **kwargs: Any) -> ServerProcess:
+        proc = ServerProcess(*args, port=port, **kwargs)
         started.append(proc)
         return proc
 
-    yield start  # type: ignore[misc]
+    yield start
     for proc in started:
         proc.stop()
 

@@ -94,7 +94,10 @@ export class StreamConnection extends ReconnectingConnection {
     try {
       const cfg = await this.fetchJson('/config');
       this.mark('config');
-      const pc = new RTCPeerConnection({ iceServers: cfg.iceServers || [] });
+      const pc = new RTCPeerConnection({
+        iceServers: cfg.iceServers || [],
+        iceTransportPolicy: cfg.iceTransportPolicy === 'relay' ? 'relay' : 'all',
+      });
       this.pc = pc;
       this.control = pc.createDataChannel('control');
       this.points = pc.createDataChannel('points', this.pointsOptions);
@@ -141,6 +144,31 @@ export class StreamConnection extends ReconnectingConnection {
 
   sendControl(message) {
     if (this.control && this.control.readyState === 'open') this.control.send(JSON.stringify(message));
+  }
+
+  /**
+   * The network path in use, from the selected ICE candidate pair: candidate types (host, srflx,
+   * prflx, relay), protocol, and the TURN transport when relayed. null before a pair is selected.
+   */
+  async path() {
+    if (!this.pc) return null;
+    const stats = await this.pc.getStats();
+    let pair = null;
+    stats.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    });
+    if (!pair) stats.forEach((s) => {
+      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+    });
+    if (!pair) return null;
+    const local = stats.get(pair.localCandidateId);
+    const remote = stats.get(pair.remoteCandidateId);
+    if (!local || !remote) return null;
+    return {
+      local: local.candidateType, remote: remote.candidateType, protocol: local.protocol,
+      relayProtocol: local.candidateType === 'relay' ? local.relayProtocol || null : null,
+      localAddress: `${local.address}:${local.port}`, remoteAddress: `${remote.address}:${remote.port}`,
+    };
   }
 
   teardown() {
@@ -217,14 +245,27 @@ export class WebSocketConnection extends ReconnectingConnection {
 }
 
 /**
+ * Where the page signals: ``/view/NAME`` on a rendezvous signaling server (server.py signal) asks
+ * ``/view/NAME/config`` and ``/view/NAME/offer``; anywhere else, the single-host streamer's
+ * ``/config`` and ``/offer``. Returns the stream name too (null for single-host).
+ */
+export function signalingBase(pathname) {
+  const m = /^\/view\/([^/]+)\/?$/.exec(pathname);
+  if (!m) return { baseUrl: '', stream: null };
+  return { baseUrl: `/view/${m[1]}`, stream: decodeURIComponent(m[1]) };
+}
+
+/**
  * The connection the page asks for: ``?transport=websocket`` for the WebSocket fallback,
  * ``?reliable=1`` for an ordered, reliable point channel (comparison only), else the product's
- * unordered, unreliable WebRTC channel.
+ * unordered, unreliable WebRTC channel. Through a rendezvous server only WebRTC exists: point data
+ * never passes through the signaling server.
  */
-export function connectionFromLocation(search, handlers) {
-  const params = new URLSearchParams(search);
-  if (params.get('transport') === 'websocket') return new WebSocketConnection(handlers);
-  const conn = new StreamConnection(handlers);
+export function connectionFromLocation(location, handlers) {
+  const params = new URLSearchParams(location.search);
+  const { baseUrl } = signalingBase(location.pathname);
+  if (params.get('transport') === 'websocket' && !baseUrl) return new WebSocketConnection(handlers);
+  const conn = new StreamConnection({ ...handlers, baseUrl });
   if (params.get('reliable') === '1') conn.pointsOptions = { ordered: true };
   return conn;
 }

@@ -56,4 +56,19 @@ export class Hud {
     if (source) this.set('source', source);
     this.element.dataset.state = state;
   }
+
+  /** The network path: ``relay (tcp) → srflx``; direct paths are marked as such. */
+  showPath(path) {
+    this.set('path', describePath(path));
+    this.element.dataset.path = path ? (path.local === 'relay' || path.remote === 'relay' ? 'relay' : 'direct') : '';
+  }
+}
+
+/** ``host → srflx (direct)``, ``relay (tcp) → prflx``, or ``–`` without a selected pair. */
+export function describePath(path) {
+  if (!path) return '–';
+  if (path.local === 'websocket') return 'websocket (tcp)';
+  const local = path.relayProtocol ? `${path.local} (${path.relayProtocol})` : path.local;
+  const relayed = path.local === 'relay' || path.remote === 'relay';
+  return `${local} → ${path.remote}${relayed ? '' : ' (direct)'}`;
 }

@@ -1,11 +1,12 @@
 // Viewer entry point: wires the connection, the assembler, the scene and the HUD.
 import { FrameAssembler } from './assembler.js';
 import { ClockOffsetEstimator } from './clock.js';
-import { connectionFromLocation } from './connection.js';
+import { connectionFromLocation, signalingBase } from './connection.js';
 import { Hud, LinkMeter } from './hud.js';
 import { PointScene } from './scene.js';
 
 const PING_INTERVAL_MS = 1000;
+const PATH_INTERVAL_MS = 2000;
 const STATS_INTERVAL_MS = 1000;
 
 let scene, hud, connection, assembler;
@@ -34,7 +35,7 @@ const scriptStart = performance.now();
 function init() {
   // Connect first. The scene (WebGL start-up: ~150 ms of main thread with software rendering)
   // is built while the browser gathers ICE candidates and the offer travels, not before.
-  connection = connectionFromLocation(window.location.search, {
+  connection = connectionFromLocation(window.location, {
     onPoints: (data) => {
       const t0 = performance.now();
       assembler.push(data);
@@ -52,6 +53,11 @@ function init() {
     if (ev.detail.detail) console.info(`stream: ${ev.detail.state}: ${ev.detail.detail}`);
   });
   hud = new Hud(document.getElementById('hud'));
+  const { stream } = signalingBase(window.location.pathname);
+  if (stream) {
+    document.title = `${stream} · point-cloud stream`;
+    hud.set('source', `${stream} · waiting for the stream…`);
+  }
   assembler = new FrameAssembler({
     bufferFor: (n) => {
       initScene();
@@ -75,6 +81,7 @@ function init() {
   setInterval(ping, PING_INTERVAL_MS);
   setInterval(reportStats, STATS_INTERVAL_MS);
   setInterval(updateHud, 250);
+  setInterval(updatePath, PATH_INTERVAL_MS);
   connection.start();
   setTimeout(initScene, 500); // whatever happens to the connection
 }
@@ -138,6 +145,21 @@ function updateHud() {
   hud.show({ state: connection.state, summary: s, drawn: d, server: serverStats, badChunks: assembler.stats.badChunks });
 }
 
+/** The selected candidate pair, for the HUD (direct or relayed, and how). */
+async function updatePath() {
+  if (!connection.path || connection.state !== 'open') {
+    status.path = null;
+    hud.showPath(connection.path ? null : { local: 'websocket', remote: 'tcp' });
+    return;
+  }
+  try {
+    status.path = await connection.path();
+  } catch {
+    status.path = null;
+  }
+  hud.showPath(status.path);
+}
+
 function reportStats() {
   const t = now();
   const s = received.summary(t);
@@ -145,7 +167,7 @@ function reportStats() {
   connection.sendControl({
     type: 'stats', fps: s.fps, drawnFps: d.fps, latencyMs: d.latencyMs, lossPct: s.lossPct, mbps: s.mbps,
     points: s.points, framesDrawn: status.framesDrawn, badChunks: assembler.stats.badChunks,
-    clockRttMs: clock.best ? clock.best.rtt * 1000 : null,
+    clockRttMs: clock.best ? clock.best.rtt * 1000 : null, path: status.path || null,
     frames: unreported.slice(-100), // [frameId, latency ms, points %] drawn since the last report
   });
   unreported = [];

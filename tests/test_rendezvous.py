@@ -1,0 +1,239 @@
+"""Rendezvous signaling on loopback: publishers connect out, viewers open /view/NAME, offers are relayed."""
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from data.synthetic import SyntheticOptions, SyntheticSource
+from signaling.ice import IceOptions
+from signaling.offers import PeerSettings
+from signaling.publisher import Publisher, RegistrationRefused, publish_url
+from signaling.rendezvous import STREAMS, RendezvousConfig, init_rendezvous_app
+from stream.broadcaster import FrameBroadcaster
+from stream.congestion import LossToleranceOptions
+from stream.encoder import EncoderOptions
+from stream.receiver import PointReceiver
+from stream.sender import PacingOptions
+from tests.conftest import ServerProcess
+
+GOOD_SDP_PREFIX = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+
+
+@pytest.fixture
+async def broadcaster() -> AsyncIterator[FrameBroadcaster]:
+    source = SyntheticSource(SyntheticOptions(fps=5))
+    b = FrameBroadcaster(source, EncoderOptions(quantize_mm=5), 5.0)
+    task = asyncio.create_task(b.run())
+    yield b
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+async def signaling(aiohttp_server: Any) -> Any:
+    ice = IceOptions(turn=["turn:127.0.0.1:3478"], turn_secret="s3cret", turn_ttl=600)
+    return await aiohttp_server(init_rendezvous_app(RendezvousConfig(ice, answer_timeout=5.0)))
+
+
+def settings(b: FrameBroadcaster) -> PeerSettings:
+    return PeerSettings(b, PacingOptions(), LossToleranceOptions())
+
+
+async def started(publisher: Publisher, timeout: float = 10.0) -> asyncio.Task[None]:
+    task = asyncio.create_task(publisher.run())
+    for _ in range(int(timeout * 20)):
+        if publisher.registrations or task.done():
+            break
+        await asyncio.sleep(0.05)
+    if task.done():
+        task.result()
+    assert publisher.registrations, "publisher did not register"
+    return task
+
+
+async def stop(publisher: Publisher, task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await publisher.close()
+
+
+def test_publish_url_is_the_websocket_endpoint() -> None:
+    assert publish_url("https://host:8443") == "wss://host:8443/publish"
+    assert publish_url("http://10.0.0.1:8443/") == "ws://10.0.0.1:8443/publish"
+    with pytest.raises(ValueError, match="http"):
+        publish_url("host:8443")
+
+
+async def test_a_viewer_watches_a_published_stream_through_the_signaling_server(
+        signaling: Any, broadcaster: FrameBroadcaster) -> None:
+    base = str(signaling.make_url("")).rstrip("/")
+    # its own (empty) ICE flags instead of the server's TURN server, which does not exist here
+    publisher = Publisher(base, "car1", settings(broadcaster), ice=IceOptions())
+    task = await started(publisher)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/streams") as resp:
+                assert [s["name"] for s in (await resp.json())["streams"]] == ["car1"]
+            async with http.get(f"{base}/view/car1") as resp:
+                assert resp.status == 200 and 'id="view"' in await resp.text()
+        async with PointReceiver(f"{base}/view/car1") as rx:
+            records = await rx.wait_frames(3, timeout=30)
+            assert len(records) >= 3 and records[-1].points_received > 0
+            path = rx.path()
+            assert path is not None and path["local"] == "host" and path["remote"] == "host"
+        assert len(publisher.peers) <= 1
+        # the offer went through the signaling server, which counted it
+        assert signaling.app[STREAMS]["car1"].offers_forwarded == 1
+    finally:
+        await stop(publisher, task)
+
+
+async def test_viewers_get_minted_turn_credentials_and_the_publisher_its_own(signaling: Any) -> None:
+    base = str(signaling.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/view/any/config") as resp:
+            cfg = await resp.json()
+    turn = cfg["iceServers"][0]
+    assert turn["urls"] == ["turn:127.0.0.1:3478"]
+    expiry, name = turn["username"].split(":", 1)
+    assert name.startswith("viewer@") and int(expiry) > 0
+    assert cfg["iceTransportPolicy"] == "all"
+
+
+async def test_offers_for_streams_that_are_not_live_or_badly_named_are_refused(signaling: Any) -> None:
+    base = str(signaling.make_url("")).rstrip("/")
+    offer = {"type": "offer", "sdp": GOOD_SDP_PREFIX}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/view/nobody/offer", json=offer) as resp:
+            assert resp.status == 404 and "no live stream named 'nobody'" in (await resp.json())["error"]
+        async with http.post(f"{base}/view/bad%20name/offer", json=offer) as resp:
+            assert resp.status == 400 and "not a valid stream name" in (await resp.json())["error"]
+        async with http.post(f"{base}/view/nobody/offer", json={"type": "offer", "sdp": "hi"}) as resp:
+            assert resp.status == 400 and "'sdp' must be" in (await resp.json())["error"]
+
+
+async def test_a_name_is_held_by_its_publisher_and_taken_back_by_the_same_session(
+        signaling: Any, broadcaster: FrameBroadcaster) -> None:
+    base = str(signaling.make_url("")).rstrip("/")
+    first = Publisher(base, "car1", settings(broadcaster))
+    task = await started(first)
+    try:
+        intruder = Publisher(base, "car1", settings(broadcaster))
+        with pytest.raises(RegistrationRefused, match="already published"):
+            await asyncio.wait_for(intruder.run(), 10)
+        # the same publisher reconnecting (its old socket not yet timed out) replaces its old registration
+        again = Publisher(base, "car1", settings(broadcaster))
+        again.session = first.session
+        task2 = await started(again)
+        assert signaling.app[STREAMS]["car1"].session == first.session
+        await stop(again, task2)
+    finally:
+        await stop(first, task)
+
+
+async def test_registration_messages_are_checked(signaling: Any) -> None:
+    url = str(signaling.make_url("/publish"))
+    cases = [("not json", "first message must be"),
+             (json.dumps({"type": "register", "stream": "../etc", "session": "abcdefgh"}), "stream name"),
+             (json.dumps({"type": "register", "stream": "car1", "session": "x"}), "session must be")]
+    async with aiohttp.ClientSession() as http:
+        for text, error in cases:
+            async with http.ws_connect(url) as ws:
+                await ws.send_str(text)
+                reply = await ws.receive_json(timeout=5)
+                assert reply["type"] == "error" and error in reply["error"]
+                await ws.receive(timeout=5)
+                assert ws.close_code == 4400
+    assert not signaling.app[STREAMS]
+
+
+async def test_a_publisher_that_goes_away_fails_pending_offers_with_502(signaling: Any) -> None:
+    """A fake publisher that registers and never answers, then disconnects while an offer waits."""
+    base = str(signaling.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{base}/publish")
+        await ws.send_json({"type": "register", "stream": "mute", "session": "abcdefgh"})
+        assert (await ws.receive_json(timeout=5))["type"] == "registered"
+        post = asyncio.create_task(http.post(f"{base}/view/mute/offer", json={"type": "offer", "sdp": GOOD_SDP_PREFIX}))
+        forwarded = await ws.receive_json(timeout=5)
+        assert forwarded["type"] == "offer" and forwarded["sdp"] == GOOD_SDP_PREFIX
+        assert forwarded["ice"]["iceServers"][0]["username"].endswith(":mute@127.0.0.1")
+        await ws.close()
+        resp = await post
+        assert resp.status == 502 and "publisher" in (await resp.json())["error"]
+    assert "mute" not in signaling.app[STREAMS]
+
+
+async def test_a_publisher_that_does_not_answer_in_time_gives_504(signaling: Any) -> None:
+    base = str(signaling.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{base}/publish") as ws:
+            await ws.send_json({"type": "register", "stream": "slow", "session": "abcdefgh"})
+            await ws.receive_json(timeout=5)
+            async with http.post(f"{base}/view/slow/offer", json={"type": "offer", "sdp": GOOD_SDP_PREFIX}) as resp:
+                assert resp.status == 504 and "did not answer" in (await resp.json())["error"]
+
+
+# ---------------------------------------------------------------- as a user runs it: separate processes
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+async def watch(url: str, frames: int = 3, ssl_context: Any = True) -> dict[str, Any] | None:
+    async with PointReceiver(url, ssl=ssl_context) as rx:
+        await rx.wait_frames(frames, timeout=30)
+        return rx.path()
+
+
+def signal_server(start: Callable[..., ServerProcess], *args: str, port: int | None = None,
+                  scheme: str = "http") -> ServerProcess:
+    return start(*args, port=port, command="signal", ready="Signaling.", scheme=scheme)
+
+
+async def test_the_publisher_reconnects_after_the_signaling_server_restarts(server_process: Any) -> None:
+    sig = signal_server(server_process)
+    base = sig.url.rstrip("/")
+    pub = server_process("--signaling", base, "--stream", "car1", "--quantize", "5", "--fps", "5", listen=False)
+    assert await watch(f"{base}/view/car1") is not None
+    sig.stop()
+    sig = signal_server(server_process, port=sig.port)
+    for _ in range(100):  # the publisher's backoff is at most a few seconds here
+        if sum("published 'car1'" in line for line in pub.output) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert sum("published 'car1'" in line for line in pub.output) >= 2, list(pub.output)
+    assert await watch(f"{base}/view/car1") is not None
+
+
+async def test_signaling_over_https_with_a_self_signed_certificate(server_process: Any, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    sig = signal_server(server_process, "--cert", str(cert), "--key", str(key), scheme="https")
+    base = sig.url.rstrip("/")
+    assert base.startswith("https://")
+    server_process("--signaling", base, "--stream", "secure", "--signaling-ca", str(cert), "--quantize", "5",
+                   "--fps", "5", listen=False)
+    trust = ssl.create_default_context(cafile=str(cert))
+    assert await watch(f"{base}/view/secure", ssl_context=trust) is not None
+    # without trusting the certificate, the client refuses the server
+    with pytest.raises(aiohttp.ClientConnectorCertificateError):
+        await watch(f"{base}/view/secure")
+
+
+def test_a_publisher_whose_name_is_taken_exits_with_a_clear_error(server_process: Any) -> None:
+    sig = signal_server(server_process)
+    base = sig.url.rstrip("/")
+    server_process("--signaling", base, "--stream", "dup", "--fps", "2", listen=False)
+    with pytest.raises(RuntimeError, match="already published"):
+        server_process("--signaling", base, "--stream", "dup", "--fps", "2", listen=False, startup_timeout=20)
