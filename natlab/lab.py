@@ -1,0 +1,186 @@
+"""A small internet on one machine: a public segment and two sites behind NAT routers (network namespaces).
+
+    public 198.18.0.0/24 (bridge in ``pub``): pub 198.18.0.10 (signaling, coturn), natA 198.18.0.1, natB 198.18.0.2
+    site A 10.1.0.0/24: natA 10.1.0.1 ── a 10.1.0.2 (the streamer)
+    site B 10.2.0.0/24: natB 10.2.0.1 ── b 10.2.0.2 (the viewer)
+
+Each NAT router masquerades its site behind its public address with nftables and drops anything
+unsolicited from outside (a home router). Variants:
+
+- ``cone``: plain masquerade, which keeps source ports: hole punching works, the path is direct.
+- ``symmetric``: ``masquerade fully-random``: every destination gets a new random port, so the port a
+  peer learns from STUN is useless to the other site; only a TURN relay connects them.
+- ``tcp-only``: the routers forward nothing but TCP to the public host's signaling and TURN ports:
+  the only way through is TURN over TCP.
+
+Addresses exist only inside these namespaces, which have no link to the root namespace. Everything is
+removed on exit, also after an error or Ctrl-C; namespaces of dead runs are removed on start.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from types import TracebackType
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "pcsn"
+PUBLIC_HOST = "198.18.0.10"
+NAT_WAN = {"a": "198.18.0.1", "b": "198.18.0.2"}
+SITE_HOST = {"a": "10.1.0.2", "b": "10.2.0.2"}
+SIGNALING_PORT = 8443
+TURN_PORT = 3478
+ROLES = ("pub", "nata", "a", "natb", "b")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    masquerade: str = "masquerade"
+    tcp_only: bool = False
+
+
+VARIANTS = {
+    "cone": Variant("cone", "port-preserving NAT at both sites: direct path by hole punching"),
+    "symmetric": Variant("symmetric", "port-randomising (symmetric) NAT at both sites: TURN relay needed",
+                         masquerade="masquerade fully-random"),
+    "tcp-only": Variant("tcp-only", "the sites may only open TCP to the public host (signaling, TURN): "
+                                    "TURN over TCP needed", tcp_only=True),
+}
+
+
+def _sh(*cmd: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=30)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise PermissionError("the NAT lab needs root (network namespaces, nftables)")
+    for tool in ("ip", "nft"):
+        if _sh("sh", "-c", f"command -v {tool}", check=False).returncode != 0:
+            raise RuntimeError(f"the NAT lab needs '{tool}' (Debian: iproute2, nftables)")
+
+
+def remove_stale() -> None:
+    """Delete namespaces left by lab runs whose process is gone."""
+    for line in _sh("ip", "netns", "list", check=False).stdout.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        if not name.startswith(PREFIX):
+            continue
+        pid = name[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            _sh("ip", "netns", "del", name, check=False)
+
+
+def nat_rules(variant: Variant) -> str:
+    """nftables ruleset of a site's NAT router: LAN ``lan``, public side ``wan``."""
+    forward = ["ct state established,related accept"]
+    if variant.tcp_only:
+        forward += [f'iifname "lan" ip daddr {PUBLIC_HOST} tcp dport {{ {SIGNALING_PORT}, {TURN_PORT} }} accept',
+                    'iifname "lan" drop']
+    forward += ['iifname "wan" drop']
+    return f"""table ip natlab {{
+  chain postrouting {{
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "wan" {variant.masquerade}
+  }}
+  chain forward {{
+    type filter hook forward priority filter; policy accept;
+    {chr(10).join('    ' + r for r in forward).strip()}
+  }}
+  chain input {{
+    # unsolicited packets from outside are dropped before conntrack confirms them: such an entry would
+    # otherwise claim the port a later outgoing hole-punching packet needs
+    type filter hook input priority filter; policy accept;
+    iifname "wan" ct state new drop
+  }}
+}}
+"""
+
+
+class NatLab:
+    """``with NatLab("cone") as lab: lab.popen("a", [...])``; ``lab.prefix(role)`` runs a command in a role."""
+
+    def __init__(self, variant: str = "cone") -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown NAT lab variant {variant!r} (one of {', '.join(VARIANTS)})")
+        self.variant = VARIANTS[variant]
+        self.tag = f"{PREFIX}{os.getpid()}-{variant[:3]}"
+        self.namespaces = {role: f"{self.tag}-{role}" for role in ROLES}
+        self._processes: list[subprocess.Popen[str]] = []
+
+    def prefix(self, role: str) -> list[str]:
+        return ["ip", "netns", "exec", self.namespaces[role]]
+
+    def popen(self, role: str, cmd: list[str], **kwargs: object) -> subprocess.Popen[str]:
+        """A process in ``role``'s namespace, stopped when the lab closes."""
+        proc = subprocess.Popen([*self.prefix(role), *cmd], text=True, **kwargs)  # type: ignore[call-overload]
+        self._processes.append(proc)
+        return proc
+
+    def __enter__(self) -> NatLab:
+        require_root()
+        remove_stale()
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def _ip(self, role: str, *args: str) -> None:
+        _sh("ip", "-n", self.namespaces[role], *args)
+
+    def _build(self) -> None:
+        ns = self.namespaces
+        for role in ROLES:
+            _sh("ip", "netns", "add", ns[role])
+            self._ip(role, "link", "set", "lo", "up")
+        self._ip("pub", "link", "add", "br0", "type", "bridge")
+        self._ip("pub", "addr", "add", f"{PUBLIC_HOST}/24", "dev", "br0")
+        self._ip("pub", "link", "set", "br0", "up")
+        for site, lan_net in (("a", "10.1.0"), ("b", "10.2.0")):
+            nat = f"nat{site}"
+            # public side: the router's wan ↔ a port of the public bridge
+            self._ip(nat, "link", "add", "wan", "type", "veth", "peer", "name", f"port{site}", "netns", ns["pub"])
+            self._ip("pub", "link", "set", f"port{site}", "master", "br0", "up")
+            self._ip(nat, "addr", "add", f"{NAT_WAN[site]}/24", "dev", "wan")
+            self._ip(nat, "link", "set", "wan", "up")
+            # site side: the router's lan ↔ the host's eth0, which routes everything through the router
+            self._ip(nat, "link", "add", "lan", "type", "veth", "peer", "name", "eth0", "netns", ns[site])
+            self._ip(nat, "addr", "add", f"{lan_net}.1/24", "dev", "lan")
+            self._ip(nat, "link", "set", "lan", "up")
+            self._ip(site, "addr", "add", f"{lan_net}.2/24", "dev", "eth0")
+            self._ip(site, "link", "set", "eth0", "up")
+            # a default route also makes Chrome gather on eth0 (it gathers on its default-route interface)
+            self._ip(site, "route", "add", "default", "via", f"{lan_net}.1")
+            _sh("ip", "netns", "exec", ns[nat], "sysctl", "-qw", "net.ipv4.ip_forward=1")
+            _sh("ip", "netns", "exec", ns[nat], "nft", "-f", "-", stdin=nat_rules(self.variant))
+        logger.info("NAT lab %s up: %s", self.variant.name, self.variant.description)
+
+    def close(self) -> None:
+        for proc in reversed(self._processes):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self._processes.clear()
+        for name in self.namespaces.values():
+            _sh("ip", "netns", "pids", name, check=False)
+            for pid in _sh("ip", "netns", "pids", name, check=False).stdout.split():
+                _sh("kill", "-9", pid, check=False)
+            _sh("ip", "netns", "del", name, check=False)
+        time.sleep(0.1)  # deleting a namespace is asynchronous for its devices

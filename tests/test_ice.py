@@ -1,0 +1,124 @@
+"""ICE flags and TURN credentials: validation, minting, and a real coturn that accepts or refuses them."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aioice import stun
+from aioice.turn import create_turn_endpoint
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
+
+from bench.process import free_port
+from natlab.coturn import Coturn
+from signaling.ice import IceOptions, rest_credential, rtc_configuration
+from tests.conftest import require, which
+
+
+def test_rest_credentials_are_coturns_hmac_of_expiry_and_name() -> None:
+    user, password = rest_credential("secret", "viewer@10.0.0.1", ttl=60, now=1_000_000)
+    assert user == "1000060:viewer@10.0.0.1"
+    expected = base64.b64encode(hmac.new(b"secret", user.encode(), hashlib.sha1).digest()).decode()
+    assert password == expected
+
+
+def test_each_connection_gets_its_own_credentials_with_the_secret() -> None:
+    ice = IceOptions(stun=["stun:198.18.0.10"], turn=["turn:198.18.0.10:3478", "turns:turn.example:5349"],
+                     turn_secret="s", turn_ttl=30)
+    stun_server, turn = ice.servers("alice", now=100)
+    assert stun_server.urls == "stun:198.18.0.10" and stun_server.username is None
+    assert turn.urls == ["turn:198.18.0.10:3478", "turns:turn.example:5349"]
+    assert turn.username == "130:alice" and turn.credential != ice.servers("bob", now=100)[1].credential
+    fixed = IceOptions(turn=["turn:h"], turn_user="u", turn_pass="p")
+    assert (fixed.servers()[0].username, fixed.servers()[0].credential) == ("u", "p")
+
+
+def test_relay_only_reaches_both_ends() -> None:
+    ice = IceOptions(turn=["turn:h?transport=tcp"], turn_user="u", turn_pass="p", relay_only=True)
+    cfg = ice.client_config("x")
+    assert cfg["iceTransportPolicy"] == "relay"
+    rtc = rtc_configuration(cfg)
+    assert rtc.iceTransportPolicy == RTCIceTransportPolicy.RELAY
+    assert rtc.iceServers[0].urls == ["turn:h?transport=tcp"]
+
+
+def test_no_ice_servers_is_an_explicit_empty_list() -> None:
+    """aiortc would use a public STUN server if iceServers were None."""
+    assert rtc_configuration({}).iceServers == []
+    assert IceOptions().client_config() == {"iceServers": [], "iceTransportPolicy": "all"}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"stun": ["turn:x"]}, "--stun expects"),
+    ({"stun": ["stun:"]}, "--stun expects"),
+    ({"turn": ["http://x"], "turn_secret": "s"}, "--turn expects"),
+    ({"turn": ["turn:x?transport=sctp"], "turn_secret": "s"}, "--turn expects"),
+    ({"turn": ["turns:x?transport=udp"], "turn_secret": "s"}, "TLS"),
+    ({"turn": ["turn:x"]}, "needs credentials"),
+    ({"turn": ["turn:x"], "turn_user": "u"}, "go together"),
+    ({"turn": ["turn:x"], "turn_secret": "s", "turn_user": "u", "turn_pass": "p"}, "either"),
+    ({"turn": ["turn:x"], "turn_secret": ""}, "must not be empty"),
+    ({"turn_secret": "s"}, "without --turn"),
+    ({"relay_only": True}, "needs a --turn"),
+    ({"turn": ["turn:x"], "turn_secret": "s", "turn_ttl": 0}, "lifetime"),
+])
+def test_bad_ice_flags_say_what_is_wrong(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        IceOptions(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"iceServers": "stun:x"}, "must be a list"),
+    ({"iceServers": [{"url": "stun:x"}]}, "bad ICE server"),
+    ({"iceTransportPolicy": "none"}, "iceTransportPolicy"),
+])
+def test_ice_configuration_from_the_wire_is_checked(config: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        rtc_configuration(config)
+
+
+# ---------------------------------------------------------------- a real coturn, on loopback
+SECRET = "lab-secret"
+
+
+@pytest.fixture(scope="module")
+def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    require(which("turnserver") is not None, "coturn not installed (apt-get install coturn)")
+    port = free_port()
+    with Coturn("127.0.0.1", port, SECRET, Path(tmp_path_factory.mktemp("coturn")), "127.0.0.1"):
+        yield "127.0.0.1", port
+
+
+async def allocate(server: tuple[str, int], username: str, password: str, transport: str = "udp") -> tuple[str, int]:
+    """A TURN allocation on ``server``: the relayed address, or TransactionFailed (e.g. 401)."""
+    turn, _ = await asyncio.wait_for(create_turn_endpoint(
+        asyncio.DatagramProtocol, server, username, password, transport=transport), 10)
+    try:
+        return turn.get_extra_info("sockname")  # type: ignore[no-any-return]
+    finally:
+        turn.close()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_coturn_accepts_fresh_minted_credentials(coturn: tuple[str, int], transport: str) -> None:
+    user, password = rest_credential(SECRET, "viewer", ttl=60)
+    relayed = await allocate(coturn, user, password, transport)
+    assert relayed[0] == "127.0.0.1" and 49152 <= relayed[1] <= 49407
+
+
+@pytest.mark.parametrize("credential", ["expired", "wrong secret", "tampered name"])
+async def test_coturn_refuses_expired_or_wrong_credentials(coturn: tuple[str, int], credential: str) -> None:
+    if credential == "expired":
+        user, password = rest_credential(SECRET, "viewer", ttl=-5)
+    elif credential == "wrong secret":
+        user, password = rest_credential("not-the-secret", "viewer", ttl=60)
+    else:
+        user, password = rest_credential(SECRET, "viewer", ttl=60)
+        user = user.replace("viewer", "someone-else")
+    with pytest.raises(stun.TransactionFailed) as failure:
+        await allocate(coturn, user, password)
+    assert failure.value.response.attributes["ERROR-CODE"][0] == 401
