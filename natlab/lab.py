@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "pcsn"
 PUBLIC_HOST = "198.18.0.10"
+PUBLIC_GATEWAY = "198.18.0.254"
 NAT_WAN = {"a": "198.18.0.1", "b": "198.18.0.2"}
 SITE_HOST = {"a": "10.1.0.2", "b": "10.2.0.2"}
 SIGNALING_PORT = 8443
@@ -149,6 +150,10 @@ class NatLab:
         self._ip("pub", "link", "add", "br0", "type", "bridge")
         self._ip("pub", "addr", "add", f"{PUBLIC_HOST}/24", "dev", "br0")
         self._ip("pub", "link", "set", "br0", "up")
+        # like a host on the internet, the public host has a default route, so a packet to a private
+        # address is lost somewhere instead of failing at once with ENETUNREACH (coturn closes an
+        # allocation whose relay socket reports that). The gateway does not exist.
+        self._ip("pub", "route", "add", "default", "via", PUBLIC_GATEWAY)
         for site, lan_net in (("a", "10.1.0"), ("b", "10.2.0")):
             nat = f"nat{site}"
             # public side: the router's wan ↔ a port of the public bridge

@@ -1,0 +1,76 @@
+"""A viewer that reports what it got: ``python -m natlab.probe {python,chromium} URL``.
+
+Prints one JSON line: frames, points in the last frame, the selected candidate pair (path) and the
+time from start (the browser: page open) to the first frame. Exit status 1 with ``{"error": ...}``
+when it gets no frames in time. Run it where the viewer is, e.g. ``ip netns exec <site B> ...``.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from stream.receiver import PointReceiver  # noqa: E402
+
+
+async def probe_python(url: str, frames: int, timeout: float) -> dict[str, Any]:
+    start = time.monotonic()
+    async with asyncio.timeout(timeout):
+        async with PointReceiver(url) as rx:
+            await rx.wait_frames(1, timeout=timeout)
+            first = time.monotonic() - start
+            records = await rx.wait_frames(frames, timeout=timeout)
+            return {"viewer": "python", "frames": len(records), "points": records[-1].points_received,
+                    "path": rx.path(), "first_frame_s": round(first, 3)}
+
+
+async def probe_chromium(url: str, frames: int, timeout: float) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 800, "height": 500})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            await page.goto(url)
+            await page.wait_for_function(
+                f"window.pointStream && window.pointStream.framesDrawn >= {frames} && window.pointStream.path",
+                timeout=timeout * 1000)
+            status = await page.evaluate(
+                "({frames: window.pointStream.framesDrawn, points: window.pointStream.lastDrawnPoints,"
+                " path: window.pointStream.path, firstFrameMs: window.pointStream.firstFrameMs,"
+                " hudPath: document.querySelector('[data-field=path]').textContent})")
+        finally:
+            await browser.close()
+    return {"viewer": "chromium", "frames": status["frames"], "points": status["points"], "path": status["path"],
+            "hud_path": status["hudPath"], "first_frame_s": round(status["firstFrameMs"] / 1000, 3),
+            "page_errors": errors}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m natlab.probe", description=__doc__.split("\n\n")[0])
+    parser.add_argument("viewer", choices=("python", "chromium"))
+    parser.add_argument("url", help="viewer URL, e.g. http://198.18.0.10:8443/view/lab")
+    parser.add_argument("--frames", type=int, default=5, help="frames to receive (default: 5)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default: 60)")
+    args = parser.parse_args()
+    probe = probe_python if args.viewer == "python" else probe_chromium
+    try:
+        result = asyncio.run(probe(args.url, args.frames, args.timeout))
+    except Exception as exc:  # the caller wants a JSON line in every case
+        print(json.dumps({"viewer": args.viewer, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        return 1
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
