@@ -18,6 +18,7 @@ removed on exit, also after an error or Ctrl-C; namespaces of dead runs are remo
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import subprocess
@@ -35,6 +36,7 @@ SITE_HOST = {"a": "10.1.0.2", "b": "10.2.0.2"}
 SIGNALING_PORT = 8443
 TURN_PORT = 3478
 ROLES = ("pub", "nata", "a", "natb", "b")
+_instances = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ class NatLab:
         if variant not in VARIANTS:
             raise ValueError(f"unknown NAT lab variant {variant!r} (one of {', '.join(VARIANTS)})")
         self.variant = VARIANTS[variant]
-        self.tag = f"{PREFIX}{os.getpid()}-{variant[:3]}"
+        self.tag = f"{PREFIX}{os.getpid()}-{next(_instances)}{variant[:3]}"
         self.namespaces = {role: f"{self.tag}-{role}" for role in ROLES}
         self._processes: list[subprocess.Popen[str]] = []
 

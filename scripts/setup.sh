@@ -7,7 +7,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 # chromium: browser tests. nftables, iptables, libnetfilter-queue-dev: link emulation (bench profiles).
-WANT_DEBIAN="${SETUP_DEBIAN_PACKAGES:-chromium nftables iptables libnetfilter-queue-dev}"
+# coturn: the TURN server of the NAT lab and its tests (they start their own; see install_debian).
+# openssl: self-signed certificates for the HTTPS tests.
+WANT_DEBIAN="${SETUP_DEBIAN_PACKAGES:-chromium nftables iptables libnetfilter-queue-dev coturn openssl}"
 
 install_debian() {
     local missing=()
@@ -21,7 +23,18 @@ install_debian() {
     fi
     echo "setup: installing Debian packages: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # coturn's package would start and enable a system-wide TURN server on port 3478; the tests run their
+    # own instances with their own config. Keep the package from starting services while it installs.
+    local policy=/usr/sbin/policy-rc.d created_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+        [ "$created_policy" -eq 1 ] && rm -f "$policy"; return 1; }
+    [ "$created_policy" -eq 1 ] && rm -f "$policy"
+    if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        systemctl disable coturn >/dev/null 2>&1 || true  # installed for the tests, not as a service
+    fi
 }
 
 install_python() {
