@@ -52,6 +52,8 @@ def main() -> int:
     parser.add_argument("--turn-transport", choices=("udp", "tcp"),
                         help="how both ends reach TURN (default: tcp for tcp-only, else udp)")
     parser.add_argument("--relay-only", action="store_true", help="both ends use only relay candidates")
+    parser.add_argument("--no-stun", dest="stun", action="store_false",
+                        help="give the ends only the TURN server, no STUN server")
     parser.add_argument("--check", nargs="+", choices=("python", "chromium"), metavar="VIEWER",
                         help="connect these viewers (python, chromium) from site B, report, and exit")
     parser.add_argument("--runs", type=int, default=1, help="connections per viewer with --check (default: 1)")
@@ -65,7 +67,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         with tempfile.TemporaryDirectory(prefix="natlab-") as tmp, NatLab(args.variant) as lab, \
-                LabStack(lab, Path(tmp), StackOptions(turn_transport=transport, relay_only=args.relay_only)) as stack:
+                LabStack(lab, Path(tmp), StackOptions(turn_transport=transport, relay_only=args.relay_only,
+                                                     stun=args.stun)) as stack:
             if args.check:
                 return check(lab, stack, args)
             print(f"NAT lab '{args.variant}' is up ({VARIANTS[args.variant].description}).\n"
@@ -94,7 +97,7 @@ def check(lab: NatLab, stack: LabStack, args: argparse.Namespace) -> int:
             print(describe(result), flush=True)
             results.append(result)
     if args.json:
-        args.json.write_text(json.dumps({"variant": args.variant, "relay_only": args.relay_only,
+        args.json.write_text(json.dumps({"variant": args.variant, "relay_only": args.relay_only, "stun": args.stun,
                                          "results": results}, indent=1))
     return 1 if any("error" in r for r in results) else 0
 

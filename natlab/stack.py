@@ -25,6 +25,8 @@ class StackOptions:
     turn_transport: str = "udp"
     """How both ends reach TURN: udp or tcp."""
     relay_only: bool = False
+    stun: bool = True
+    """Give both ends the STUN server (coturn answers STUN on the TURN port)."""
     stream_args: tuple[str, ...] = ("--quantize", "5", "--fps", "5")
     """Flags for the streamer: light enough that the lab's five namespaces share 2 cores."""
 
@@ -42,8 +44,8 @@ class LabStack:
         self.signaling_url = f"http://{PUBLIC_HOST}:{SIGNALING_PORT}"
         self.viewer_url = f"{self.signaling_url}/view/{STREAM}"
         turn = f"turn:{PUBLIC_HOST}:{TURN_PORT}" + ("?transport=tcp" if options.turn_transport == "tcp" else "")
-        self.ice_flags = ["--stun", f"stun:{PUBLIC_HOST}:{TURN_PORT}", "--turn", turn,
-                          "--turn-secret-file", str(workdir / "turn-secret")]
+        self.ice_flags = ["--stun", f"stun:{PUBLIC_HOST}:{TURN_PORT}"] if options.stun else []
+        self.ice_flags += ["--turn", turn, "--turn-secret-file", str(workdir / "turn-secret")]
         if options.relay_only:
             self.ice_flags.append("--relay-only")
         self.coturn: Coturn | None = None

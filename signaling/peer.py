@@ -15,6 +15,7 @@ from stream.congestion import LossTolerance, LossToleranceOptions, install_loss_
 from stream.sender import PacingOptions
 from stream.sinks import DataChannelSink
 
+from .gathering import cap_gathering
 from .mdns import MdnsDeferral, defer_mdns_candidates, resolve_deferred
 from .path import selected_path
 from .session import ViewerSession
@@ -61,6 +62,8 @@ class ViewerPeer:
         """Answer at once; the offer's mDNS candidates are resolved and added afterwards (signaling/mdns.py)."""
         deferral = defer_mdns_candidates(offer.sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=deferral.sdp, type=offer.type))
+        if not cap_gathering(self.pc):
+            logger.debug("%s: could not cap ICE gathering time (aiortc internals changed)", self.label)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         if deferral.candidates:
             self._spawn(self._add_deferred_candidates(deferral))

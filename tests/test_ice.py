@@ -122,3 +122,27 @@ async def test_coturn_refuses_expired_or_wrong_credentials(coturn: tuple[str, in
     with pytest.raises(stun.TransactionFailed) as failure:
         await allocate(coturn, user, password)
     assert failure.value.response.attributes["ERROR-CODE"][0] == 401
+
+
+async def test_an_unanswering_stun_server_holds_the_offer_for_the_cap_not_5_s() -> None:
+    """Where UDP is blocked, STUN never answers: aioice would wait 5 s before the offer could go out."""
+    import socket
+    import time
+
+    from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+
+    from signaling.gathering import cap_gathering
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # receives, never answers
+        silent.bind(("127.0.0.1", 0))
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[RTCIceServer(f"stun:127.0.0.1:{silent.getsockname()[1]}")]))
+        try:
+            pc.createDataChannel("points")
+            assert cap_gathering(pc, timeout=1.0)
+            start = time.monotonic()
+            await pc.setLocalDescription(await pc.createOffer())
+            elapsed = time.monotonic() - start
+        finally:
+            await pc.close()
+    assert 0.9 <= elapsed < 3.0, elapsed
+    assert "typ host" in pc.localDescription.sdp
