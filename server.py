@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal as signals
 import ssl
 import sys
 from pathlib import Path
@@ -200,8 +201,14 @@ async def publish(cfg: ServerConfig, signaling: str, stream: str, ice: IceOption
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2
     broadcast = asyncio.create_task(cfg.broadcaster.run())
+    main = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    for sig in (signals.SIGTERM, signals.SIGINT):  # stop cleanly: peers closed, producer process stopped
+        loop.add_signal_handler(sig, main.cancel)  # type: ignore[union-attr]
     try:
         await publisher.run()
+    except asyncio.CancelledError:
+        logger.info("stopping")
     except RegistrationRefused as exc:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 1

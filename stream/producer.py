@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import ProcessPoolExecutor
@@ -61,6 +64,15 @@ _worker: _Worker | None = None
 def _init_worker(source: FrameSource, options: EncoderOptions, loop: bool) -> None:
     global _worker
     _worker = _Worker(source, options, loop)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """A killed streamer (SIGKILL, or SIGTERM without cleanup) cannot stop its pool: the worker holds
+    both ends of its call queue and would wait on it forever, an orphan. It leaves with its parent."""
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(0)
 
 
 def _next(frame_id: int, capture_time: float) -> Produced | None:

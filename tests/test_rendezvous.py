@@ -237,3 +237,35 @@ def test_a_publisher_whose_name_is_taken_exits_with_a_clear_error(server_process
     server_process("--signaling", base, "--stream", "dup", "--fps", "2", listen=False)
     with pytest.raises(RuntimeError, match="already published"):
         server_process("--signaling", base, "--stream", "dup", "--fps", "2", listen=False, startup_timeout=20)
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["terminate", "kill"])
+async def test_a_stopped_or_killed_publisher_leaves_no_producer_process(server_process: Any, how: str) -> None:
+    """SIGTERM stops it cleanly; after SIGKILL its producer process notices and exits by itself."""
+    sig = signal_server(server_process)
+    pub = server_process("--signaling", sig.url.rstrip("/"), "--stream", "gone", "--fps", "2", listen=False)
+    producers = children(pub.proc.pid)
+    assert producers, "the streamer runs its producer in a child process"
+    getattr(pub.proc, how)()
+    pub.proc.wait(10)
+    for _ in range(50):
+        if not any(alive(p) for p in producers):
+            break
+        await asyncio.sleep(0.1)
+    assert not any(alive(p) for p in producers), producers
+    if how == "terminate":
+        assert pub.proc.returncode == 0 and any("stopping" in line for line in pub.output), list(pub.output)

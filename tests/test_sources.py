@@ -209,10 +209,23 @@ def test_folder_errors_name_the_path(tmp_path: Path) -> None:
     (["--pace", "3"], "--pace must be between 0 and 1"),
     (["--loss-tolerance", "100"], "--loss-tolerance must be at least 0 and below 100"),
     (["--loss-tolerance", "-1"], "--loss-tolerance must be at least 0 and below 100"),
-    (["--stun", "http://x"], "--stun expects a stun: URL"),
+    (["--stun", "http://x"], "--stun expects stun:HOST"),
+    (["--turn", "turn:198.18.0.10"], "--turn needs credentials"),
+    (["--relay-only"], "--relay-only needs a --turn"),
+    (["--turn-secret-file", "/definitely/missing"], "cannot read --turn-secret-file /definitely/missing"),
+    (["--cert", "/definitely/missing.pem"], "--cert and --key go together"),
+    (["--cert", "/nope/c.pem", "--key", "/nope/k.pem"], "cannot load TLS certificate /nope/c.pem"),
+    (["--signaling", "http://127.0.0.1:1"], "--signaling and --stream go together"),
+    (["--signaling", "http://127.0.0.1:1", "--stream", "a/b"], "stream name 'a/b'"),
+    (["--signaling", "127.0.0.1:1", "--stream", "car"], "--signaling expects an http(s):// URL"),
+    (["--signaling", "http://127.0.0.1:1", "--stream", "car", "--cert", "c.pem", "--key", "k.pem"],
+     "with --signaling nothing listens here"),
+    (["signal", "--turn-secret", "s"], "TURN credentials given without --turn URL"),
+    (["signal", "--key", "k.pem"], "--cert and --key go together"),
 ])
 def test_cli_fails_before_serving_with_a_clear_message(args: list[str], message: str) -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "server.py"), "--port", "1", *args],
+    command = [args.pop(0)] if args[0] == "signal" else []
+    out = subprocess.run([sys.executable, str(ROOT / "server.py"), *command, "--port", "1", *args],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
