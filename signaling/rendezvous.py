@@ -119,7 +119,9 @@ async def _forward(stream: PublishedStream, sdp: str, remote: str | None, cfg: R
     stream.pending[offer_id] = future
     stream.offers_forwarded += 1
     try:
-        await stream.ws.send_json({"type": "offer", "id": offer_id, "sdp": sdp, "remote": remote,
+        # with --relay-only neither end is meant to learn the other's address, not even for its logs
+        shown = None if cfg.ice.relay_only else remote
+        await stream.ws.send_json({"type": "offer", "id": offer_id, "sdp": sdp, "remote": shown,
                                    "ice": cfg.ice.client_config(f"{stream.name}@{stream.remote}")})
         reply = await asyncio.wait_for(future, cfg.answer_timeout)
     except (ConnectionError, RuntimeError):

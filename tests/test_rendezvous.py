@@ -96,7 +96,7 @@ async def test_a_viewer_watches_a_published_stream_through_the_signaling_server(
         await stop(publisher, task)
 
 
-async def test_viewers_get_minted_turn_credentials_and_the_publisher_its_own(signaling: Any) -> None:
+async def test_viewers_get_their_own_minted_turn_credentials(signaling: Any) -> None:
     base = str(signaling.make_url("")).rstrip("/")
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{base}/view/any/config") as resp:
@@ -269,3 +269,22 @@ async def test_a_stopped_or_killed_publisher_leaves_no_producer_process(server_p
     assert not any(alive(p) for p in producers), producers
     if how == "terminate":
         assert pub.proc.returncode == 0 and any("stopping" in line for line in pub.output), list(pub.output)
+
+
+async def test_relay_only_reaches_the_publisher_and_hides_the_viewers_address(aiohttp_server: Any) -> None:
+    ice = IceOptions(turn=["turn:127.0.0.1:3478"], turn_secret="s", relay_only=True)
+    server = await aiohttp_server(init_rendezvous_app(RendezvousConfig(ice, answer_timeout=2.0)))
+    base = str(server.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/view/hidden/config") as resp:
+            assert (await resp.json())["iceTransportPolicy"] == "relay"
+        async with http.ws_connect(f"{base}/publish") as ws:
+            await ws.send_json({"type": "register", "stream": "hidden", "session": "abcdefgh"})
+            await ws.receive_json(timeout=5)
+            post = asyncio.create_task(http.post(f"{base}/view/hidden/offer",
+                                                 json={"type": "offer", "sdp": GOOD_SDP_PREFIX}))
+            forwarded = await ws.receive_json(timeout=5)
+            assert forwarded["remote"] is None and forwarded["ice"]["iceTransportPolicy"] == "relay"
+            await ws.send_json({"type": "refused", "id": forwarded["id"], "status": 400, "error": "test"})
+            resp = await post
+            assert resp.status == 400 and "refused the offer: test" in (await resp.json())["error"]
