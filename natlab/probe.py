@@ -47,12 +47,13 @@ async def probe_chromium(url: str, frames: int, timeout: float) -> dict[str, Any
             status = await page.evaluate(
                 "({frames: window.pointStream.framesDrawn, points: window.pointStream.lastDrawnPoints,"
                 " path: window.pointStream.path, firstFrameMs: window.pointStream.firstFrameMs,"
-                " hudPath: document.querySelector('[data-field=path]').textContent})")
+                " hudPath: document.querySelector('[data-field=path]').textContent,"
+                " steps: window.pointStream.connectTimings})")
         finally:
             await browser.close()
     return {"viewer": "chromium", "frames": status["frames"], "points": status["points"], "path": status["path"],
             "hud_path": status["hudPath"], "first_frame_s": round(status["firstFrameMs"] / 1000, 3),
-            "page_errors": errors}
+            "steps_ms": status["steps"], "page_errors": errors}
 
 
 def main() -> int:
