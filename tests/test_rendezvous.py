@@ -89,6 +89,9 @@ async def test_a_viewer_watches_a_published_stream_through_the_signaling_server(
             assert len(records) >= 3 and records[-1].points_received > 0
             path = rx.path()
             assert path is not None and path["local"] == "host" and path["remote"] == "host"
+            # the streamer sees the same pair from its side, and reports it in /stats
+            (peer,) = publisher.peers
+            assert peer.describe()["path"]["remoteAddress"] == path["localAddress"]
         assert len(publisher.peers) <= 1
         # the offer went through the signaling server, which counted it
         assert signaling.app[STREAMS]["car1"].offers_forwarded == 1
