@@ -2,7 +2,8 @@
 
 Prints one JSON line: frames, points in the last frame, the selected candidate pair (path) and the
 time from start (the browser: page open) to the first frame. Exit status 1 with ``{"error": ...}``
-when it gets no frames in time. Run it where the viewer is, e.g. ``ip netns exec <site B> ...``.
+when it gets no frames in time. Run it from the repository root, where the viewer is, e.g.
+``ip netns exec <site B> .venv/bin/python -m natlab.probe chromium URL``.
 """
 from __future__ import annotations
 
@@ -11,13 +12,10 @@ import asyncio
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from stream.receiver import PointReceiver  # noqa: E402
+from bench.browser import CHROMIUM, CHROMIUM_ARGS
+from stream.receiver import PointReceiver
 
 
 async def probe_python(url: str, frames: int, timeout: float) -> dict[str, Any]:
