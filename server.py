@@ -53,13 +53,14 @@ def build_serve_parser() -> argparse.ArgumentParser:
 
 
 def build_signal_parser() -> argparse.ArgumentParser:
-    from signaling.cli import add_ice_arguments, add_listen_arguments
+    from signaling.cli import add_ice_arguments, add_listen_arguments, add_rendezvous_limits
     parser = command_parser(
         "server.py signal",
         "Rendezvous signaling server: streamers publish to it ('server.py --signaling URL --stream NAME'), "
         "browsers open /view/NAME. It relays offers and answers and hands out ICE servers (minting TURN "
         "credentials with --turn-secret); point data never passes through it.")
     add_listen_arguments(parser, 8443)
+    add_rendezvous_limits(parser)
     add_ice_arguments(parser)
     return parser
 
@@ -119,7 +120,7 @@ def serve(argv: list[str]) -> int:
     from data.cli import create_source
     from data.source import SourceError
     from signaling.app import ServerConfig
-    from signaling.cli import check_stream_name, ice_flags_given, ice_options, tls_context
+    from signaling.cli import check_stream_name, ice_flags_given, ice_options, offer_rate, secret, tls_context
     from stream.broadcaster import FrameBroadcaster
     from stream.cli import encoder_options, loss_tolerance_options, pacing_options
 
@@ -140,18 +141,23 @@ def serve(argv: list[str]) -> int:
         ice = ice_options(args)
         tls = tls_context(args) if args.signaling is None else None
         client_tls = client_tls_context(args.signaling_ca)
+        token = secret(args.token, args.token_file, "--token")
+        rate = offer_rate(args)
+        if args.max_viewers < 0:
+            raise ValueError(f"--max-viewers must be >= 0, got {args.max_viewers}")
     except (SourceError, ValueError) as exc:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2
     broadcaster = FrameBroadcaster(source, options, args.fps, loop=args.loop)
-    cfg = ServerConfig(broadcaster, ice, pacing, loss_tolerance=loss_tolerance)
+    cfg = ServerConfig(broadcaster, ice, pacing, loss_tolerance=loss_tolerance, max_viewers=args.max_viewers or None,
+                       token=token if args.signaling is None else None, offer_rate=rate)
     fast = install_uvloop()
     logger.info("source: %s, %d frames per pass, %g fps, %s%s", source.description, len(source), args.fps,
                 "int16 at %g mm" % args.quantize if args.quantize else "lossless float32",
                 ", uvloop" if fast else "")
     if args.signaling is not None:
         own_ice = ice if ice_flags_given(args) else None
-        return asyncio.run(publish(cfg, args.signaling, args.stream, own_ice, client_tls))
+        return asyncio.run(publish(cfg, args.signaling, args.stream, own_ice, client_tls, token))
     return listen(cfg, args.host, args.port, tls)
 
 
@@ -188,7 +194,8 @@ def listen(cfg: ServerConfig, host: str, port: int, tls: ssl.SSLContext | None) 
     return 0
 
 
-async def publish(cfg: ServerConfig, signaling: str, stream: str, ice: IceOptions | None, tls: ssl.SSLContext | None) -> int:
+async def publish(cfg: ServerConfig, signaling: str, stream: str, ice: IceOptions | None, tls: ssl.SSLContext | None,
+                  token: str | None) -> int:
     """Rendezvous mode: stream through the signaling server at ``signaling``; no port is opened here."""
     from signaling.publisher import Publisher, RegistrationRefused
 
@@ -196,7 +203,7 @@ async def publish(cfg: ServerConfig, signaling: str, stream: str, ice: IceOption
         print(f"Streaming. Open {url} in a browser (Ctrl-C to stop).", flush=True)
 
     try:
-        publisher = Publisher(signaling, stream, cfg.peer_settings(), ice, tls, announce)
+        publisher = Publisher(signaling, stream, cfg.peer_settings(), ice, tls, announce, token=token)
     except ValueError as exc:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2
@@ -224,16 +231,22 @@ def signal(argv: list[str]) -> int:
     setup_logging(args.verbose)
     from aiohttp import web
 
-    from signaling.cli import ice_options, listen_url, tls_context
+    from signaling.cli import ice_options, listen_url, offer_rate, secret, tls_context
     from signaling.rendezvous import RendezvousConfig, init_rendezvous_app
 
     try:
         ice = ice_options(args)
         tls = tls_context(args)
+        token = secret(args.token, args.token_file, "--token")
+        publish_token = secret(args.publish_token, args.publish_token_file, "--publish-token") or token
+        rate = offer_rate(args)
+        if args.max_streams < 1:
+            raise ValueError(f"--max-streams must be >= 1, got {args.max_streams}")
     except ValueError as exc:
         print(f"server.py signal: error: {exc}", file=sys.stderr)
         return 2
-    app = init_rendezvous_app(RendezvousConfig(ice))
+    app = init_rendezvous_app(RendezvousConfig(ice, token=token, publish_token=publish_token, offer_rate=rate,
+                                               max_streams=args.max_streams))
     url = listen_url(args.host, args.port, tls is not None)
 
     def announce(_: str) -> None:

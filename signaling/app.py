@@ -15,12 +15,17 @@ from stream.sender import PacingOptions
 
 from .client_files import CLIENT_DIR, add_client_routes, page
 from .ice import IceOptions, rtc_configuration
-from .offers import MAX_OFFER_BYTES, OfferError, PeerSettings, answer_offer, parse_offer
+from .guard import RateLimit, json_errors, rate_limited, token_guard
+from .offers import MAX_OFFER_BYTES, OfferError, PeerSettings, answer_offer, check_capacity, parse_offer
 from .peer import ViewerPeer
 from .responses import json_error, read_body
 from .websocket import WebSocketViewer
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_VIEWERS = 16
+PROTECTED = ("/", "/config", "/offer", "/ws", "/stats")
+"""Paths that need the token when there is one; the client's code (/src, /vendor, /build) is public."""
 
 
 @dataclass
@@ -37,9 +42,16 @@ class ServerConfig:
     client_dir: Path = CLIENT_DIR
     connect_timeout: float = 30.0
     """Seconds a peer may take to connect before it is closed."""
+    max_viewers: int | None = DEFAULT_MAX_VIEWERS
+    """Viewers at once, all transports; the next is refused with 503. None: no limit."""
+    token: str | None = None
+    """When set, the page, /config, /offer, /ws and /stats need it (signaling/guard.py)."""
+    offer_rate: RateLimit | None = field(default_factory=RateLimit)
+    """New offers and WebSocket viewers per client address; None: unlimited."""
 
     def peer_settings(self) -> PeerSettings:
-        return PeerSettings(self.broadcaster, self.pacing, self.loss_tolerance, self.connect_timeout)
+        return PeerSettings(self.broadcaster, self.pacing, self.loss_tolerance, self.connect_timeout,
+                            self.max_viewers)
 
 
 CONFIG = web.AppKey("config", ServerConfig)
@@ -59,16 +71,23 @@ def describe_viewers(app: web.Application) -> list[dict]:
     return [v.describe() for v in (*app[PEERS], *app[WS_VIEWERS])]
 
 
+def viewer_count(app: web.Application) -> int:
+    return len(app[PEERS]) + len(app[WS_VIEWERS])
+
+
 async def stats(request: web.Request) -> web.Response:
     b = request.app[CONFIG].broadcaster
     return web.json_response({"broadcast": dict(b.stats.__dict__), "finished": b.finished,
-                              "viewers": describe_viewers(request.app)})
+                              "viewers": describe_viewers(request.app), "tasks": len(asyncio.all_tasks())})
 
 
 async def offer(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
+    if (limited := rate_limited(cfg.offer_rate, request)) is not None:
+        return limited
     try:
         sdp = parse_offer(await read_body(request, MAX_OFFER_BYTES))
+        check_capacity(viewer_count(request.app), cfg.max_viewers)
         rtc = rtc_configuration(cfg.ice.client_config(f"streamer@{request.remote}"))
         answer = await answer_offer(cfg.peer_settings(), request.app[PEERS], sdp, rtc, request.remote)
     except OfferError as exc:
@@ -76,10 +95,16 @@ async def offer(request: web.Request) -> web.Response:
     return web.json_response({"sdp": answer.sdp, "type": answer.type})
 
 
-async def websocket(request: web.Request) -> web.WebSocketResponse:
+async def websocket(request: web.Request) -> web.StreamResponse:
+    cfg = request.app[CONFIG]
+    if (limited := rate_limited(cfg.offer_rate, request)) is not None:
+        return limited
+    try:
+        check_capacity(viewer_count(request.app), cfg.max_viewers)
+    except OfferError as exc:
+        return json_error(exc.status, str(exc))
     ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=64 * 1024)
     await ws.prepare(request)
-    cfg = request.app[CONFIG]
     viewer = WebSocketViewer(ws, request, cfg.broadcaster, cfg.pacing)
     request.app[WS_VIEWERS].add(viewer)
     logger.info("%s: connected from %s", viewer.label, request.remote)
@@ -103,7 +128,10 @@ async def _close_peers(app: web.Application) -> None:
 
 
 def init_app(cfg: ServerConfig) -> web.Application:
-    app = web.Application(client_max_size=MAX_OFFER_BYTES)
+    middlewares = [json_errors]
+    if cfg.token is not None:
+        middlewares.append(token_guard((path, cfg.token) for path in PROTECTED))
+    app = web.Application(client_max_size=MAX_OFFER_BYTES, middlewares=middlewares)
     app[CONFIG] = cfg
     app[PEERS] = set()
     app[WS_VIEWERS] = set()

@@ -6,6 +6,7 @@ import re
 import ssl
 from pathlib import Path
 
+from .guard import RateLimit
 from .ice import DEFAULT_TTL, IceOptions
 
 STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -18,6 +19,13 @@ def add_listen_arguments(parser: argparse.ArgumentParser, port: int) -> None:
     group.add_argument("--port", type=int, default=port, help=f"HTTP(S) port (default: {port})")
     group.add_argument("--cert", type=Path, metavar="PEM", help="TLS certificate chain: serve HTTPS")
     group.add_argument("--key", type=Path, metavar="PEM", help="TLS private key for --cert")
+    group.add_argument("--token", metavar="TOKEN",
+                       help="shared secret viewers must present (open the page as /?token=TOKEN). With "
+                            "--signaling: the token to present to the signaling server")
+    group.add_argument("--token-file", type=Path, metavar="FILE", help="read --token from FILE")
+    group.add_argument("--max-offers-per-minute", type=float, default=RateLimit.per_minute, metavar="N",
+                       help="new connections per client address and minute, bursts of %d (default: %%(default)g; "
+                            "0 = unlimited)" % RateLimit.burst)
 
 
 def add_ice_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +52,8 @@ def add_ice_arguments(parser: argparse.ArgumentParser) -> None:
 def add_signaling_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the streamer: where it listens, or where it publishes, and its ICE servers."""
     add_listen_arguments(parser, 8080)
+    parser.add_argument("--max-viewers", type=int, default=16, metavar="N",
+                        help="viewers at once; the next gets 503 (default: %(default)s; 0 = unlimited)")
     group = parser.add_argument_group(
         "rendezvous", "Publish through a signaling server ('server.py signal') instead of listening: "
         "the streamer connects out, so it needs no inbound port.")
@@ -57,16 +67,40 @@ def add_signaling_arguments(parser: argparse.ArgumentParser) -> None:
 
 def ice_options(args: argparse.Namespace) -> IceOptions:
     """The ICE flags, checked; ValueError says what is wrong."""
-    secret = args.turn_secret
-    if args.turn_secret_file is not None:
-        if secret is not None:
-            raise ValueError("give --turn-secret or --turn-secret-file, not both")
-        try:
-            secret = args.turn_secret_file.read_text().strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read --turn-secret-file {args.turn_secret_file}: {exc.strerror}") from None
+    turn_secret = secret(args.turn_secret, args.turn_secret_file, "--turn-secret", min_length=0)
     return IceOptions(stun=list(args.stun), turn=list(args.turn), turn_user=args.turn_user, turn_pass=args.turn_pass,
-                      turn_secret=secret, turn_ttl=args.turn_ttl, relay_only=args.relay_only)
+                      turn_secret=turn_secret, turn_ttl=args.turn_ttl, relay_only=args.relay_only)
+
+
+def add_rendezvous_limits(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``server.py signal`` beyond listening and ICE."""
+    group = parser.add_argument_group("publishers")
+    group.add_argument("--publish-token", metavar="TOKEN",
+                       help="shared secret publishers must present (default: the same as --token)")
+    group.add_argument("--publish-token-file", type=Path, metavar="FILE", help="read --publish-token from FILE")
+    group.add_argument("--max-streams", type=int, default=100, metavar="N",
+                       help="live streams at once (default: %(default)s)")
+
+
+def secret(value: str | None, path: Path | None, flag: str, min_length: int = 8) -> str | None:
+    """A secret given inline or in a file (stripped); ValueError for both, an unreadable file, or one
+    shorter than ``min_length``."""
+    if path is not None:
+        if value is not None:
+            raise ValueError(f"give {flag} or {flag}-file, not both")
+        try:
+            value = path.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read {flag}-file {path}: {exc.strerror}") from None
+    if value is not None and len(value) < min_length:
+        raise ValueError(f"{flag} must be at least {min_length} characters")
+    return value
+
+
+def offer_rate(args: argparse.Namespace) -> RateLimit | None:
+    if args.max_offers_per_minute < 0:
+        raise ValueError(f"--max-offers-per-minute must be >= 0, got {args.max_offers_per_minute:g}")
+    return RateLimit(per_minute=args.max_offers_per_minute) if args.max_offers_per_minute > 0 else None
 
 
 def ice_flags_given(args: argparse.Namespace) -> bool:

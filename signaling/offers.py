@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import SessionDescription
 
 from stream.broadcaster import FrameBroadcaster
 from stream.congestion import LossToleranceOptions
@@ -23,6 +25,8 @@ from .peer import ViewerPeer
 logger = logging.getLogger(__name__)
 
 MAX_OFFER_BYTES = 64 * 1024
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Characters no SDP line holds (CR and LF end lines; tab is allowed)."""
 
 
 class OfferError(ValueError):
@@ -55,7 +59,19 @@ def check_offer(params: Any) -> str:
         raise OfferError(413, f"offer larger than {MAX_OFFER_BYTES} bytes")
     if "m=application" not in sdp:
         raise OfferError(400, "the offer has no data channel (m=application section)")
+    if _CONTROL.search(sdp):
+        raise OfferError(400, "'sdp' contains control characters")
+    try:
+        SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser raises ValueError, IndexError, KeyError... on garbage
+        raise OfferError(400, f"'sdp' is not a session description aiortc can read: {type(exc).__name__}") from None
     return sdp
+
+
+def check_capacity(viewers: int, max_viewers: int | None) -> None:
+    """503 when ``viewers`` already reach ``max_viewers`` (None: no limit)."""
+    if max_viewers is not None and viewers >= max_viewers:
+        raise OfferError(503, f"this streamer is full ({max_viewers} viewers); try again later")
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,8 @@ class PeerSettings:
     pacing: PacingOptions
     loss_tolerance: LossToleranceOptions | None
     connect_timeout: float = 30.0
+    max_viewers: int | None = None
+    """Viewers at once; the next offer is refused with 503. None: no limit."""
 
 
 async def answer_offer(settings: PeerSettings, peers: set[ViewerPeer], sdp: str, rtc: RTCConfiguration,

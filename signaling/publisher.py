@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from .ice import IceOptions, rtc_configuration
-from .offers import OfferError, PeerSettings, answer_offer, check_offer
+from .offers import OfferError, PeerSettings, answer_offer, check_capacity, check_offer
 from .peer import ViewerPeer
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class Publisher:
 
     def __init__(self, signaling: str, stream: str, settings: PeerSettings, ice: IceOptions | None = None,
                  ssl_context: ssl.SSLContext | None = None,
-                 on_registered: Callable[[str], None] | None = None) -> None:
+                 on_registered: Callable[[str], None] | None = None, token: str | None = None) -> None:
         self.url = publish_url(signaling)
         self.viewer_url = f"{signaling.rstrip('/')}/view/{stream}"
         self.stream = stream
@@ -56,6 +56,8 @@ class Publisher:
         """Our own ICE flags; None = use what the signaling server sends with each offer."""
         self.ssl_context = ssl_context
         self.session = uuid.uuid4().hex
+        self.token = token
+        """Presented to the signaling server (its --publish-token)."""
         self.peers: set[ViewerPeer] = set()
         self.registrations = 0
         self._on_registered = on_registered
@@ -80,8 +82,16 @@ class Publisher:
 
     async def _session(self, http: aiohttp.ClientSession) -> None:
         ssl_arg: ssl.SSLContext | bool = self.ssl_context if self.ssl_context is not None else True
-        async with http.ws_connect(self.url, heartbeat=5.0, ssl=ssl_arg, max_msg_size=256 * 1024,
-                                   timeout=aiohttp.ClientWSTimeout(ws_close=5.0)) as ws:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            socket = await http.ws_connect(self.url, heartbeat=5.0, ssl=ssl_arg, max_msg_size=256 * 1024,
+                                          timeout=aiohttp.ClientWSTimeout(ws_close=5.0), headers=headers)
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status == 401:
+                raise RegistrationRefused("the signaling server refused the token (401): give its --publish-token "
+                                          "with --token or --token-file") from None
+            raise
+        async with socket as ws:
             await ws.send_json({"type": "register", "stream": self.stream, "session": self.session})
             first = await ws.receive(timeout=10.0)
             reply = _json(first.data) if first.type == aiohttp.WSMsgType.TEXT else None
@@ -103,6 +113,7 @@ class Publisher:
         offer_id = message.get("id")
         try:
             sdp = check_offer({"type": "offer", "sdp": message.get("sdp")})
+            check_capacity(len(self.peers), self.settings.max_viewers)
             ice = self.ice.client_config(f"{self.stream}") if self.ice is not None else message.get("ice") or {}
             try:
                 rtc = rtc_configuration(ice)

@@ -22,6 +22,7 @@ from aiohttp import WSMsgType, web
 
 from .cli import STREAM_NAME
 from .client_files import CLIENT_DIR, add_client_routes, page
+from .guard import RateLimit, json_errors, rate_limited, token_guard
 from .ice import IceOptions
 from .offers import MAX_OFFER_BYTES, OfferError, parse_offer
 from .responses import json_error, read_body
@@ -34,7 +35,9 @@ ANSWER_TIMEOUT = 20.0
 """Seconds a publisher has to answer an offer (it gathers its candidates first, TURN included)."""
 HEARTBEAT = 5.0
 """WebSocket ping interval; a publisher that stops answering is dropped after about twice this."""
+DEFAULT_MAX_STREAMS = 100
 CLOSE_REFUSED = 4400
+CLOSE_FULL = 4503
 CLOSE_NAME_TAKEN = 4409
 CLOSE_REPLACED = 4410
 
@@ -63,6 +66,13 @@ class RendezvousConfig:
     ice: IceOptions = field(default_factory=IceOptions)
     client_dir: Path = CLIENT_DIR
     answer_timeout: float = ANSWER_TIMEOUT
+    token: str | None = None
+    """When set, viewers need it: the stream list, /streams and everything under /view/."""
+    publish_token: str | None = None
+    """When set, publishers need it on /publish (server.py: defaults to the viewers' token)."""
+    offer_rate: RateLimit | None = field(default_factory=RateLimit)
+    """Offers and publisher connections per client address; None: unlimited."""
+    max_streams: int = DEFAULT_MAX_STREAMS
 
 
 CONFIG = web.AppKey("rendezvous_config", RendezvousConfig)
@@ -101,6 +111,8 @@ async def viewer_config(request: web.Request) -> web.Response:
 
 async def viewer_offer(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
+    if (limited := rate_limited(cfg.offer_rate, request)) is not None:
+        return limited
     try:
         name = _stream_name(request)
         sdp = parse_offer(await read_body(request, MAX_OFFER_BYTES))
@@ -141,8 +153,10 @@ async def _forward(stream: PublishedStream, sdp: str, remote: str | None, cfg: R
     return answer
 
 
-async def publish(request: web.Request) -> web.WebSocketResponse:
+async def publish(request: web.Request) -> web.StreamResponse:
     """A streamer's WebSocket: register one stream name, then answer the offers forwarded to it."""
+    if (limited := rate_limited(request.app[CONFIG].offer_rate, request)) is not None:
+        return limited
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=2 * MAX_OFFER_BYTES)
     await ws.prepare(request)
     streams = request.app[STREAMS]
@@ -198,6 +212,9 @@ async def _register(ws: web.WebSocketResponse, request: web.Request,
         # the same publisher, back before its old connection timed out: the new connection wins
         old.fail_pending("publisher reconnected")
         await old.ws.close(code=CLOSE_REPLACED, message=b"replaced by a new connection of the same publisher")
+    elif len(streams) >= request.app[CONFIG].max_streams:
+        await refuse(CLOSE_FULL, f"this signaling server is full ({len(streams)} streams)")
+        return None
     stream = PublishedStream(name, session, ws, request.remote)
     streams[name] = stream
     await ws.send_json({"type": "registered", "stream": name})
@@ -226,7 +243,13 @@ async def _close_publishers(app: web.Application) -> None:
 
 
 def init_rendezvous_app(cfg: RendezvousConfig) -> web.Application:
-    app = web.Application(client_max_size=MAX_OFFER_BYTES)
+    middlewares = [json_errors]
+    rules = [(path, cfg.token) for path in ("/", "/streams", "/view/") if cfg.token is not None]
+    if cfg.publish_token is not None:
+        rules.append(("/publish", cfg.publish_token))
+    if rules:
+        middlewares.append(token_guard(rules))
+    app = web.Application(client_max_size=MAX_OFFER_BYTES, middlewares=middlewares)
     app[CONFIG] = cfg
     app[STREAMS] = {}
     app.router.add_get("/", stream_list_page)

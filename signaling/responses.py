@@ -1,17 +1,16 @@
-"""Request bodies and error responses, the same for every endpoint: errors are JSON ``{"error": ...}``."""
+"""Request bodies, read with a bound: a larger one is refused without reading it all."""
 from __future__ import annotations
 
 from aiohttp import web
 
+from .guard import json_error
 from .offers import OfferError
 
-
-def json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+__all__ = ["json_error", "read_body"]
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The JSON request body, at most ``limit`` bytes; a larger one is refused without reading it all."""
+    """The JSON request body, at most ``limit`` bytes."""
     if request.content_type != "application/json":
         raise OfferError(415, "send the offer as application/json")
     if request.content_length is not None and request.content_length > limit:
