@@ -4,8 +4,11 @@
   (404 unknown path, 405 wrong method, 413 body too large) included. Anything unexpected is logged
   with its traceback here and answered 500 ``{"error": "internal error"}``: no traceback reaches
   the client, and the server goes on serving everyone else.
-- With a token, protected paths need it: ``Authorization: Bearer TOKEN`` or ``?token=TOKEN`` (for
-  page loads and WebSockets, which cannot set headers). Compared in constant time; never logged.
+- With a token, protected paths need it: ``Authorization: Bearer TOKEN``, ``?token=TOKEN`` (a link
+  to the page), or the cookie the server sets when a page is opened with ``?token=`` (HttpOnly,
+  SameSite=Strict, Secure under HTTPS), so that the page's own requests, its WebSocket and a reload
+  after the client removes the token from the address bar carry it. Compared in constant time;
+  never logged.
 - New offers are rate-limited per client address (``RateLimit``), answered 429 with Retry-After.
 """
 from __future__ import annotations
@@ -49,11 +52,14 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return json_error(500, "internal error")
 
 
+TOKEN_COOKIE = "pointstream_token"
+
+
 def presented_token(request: web.Request) -> str | None:
     auth = request.headers.get("Authorization", "")
     if auth.startswith("Bearer "):
         return auth[len("Bearer "):].strip()
-    return request.query.get("token")
+    return request.query.get("token") or request.cookies.get(TOKEN_COOKIE)
 
 
 def token_matches(presented: str | None, expected: str) -> bool:
@@ -74,7 +80,11 @@ def token_guard(rules: Iterable[tuple[str, str]]) -> Callable[..., Awaitable[web
                     logger.warning("401 for %s %s from %s: %s", request.method, request.path, request.remote, why)
                     return json_error(401, "this server needs a token: add ?token=... to the page address, or "
                                            "send Authorization: Bearer ...", {"WWW-Authenticate": "Bearer"})
-                break
+                response = await handler(request)
+                if "token" in request.query and not response.prepared:  # a link with the token: remember it
+                    response.set_cookie(TOKEN_COOKIE, request.query["token"], httponly=True, samesite="Strict",
+                                        secure=request.secure, path="/")
+                return response
         return await handler(request)
 
     return guard

@@ -182,8 +182,9 @@ class PointReceiver(BaseReceiver):
 
     def __init__(self, base_url: str, options: ReceiverOptions = ReceiverOptions(),
                  on_frame: Callable[[AssembledFrame], None] | None = None,
-                 rtc: RTCConfiguration | None = None, ssl: Any = True) -> None:
+                 rtc: RTCConfiguration | None = None, ssl: Any = True, token: str | None = None) -> None:
         super().__init__(base_url, options, on_frame)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.points: RTCDataChannel | None = None
         self.control: RTCDataChannel | None = None
         self._rtc = rtc
@@ -192,10 +193,11 @@ class PointReceiver(BaseReceiver):
         self._pc: RTCPeerConnection | None = None
 
     async def _open(self) -> None:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ssl)) as http:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self._ssl), headers=self._headers) as http:
             if self._rtc is None:
                 async with http.get(f"{self.base_url}/config") as resp:
-                    resp.raise_for_status()
+                    if resp.status != 200:
+                        raise ConnectionError(f"/config refused ({resp.status}): {await resp.text()}")
                     self._rtc = rtc_configuration(await resp.json())
             self._pc = pc = RTCPeerConnection(self._rtc)
             self.control = pc.createDataChannel("control")
@@ -238,15 +240,16 @@ class WebSocketReceiver(BaseReceiver):
     transport = "websocket"
 
     def __init__(self, base_url: str, options: ReceiverOptions = ReceiverOptions(),
-                 on_frame: Callable[[AssembledFrame], None] | None = None) -> None:
+                 on_frame: Callable[[AssembledFrame], None] | None = None, token: str | None = None) -> None:
         super().__init__(base_url, options, on_frame)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Future[None]] = set()
 
     async def _open(self) -> None:
-        self._http = aiohttp.ClientSession()
+        self._http = aiohttp.ClientSession(headers=self._headers)
         url = self.base_url.replace("http://", "ws://").replace("https://", "wss://") + "/ws"
         self._ws = await self._http.ws_connect(url, max_msg_size=0)
         self._reader = asyncio.create_task(self._read())

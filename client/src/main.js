@@ -1,4 +1,5 @@
 // Viewer entry point: wires the connection, the assembler, the scene and the HUD.
+import { forgetTokenInAddress } from './address.js';
 import { FrameAssembler } from './assembler.js';
 import { ClockOffsetEstimator } from './clock.js';
 import { connectionFromLocation, signalingBase } from './connection.js';
@@ -33,6 +34,7 @@ const now = () => (performance.timeOrigin + performance.now()) / 1000;
 const scriptStart = performance.now();
 
 function init() {
+  forgetTokenInAddress();
   // Connect first. The scene (WebGL start-up: ~150 ms of main thread with software rendering)
   // is built while the browser gathers ICE candidates and the offer travels, not before.
   connection = connectionFromLocation(window.location, {

@@ -1,10 +1,13 @@
 // The rendezvous server's front page: the live streams, refreshed every few seconds.
+import { forgetTokenInAddress } from './address.js';
+
 const REFRESH_MS = 2000;
 
 const list = document.getElementById('streams');
 const empty = document.getElementById('empty');
 const error = document.getElementById('error');
 document.getElementById('origin').textContent = window.location.origin;
+forgetTokenInAddress();
 
 /** Seconds → "3 s", "5 min", "2 h". */
 function age(seconds) {

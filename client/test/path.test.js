@@ -27,3 +27,13 @@ test('the path names both candidate types, the TURN transport, and whether it is
   assert.equal(describePath({ local: 'host', remote: 'relay', protocol: 'udp', relayProtocol: null }),
     'host → relay');
 });
+
+test('a token in the address is removed from it, the rest kept', async () => {
+  const { forgetTokenInAddress } = await import('../src/address.js');
+  const calls = [];
+  const history = { state: null, replaceState: (state, title, url) => calls.push(url) };
+  assert.equal(forgetTokenInAddress({ href: 'https://h:8443/view/car1?token=abc&reliable=1#x' }, history), true);
+  assert.deepEqual(calls, ['/view/car1?reliable=1#x']);
+  assert.equal(forgetTokenInAddress({ href: 'https://h:8443/?reliable=1' }, history), false);
+  assert.equal(calls.length, 1);
+});
