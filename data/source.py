@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream.protocol import MAX_FRAME_POINTS
+
 
 class SourceError(Exception):
     """A source cannot be opened (missing path, no frames, bad arguments). The message says why."""
@@ -44,10 +46,13 @@ class FrameSource(abc.ABC):
 def as_points(array: np.ndarray) -> np.ndarray:
     """Normalise an N × 3 or N × 4 array to contiguous N × 4 float32 (missing intensity → 0).
 
-    Raises ValueError for any other shape and drops rows with non-finite coordinates.
+    Raises ValueError for any other shape or more points than a frame may hold (MAX_FRAME_POINTS), and
+    drops rows with non-finite coordinates.
     """
     if array.ndim != 2 or array.shape[1] not in (3, 4):
         raise ValueError(f"expected N×3 or N×4 points, got shape {array.shape}")
+    if array.shape[0] > MAX_FRAME_POINTS:
+        raise ValueError(f"{array.shape[0]} points: more than the {MAX_FRAME_POINTS} a frame may hold")
     out = np.zeros((array.shape[0], 4), dtype=np.float32)
     out[:, : array.shape[1]] = array
     finite = np.isfinite(out).all(axis=1)

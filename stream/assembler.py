@@ -77,6 +77,11 @@ class FrameAssembler:
         self._open: dict[int, AssembledFrame] = {}
         self._newest: int | None = None
 
+    @property
+    def newest_frame_id(self) -> int | None:
+        """The newest frame id seen; chunks of frames older than it are late."""
+        return self._newest
+
     def push(self, message: bytes) -> None:
         now = self.clock()
         try:

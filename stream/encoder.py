@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import lz4.block
 import numpy as np
 
-from .protocol import (CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, RECORD_SIZE, SCTP_PACKET_PAYLOAD,
+from .protocol import (CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, MAX_STEP, RECORD_SIZE, SCTP_PACKET_PAYLOAD,
                        ChunkHeader, Encoding, QuantGrid, encode_payload)
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class EncoderOptions:
             raise ValueError(f"quantize step must be >= 0 mm, got {self.quantize_mm}")
         if 0 < self.quantize_mm < 0.1:
             raise ValueError(f"quantize step {self.quantize_mm} mm is below the 0.1 mm minimum")
+        if self.quantize_mm > 1000 * MAX_STEP:
+            raise ValueError(f"quantize step {self.quantize_mm} mm is above the {1000 * MAX_STEP:g} mm maximum")
         if not 1 <= self.chunk_packets <= MAX_MESSAGE_SIZE // SCTP_PACKET_PAYLOAD:
             raise ValueError(f"chunk size must be 1..{MAX_MESSAGE_SIZE // SCTP_PACKET_PAYLOAD} packets, "
                              f"got {self.chunk_packets}")

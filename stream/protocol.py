@@ -30,6 +30,11 @@ MAX_MESSAGE_SIZE = 65536
 SCTP_PACKET_PAYLOAD = 1160
 #: Largest point count one chunk may declare (bounds the decoder's allocation).
 MAX_CHUNK_POINTS = (MAX_MESSAGE_SIZE * 255) // 16
+MAX_FRAME_POINTS = 1 << 21
+MAX_STEP = 1.0
+"""Largest INT16 quantisation step, metres; with a finite origin it keeps decoded points finite."""
+"""Largest frame a chunk may declare (2,097,152 points; a 128-beam sensor sends about 260k): it bounds
+the frame buffer a receiver allocates for it (32 MiB of float32 x, y, z, intensity)."""
 
 
 class Encoding(enum.IntEnum):
@@ -167,10 +172,12 @@ def decode_header(message: bytes) -> ChunkHeader:
         raise ValueError(f"chunk index {chunk_index} out of range for count {chunk_count}")
     if point_count == 0 or point_count > MAX_CHUNK_POINTS:
         raise ValueError(f"invalid point count {point_count}")
+    if frame_points > MAX_FRAME_POINTS:
+        raise ValueError(f"frame size {frame_points} exceeds the limit of {MAX_FRAME_POINTS} points")
     if point_offset + point_count > frame_points:
         raise ValueError(f"points {point_offset}+{point_count} exceed frame size {frame_points}")
-    if encoding == Encoding.INT16 and not (step > 0 and np.isfinite(step)):
-        raise ValueError(f"invalid quantisation step {step}")
+    if encoding == Encoding.INT16 and not (0 < step <= MAX_STEP and np.isfinite((ox, oy, oz)).all()):
+        raise ValueError(f"invalid quantisation step {step} or origin {(ox, oy, oz)}")
     return ChunkHeader(Encoding(encoding), frame_id, capture_time, chunk_index, chunk_count,
                        point_offset, point_count, frame_points, step, (ox, oy, oz))
 

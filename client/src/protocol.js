@@ -9,6 +9,10 @@ export const Encoding = Object.freeze({ FLOAT32: 0, INT16: 1 });
 export const RECORD_SIZE = Object.freeze({ [Encoding.FLOAT32]: 16, [Encoding.INT16]: 7 });
 /** Largest point count one chunk may declare (bounds the scratch buffer). */
 export const MAX_CHUNK_POINTS = Math.floor((65536 * 255) / 16);
+/** Largest frame a chunk may declare (bounds the frame buffer allocated for it); as in the Python codec. */
+export const MAX_FRAME_POINTS = 2 ** 21;
+/** Largest INT16 quantisation step, metres (with a finite origin, decoded points stay finite). */
+export const MAX_STEP = 1.0;
 
 /** Thrown for any malformed chunk; the caller counts it and drops the chunk. */
 export class ChunkError extends Error {}
@@ -45,11 +49,14 @@ export function decodeHeader(view) {
     throw new ChunkError(`chunk index ${h.chunkIndex} out of range for count ${h.chunkCount}`);
   }
   if (h.pointCount === 0 || h.pointCount > MAX_CHUNK_POINTS) throw new ChunkError(`invalid point count ${h.pointCount}`);
+  if (h.framePoints > MAX_FRAME_POINTS) {
+    throw new ChunkError(`frame size ${h.framePoints} exceeds the limit of ${MAX_FRAME_POINTS} points`);
+  }
   if (h.pointOffset + h.pointCount > h.framePoints) {
     throw new ChunkError(`points ${h.pointOffset}+${h.pointCount} exceed frame size ${h.framePoints}`);
   }
-  if (encoding === Encoding.INT16 && !(h.step > 0 && Number.isFinite(h.step))) {
-    throw new ChunkError(`invalid quantisation step ${h.step}`);
+  if (encoding === Encoding.INT16 && !(h.step > 0 && h.step <= MAX_STEP && h.origin.every(Number.isFinite))) {
+    throw new ChunkError(`invalid quantisation step ${h.step} or origin ${h.origin}`);
   }
   return h;
 }

@@ -17,7 +17,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from stream.protocol import CHUNK_HEADER, ChunkHeader, Encoding, decode_chunk, encode_chunk  # noqa: E402
+from stream.protocol import (CHUNK_HEADER, MAX_FRAME_POINTS, ChunkHeader, Encoding, decode_chunk,  # noqa: E402
+                             encode_chunk)
 
 
 def vectors() -> dict[str, tuple[ChunkHeader, np.ndarray]]:
@@ -61,6 +62,7 @@ def bad_messages(good: bytes) -> dict[str, bytes]:
         "more_points_than_payload": with_field(24, (6).to_bytes(4, "little")),
         "garbled_payload": bytes(header) + bytes(b ^ 0x5A for b in good[CHUNK_HEADER.size:]),
         "trailing_garbage": good + b"\x00\x01\x02",
+        "frame_too_large": with_field(28, (MAX_FRAME_POINTS + 1).to_bytes(4, "little")),
     }
 
 
