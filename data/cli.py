@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .source import FrameSource, SourceError
+from .source import FrameSource, SourceError, first_frame
 
 #: Points the synthetic scene yields per azimuth column (64 beams minus sky and dropouts), measured.
 POINTS_PER_COLUMN = 61.5
@@ -46,6 +46,12 @@ def create_source(args: argparse.Namespace) -> FrameSource:
         if missing:
             raise SourceError(f"--source kitti needs {', '.join(missing)}")
         from .kitti import KittiSource
-        return KittiSource(args.kitti_dir, args.date, args.drive)
+        return checked(KittiSource(args.kitti_dir, args.date, args.drive))
     from .folder import FolderSource
-    return FolderSource(Path(name))
+    return checked(FolderSource(Path(name)))
+
+
+def checked(source: FrameSource) -> FrameSource:
+    """Recorded data may be unreadable file by file: fail now, before serving, if none of it is."""
+    first_frame(source)
+    return source

@@ -20,7 +20,11 @@ class FolderSource(FrameSource):
             raise SourceError(f"no such folder: {folder}")
         if not folder.is_dir():
             raise SourceError(f"not a folder: {folder} (--source takes 'synthetic', 'kitti' or a folder)")
-        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in READERS and p.is_file())
+        candidates = sorted(p for p in folder.iterdir() if p.suffix.lower() in READERS)
+        self.files = [p for p in candidates if p.is_file()]
+        for p in candidates:
+            if not p.is_file():  # a folder with a point-file name, or a symlink to nothing
+                logger.warning("skipping %s: not a readable file", p)
         if not self.files:
             raise SourceError(f"no point files in {folder} (looked for {', '.join(READERS)})")
         self.native_fps = fps

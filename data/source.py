@@ -43,6 +43,15 @@ class FrameSource(abc.ABC):
         """One pass over the source. Unreadable frames are skipped with a warning, never raised."""
 
 
+def first_frame(source: FrameSource) -> Frame:
+    """The first frame the source yields; SourceError when a whole pass yields none (every file was
+    skipped, each with a warning naming it). Reads until the first good frame only."""
+    for frame in source.frames():
+        return frame
+    raise SourceError(f"{source.description} has no readable frame: every file was skipped (the warnings above "
+                      "say why)")
+
+
 def as_points(array: np.ndarray) -> np.ndarray:
     """Normalise an N × 3 or N × 4 array to contiguous N × 4 float32 (missing intensity → 0).
 

@@ -14,6 +14,7 @@ import pytest
 from data.folder import FolderSource
 from data.kitti import KittiSource
 from data.sample import write_sample
+from stream.protocol import MAX_FRAME_POINTS
 from data.source import SourceError
 from data.synthetic import SyntheticOptions, SyntheticSource
 from tests.conftest import ROOT
@@ -181,12 +182,29 @@ def test_folder_corrupt_files_are_skipped_with_a_warning(tmp_path: Path, clouds:
     write_pcd(tmp_path / "5.pcd", clouds[1], binary=True)
     (tmp_path / "5.pcd").write_bytes((tmp_path / "5.pcd").read_bytes()[:-100])
     clouds[2].tofile(tmp_path / "6.bin")
+    np.save(tmp_path / "7.npy", np.zeros((10, 5), np.float32))  # wrongly sized: five columns
+    (tmp_path / "8.bin").write_bytes(b"")
+    (tmp_path / "9.bin").mkdir()  # not a file at all
+    (tmp_path / "a.bin").symlink_to(tmp_path / "missing.bin")  # a link to nothing
+    np.zeros((MAX_FRAME_POINTS + 1, 4), np.float32).tofile(tmp_path / "b.bin")  # more than a frame may hold
     with caplog.at_level(logging.WARNING):
         frames = list(FolderSource(tmp_path).frames())
     assert [f.index for f in frames] == [0, 6]
     for name, reason in [("1.bin", "not a multiple of 16"), ("2.npy", "not a readable .npy"),
-                         ("3.pcd", "no DATA line"), ("4.ply", "not a readable PLY"), ("5.pcd", "truncated")]:
+                         ("3.pcd", "no DATA line"), ("4.ply", "not a readable PLY"), ("5.pcd", "truncated"),
+                         ("7.npy", "N×3 or N×4"), ("8.bin", "no points"), ("9.bin", "not a readable file"),
+                         ("a.bin", "not a readable file"), ("b.bin", "more than the")]:
         assert any(name in r.message and reason in r.message for r in caplog.records), (name, caplog.text)
+
+
+def test_a_folder_with_no_readable_frame_fails_before_serving(tmp_path: Path) -> None:
+    (tmp_path / "0.bin").write_bytes(b"\x00" * 17)
+    (tmp_path / "1.npy").write_bytes(b"garbage")
+    out = subprocess.run([sys.executable, str(ROOT / "server.py"), "--port", "1", "--source", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "Streaming" not in out.stdout
+    assert f"folder {tmp_path} (2 files) has no readable frame" in out.stderr
+    assert "0.bin" in out.stderr and "1.npy" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_folder_errors_name_the_path(tmp_path: Path) -> None:
