@@ -145,11 +145,15 @@ def serve(argv: list[str]) -> int:
         rate = offer_rate(args)
         if args.max_viewers < 0:
             raise ValueError(f"--max-viewers must be >= 0, got {args.max_viewers}")
+        for flag, value in (("--connect-timeout", args.connect_timeout), ("--viewer-timeout", args.viewer_timeout)):
+            if not value >= 1:
+                raise ValueError(f"{flag} must be at least 1 s, got {value:g}")
     except (SourceError, ValueError) as exc:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2
     broadcaster = FrameBroadcaster(source, options, args.fps, loop=args.loop)
     cfg = ServerConfig(broadcaster, ice, pacing, loss_tolerance=loss_tolerance, max_viewers=args.max_viewers or None,
+                       connect_timeout=args.connect_timeout, silence_timeout=args.viewer_timeout,
                        token=token if args.signaling is None else None, offer_rate=rate)
     fast = install_uvloop()
     logger.info("source: %s, %d frames per pass, %g fps, %s%s", source.description, len(source), args.fps,

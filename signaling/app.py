@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from stream.sender import PacingOptions
 from .client_files import CLIENT_DIR, add_client_routes, page
 from .ice import IceOptions, rtc_configuration
 from .guard import RateLimit, json_errors, rate_limited, token_guard
-from .offers import MAX_OFFER_BYTES, OfferError, PeerSettings, answer_offer, check_capacity, parse_offer
+from .offers import LIVE_PEER_CONNECTIONS, MAX_OFFER_BYTES, OfferError, PeerSettings, answer_offer, check_capacity, parse_offer
 from .peer import ViewerPeer
 from .responses import json_error, read_body
 from .websocket import WebSocketViewer
@@ -42,6 +43,8 @@ class ServerConfig:
     client_dir: Path = CLIENT_DIR
     connect_timeout: float = 30.0
     """Seconds a peer may take to connect before it is closed."""
+    silence_timeout: float | None = 15.0
+    """Seconds a connected WebRTC viewer may stay silent on its control channel before it is closed."""
     max_viewers: int | None = DEFAULT_MAX_VIEWERS
     """Viewers at once, all transports; the next is refused with 503. None: no limit."""
     token: str | None = None
@@ -51,7 +54,7 @@ class ServerConfig:
 
     def peer_settings(self) -> PeerSettings:
         return PeerSettings(self.broadcaster, self.pacing, self.loss_tolerance, self.connect_timeout,
-                            self.max_viewers)
+                            self.max_viewers, self.silence_timeout)
 
 
 CONFIG = web.AppKey("config", ServerConfig)
@@ -77,8 +80,11 @@ def viewer_count(app: web.Application) -> int:
 
 async def stats(request: web.Request) -> web.Response:
     b = request.app[CONFIG].broadcaster
+    if request.query.get("gc") == "1":  # count only what is really still referenced (slow: diagnostics)
+        gc.collect()
     return web.json_response({"broadcast": dict(b.stats.__dict__), "finished": b.finished,
-                              "viewers": describe_viewers(request.app), "tasks": len(asyncio.all_tasks())})
+                              "viewers": describe_viewers(request.app), "tasks": len(asyncio.all_tasks()),
+                              "peerConnections": len(LIVE_PEER_CONNECTIONS)})
 
 
 async def offer(request: web.Request) -> web.Response:

@@ -54,6 +54,11 @@ def add_signaling_arguments(parser: argparse.ArgumentParser) -> None:
     add_listen_arguments(parser, 8080)
     parser.add_argument("--max-viewers", type=int, default=16, metavar="N",
                         help="viewers at once; the next gets 503 (default: %(default)s; 0 = unlimited)")
+    parser.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="close a peer that has not connected after this long (default: %(default)g)")
+    parser.add_argument("--viewer-timeout", type=float, default=15.0, metavar="SECONDS",
+                        help="close a connected viewer silent this long on its control channel: its tab or "
+                             "process is gone (default: %(default)g; viewers speak every second)")
     group = parser.add_argument_group(
         "rendezvous", "Publish through a signaling server ('server.py signal') instead of listening: "
         "the streamer connects out, so it needs no inbound port.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,8 @@ from .peer import ViewerPeer
 logger = logging.getLogger(__name__)
 
 MAX_OFFER_BYTES = 64 * 1024
+LIVE_PEER_CONNECTIONS: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
+"""Every peer connection made for a viewer that has not been garbage collected yet (leak check)."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """Characters no SDP line holds (CR and LF end lines; tab is allowed)."""
 
@@ -84,14 +87,18 @@ class PeerSettings:
     connect_timeout: float = 30.0
     max_viewers: int | None = None
     """Viewers at once; the next offer is refused with 503. None: no limit."""
+    silence_timeout: float | None = 15.0
+    """Seconds without a control message from a connected viewer before it is closed; None: never."""
 
 
 async def answer_offer(settings: PeerSettings, peers: set[ViewerPeer], sdp: str, rtc: RTCConfiguration,
                        remote: str | None) -> RTCSessionDescription:
     """A new ViewerPeer for the offer, registered in ``peers`` until it closes; returns its answer."""
     pc = RTCPeerConnection(rtc)
+    LIVE_PEER_CONNECTIONS.add(pc)
     peer = ViewerPeer(pc, settings.broadcaster, settings.pacing, settings.broadcaster.metadata(), peers.discard,
-                      settings.connect_timeout, loss_tolerance=settings.loss_tolerance)
+                      settings.connect_timeout, loss_tolerance=settings.loss_tolerance,
+                      silence_timeout=settings.silence_timeout)
     peer.on_connected = lambda p: logger.info("%s: connected via %s", p.label, describe_path(p.path()))
     peers.add(peer)
     try:

@@ -33,7 +33,8 @@ class ViewerPeer:
     def __init__(self, pc: RTCPeerConnection, broadcaster: FrameBroadcaster, pacing: PacingOptions,
                  hello: dict[str, Any], on_closed: Callable[[ViewerPeer], None],
                  connect_timeout: float = 30.0, stats_interval: float = 1.0,
-                 loss_tolerance: LossToleranceOptions | None = LossToleranceOptions()) -> None:
+                 loss_tolerance: LossToleranceOptions | None = LossToleranceOptions(),
+                 silence_timeout: float | None = 15.0) -> None:
         self.id = next(_ids)
         self.label = f"viewer-{self.id}"
         self.pc = pc
@@ -56,6 +57,8 @@ class ViewerPeer:
         pc.on("datachannel", self._on_datachannel)
         pc.on("connectionstatechange", self._on_state)
         self._spawn(self._connect_watchdog(connect_timeout))
+        if silence_timeout is not None:
+            self._spawn(self._silence_watchdog(silence_timeout))
 
     # ----------------------------------------------------------------- lifecycle
     async def answer(self, offer: RTCSessionDescription) -> RTCSessionDescription:
@@ -106,6 +109,22 @@ class ViewerPeer:
         if self.pc.connectionState != "connected":
             logger.warning("%s: not connected after %.0f s, closing", self.label, timeout)
             await self.close()
+
+    async def _silence_watchdog(self, timeout: float) -> None:
+        """Close a viewer that has said nothing on its control channel for ``timeout`` seconds.
+
+        A viewer pings or reports at least once a second. One whose process was killed or whose network
+        went away says nothing; ICE consent freshness would notice too, but only after about 30 s, and
+        not at all when the association is alive at the ICE level but stuck above it.
+        """
+        interval = min(1.0, timeout / 4)
+        while True:
+            await asyncio.sleep(interval)
+            session = self.session
+            if session is not None and time.monotonic() - session.last_heard > timeout:
+                logger.warning("%s: silent for %.0f s, closing", self.label, timeout)
+                await self.close()
+                return
 
     def _on_state(self) -> None:
         state = self.pc.connectionState

@@ -26,6 +26,8 @@ class ViewerSession:
         self.broadcaster = broadcaster
         self.viewer_stats: dict[str, Any] = {}
         self.control_errors = 0
+        self.last_heard = time.monotonic()
+        """When the viewer last sent a control message (good or bad), monotonic seconds."""
         self._send_control = send_control
         self._stats_interval = stats_interval
 
@@ -46,6 +48,7 @@ class ViewerSession:
             self._send_control(encode_control("stats", serverTime=time.time(), **self.sender.stats.as_dict()))
 
     def on_control(self, raw: str | bytes) -> None:
+        self.last_heard = time.monotonic()
         try:
             message = parse_control(raw)
         except ValueError as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -152,3 +153,59 @@ def test_websocket_and_reliable_viewer_options(browser: Browser, server_process:
     # the page reports what it drew on the control channel
     server_side = {v["transport"]: v["viewer"] for v in server_stats(server.url)["viewers"]}
     assert "frames" in server_side["websocket"] and server_side["websocket"]["framesDrawn"] > 0
+
+
+def test_a_closed_tab_is_released_at_once_and_a_hidden_one_is_kept(browser: Browser, server_process: Any) -> None:
+    server: ServerProcess = server_process("--fps", "5", "--quantize", "5", "--viewer-timeout", "4")
+    kept, _ = open_viewer(browser, server.url)
+    gone, _ = open_viewer(browser, server.url)
+    wait_frames(kept, 2)
+    wait_frames(gone, 2)
+    assert len(server_stats(server.url)["viewers"]) == 2
+    gone.close()
+    deadline = time.monotonic() + 10
+    while len(server_stats(server.url)["viewers"]) > 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(server_stats(server.url)["viewers"]) == 1
+    # a tab that stays open keeps talking (its stats answer the server's), well past --viewer-timeout
+    time.sleep(6)
+    (viewer,) = server_stats(server.url)["viewers"]
+    assert viewer["state"] == "connected" and viewer["viewer"]["framesDrawn"] > 0
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_https_with_a_token_the_page_works_and_the_token_leaves_the_address_bar(
+        chromium_path: str, server_process: Any, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    token = "s3cret-viewing-token"
+    server: ServerProcess = server_process("--fps", "5", "--quantize", "5", "--cert", str(cert), "--key", str(key),
+                                           "--token", token, scheme="https")
+    assert server.url.startswith("https://")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = b.new_context(ignore_https_errors=True)
+            refused = context.new_page()
+            response = refused.goto(server.url)
+            assert response is not None and response.status == 401
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{server.url}?token={token}")
+            s = wait_frames(page, 3)
+            assert s["state"] == "open" and not errors
+            assert "token" not in page.url  # removed from the address bar...
+            page.reload()  # ...and the cookie carries it from now on
+            wait_frames(page, 2)
+            # and the HUD names the path: on loopback, a direct one
+            page.wait_for_function("document.querySelector('[data-field=path]').textContent.endsWith('(direct)')",
+                                   timeout=10_000)
+        finally:
+            b.close()

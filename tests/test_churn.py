@@ -1,0 +1,22 @@
+"""Viewers that vanish: closed, killed, or never connected. The streamer releases all of them.
+
+The full count (200 connections) is ``tools/churn.py``; CI runs 60 after a warm-up of 90."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_connections_that_end_abruptly_leave_nothing_behind() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "churn.py"), "--cycles", "60", "--warmup", "90"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.stdout.strip(), out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["viewers_left"] == 0, result
+    assert result["peer_connections_alive"] == 0, result  # none kept alive by a stray reference
+    assert result["tasks_after"] <= result["tasks_before"], result
+    assert result["rss_growth_pct"] <= 10.0, result
+    assert result["ok"] and out.returncode == 0
