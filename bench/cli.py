@@ -35,6 +35,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--browser", action="store_true",
                         help="viewers are real headless Chromium pages running the client (needs Debian's chromium); "
                              "latency is measured to the frame being drawn")
+    parser.add_argument("--stalled-viewer", action="store_true",
+                        help="add a viewer that connects and then freezes (reads and acknowledges nothing): the "
+                             "measured viewers show what it costs them, its own frames should be skipped")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write parameters, every frame and the summary")
     parser.add_argument("--plot", type=Path, metavar="PATH", help="write a PNG: latency CDF and latency over time")
 
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print("server.py bench: error: --duration must be > 0, --viewers >= 1, --warmup >= 0", file=sys.stderr)
         return 2
     profile = link_profile(args)
-    plan = BenchPlan(transports, streamer_args(args), args.duration, args.warmup, args.viewers, browser=args.browser)
+    plan = BenchPlan(transports, streamer_args(args), args.duration, args.warmup, args.viewers, browser=args.browser,
+                     stalled_viewer=args.stalled_viewer)
     total = args.duration * len(transports)
     lab = NetLab(profile) if profile else contextlib.nullcontext()
     try:
@@ -90,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
     for s in summaries:
         if s["first_frame_ms"] is not None:
             print(f"{s['transport']}: page open → first frame drawn: {s['first_frame_ms']:.0f} ms (slowest viewer)")
+        if s["stalled_viewer"] is not None:
+            frozen = s["stalled_viewer"]
+            closed = ", then the streamer closed it (silent)" if frozen["closed_by_streamer"] else ""
+            print(f"{s['transport']}: the frozen viewer was sent {frozen['frames_sent']} frames and skipped "
+                  f"{frozen['frames_skipped']}{closed} (not counted above)")
     for s in summaries:
         if s["error"]:
             print(f"{s['transport']}: FAILED: {s['error']}")

@@ -40,6 +40,8 @@ class TransportRun:
     viewers: int = 1
     first_frame_ms: list[float] | None = None
     """Browser viewers: page open → first frame drawn, per viewer."""
+    stalled_viewer: dict[str, int] | None = None
+    """With --stalled-viewer: what the streamer did for the frozen viewer (frames sent, skipped)."""
     error: str | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -62,6 +64,7 @@ class TransportRun:
             "sender_cpu_pct": 100.0 * self.sender_cpu_seconds / self.duration if self.duration else 0.0,
             "receiver_cpu_pct": 100.0 * self.receiver_cpu_seconds / self.duration if self.duration else 0.0,
             "first_frame_ms": max(self.first_frame_ms) if self.first_frame_ms else None,
+            "stalled_viewer": self.stalled_viewer,
             "error": self.error,
         }
 

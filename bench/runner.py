@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .metrics import FrameSample, TransportRun
 from .process import ROOT, StreamerProcess
+from .viewers import server_stats
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class BenchPlan:
     """Command prefix for the viewer process."""
     browser: bool = False
     """Viewers are headless Chromium pages running the real client (latency to *drawn*)."""
+    stalled_viewer: bool = False
+    """Run one more viewer that connects and then freezes (bench/stall.py): what does it cost the others?"""
 
 
 async def run_viewers(plan: BenchPlan, transport: str, url: str, tick: Callable[[float], None]) -> dict:
@@ -83,11 +86,18 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
     streamer = None
     try:
         streamer = await asyncio.to_thread(StreamerProcess, plan.streamer_args, plan.host, plan.streamer_prefix)
+        stalled = await start_stalled_viewer(plan, transport, streamer.url) if plan.stalled_viewer else None
+        frozen_id = None
+        if stalled is not None:
+            (frozen_id,) = [v["id"] for v in (await asyncio.to_thread(server_stats, streamer.url))["viewers"]]
         cpu_task = asyncio.create_task(sample_streamer_cpu(streamer, plan.warmup + 1.0))
         try:
             result = await run_viewers(plan, transport, streamer.url, tick)
         finally:
             cpu_task.cancel()
+            if stalled is not None:
+                stalled.kill()
+                await stalled.wait()
         run.sender_cpu_seconds = await cpu_task * result["duration"]
         run.duration = result["duration"]
         run.samples = [FrameSample(**s) for s in result["samples"]]
@@ -97,9 +107,16 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         run.first_frame_ms = result.get("first_frame_ms")
         before, after = result["before"], result["after"]
         run.frames_offered = after["broadcast"]["frames_encoded"] - before["broadcast"]["frames_encoded"]
+        measured = [v for v in after["viewers"] if v["sender"] and v["id"] != frozen_id]
+        if frozen_id is not None:
+            # the streamer closes a viewer that stays silent (--viewer-timeout; a WebSocket's heartbeat):
+            # then its last figures are those of the start of the measurement
+            last = [v for v in (*after["viewers"], *before["viewers"]) if v["id"] == frozen_id and v["sender"]]
+            frozen = last[0]["sender"] if last else {"frames_sent": 0, "frames_skipped": 0}
+            run.stalled_viewer = {"frames_sent": frozen["frames_sent"], "frames_skipped": frozen["frames_skipped"],
+                                  "closed_by_streamer": not any(v["id"] == frozen_id for v in after["viewers"])}
         skipped_before = {v["id"]: v["sender"]["frames_skipped"] for v in before["viewers"] if v["sender"]}
-        run.frames_skipped = sum(v["sender"]["frames_skipped"] - skipped_before.get(v["id"], 0)
-                                 for v in after["viewers"] if v["sender"])
+        run.frames_skipped = sum(v["sender"]["frames_skipped"] - skipped_before.get(v["id"], 0) for v in measured)
     except Exception as exc:  # a transport that fails is reported, the others still run
         logger.warning("%s failed: %s", transport, exc)
         run.error = f"{type(exc).__name__}: {exc}"
@@ -107,6 +124,24 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         if streamer is not None:
             await asyncio.to_thread(streamer.stop)
     return run
+
+
+async def start_stalled_viewer(plan: BenchPlan, transport: str, url: str) -> asyncio.subprocess.Process:
+    """bench/stall.py, connected and frozen; the caller kills it."""
+    proc = await asyncio.create_subprocess_exec(*plan.viewer_prefix, sys.executable, "-m", "bench.stall", "--transport",
+                                                transport, "--url", url, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    except TimeoutError:
+        line = b""
+    if line.strip() != b"ready":
+        proc.kill()
+        err = await proc.stderr.read() if proc.stderr else b""
+        await proc.wait()
+        raise RuntimeError(f"stalled viewer did not connect: {err.decode(errors='replace')[-500:]}")
+    return proc
 
 
 async def sample_streamer_cpu(streamer: StreamerProcess, skip: float) -> float:

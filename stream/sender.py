@@ -67,10 +67,7 @@ class ViewerSender:
                 frame = await self.broadcaster.wait_newer(self._last_id)
                 if frame is None:
                     break
-                if self._last_id is not None:
-                    gap = (frame.frame_id - self._last_id - 1) & 0xFFFFFFFF
-                    self.stats.frames_skipped += gap
-                self._last_id = frame.frame_id
+                self._account(frame.frame_id, sending=True)
                 if self.paused:
                     continue
                 if not await self._wait_for_room(frame):
@@ -81,6 +78,16 @@ class ViewerSender:
             logger.debug("%s: sender stopped: %s", self._label, exc)
         finally:
             logger.debug("%s: sender done %s", self._label, self.stats)
+
+    def _account(self, frame_id: int, sending: bool) -> None:
+        """Count the frames that passed this viewer by, up to ``frame_id`` (excluded when it is the frame
+        about to be sent). Counted as they pass, also while a frame is stuck behind a full link, so that
+        the stats show a stalled viewer's skipped frames at once."""
+        if self._last_id is not None:
+            gap = (frame_id - self._last_id) & 0xFFFFFFFF
+            if 0 < gap < 0x80000000:
+                self.stats.frames_skipped += gap - 1 if sending else gap
+        self._last_id = frame_id
 
     def _newer_ready(self, frame: EncodedFrame) -> bool:
         latest = self.broadcaster.latest
@@ -114,6 +121,9 @@ class ViewerSender:
                 while self.sink.backlog() > self.pacing.max_backlog_bytes:
                     if not self.sink.is_open:
                         return
+                    latest = self.broadcaster.latest
+                    if latest is not None and latest.frame_id != self._last_id:
+                        self._account(latest.frame_id, sending=False)  # passed us by while we wait
                     await asyncio.sleep(0.002)
             await self.sink.send(message)
             sent_bytes += len(message)

@@ -86,3 +86,40 @@ async def test_a_paused_viewer_gets_nothing_and_resumes_with_the_newest_frame() 
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+class StuckSink(FakeSink):
+    """A link that stops draining once a message is in it, while ``stuck`` (a frozen viewer)."""
+
+    stuck = True
+
+    async def send(self, message: bytes) -> None:
+        await super().send(message)
+        if self.stuck:
+            self.queued = 10**6
+
+
+async def test_a_stalled_viewer_holds_one_frame_and_its_skips_count_as_they_pass() -> None:
+    sink, broadcaster = StuckSink(), FakeBroadcaster()
+    sender = ViewerSender(sink, broadcaster, PacingOptions(spread=0, burst_bytes=1,  # type: ignore[arg-type]
+                                                           max_backlog_bytes=1000))
+    task = asyncio.create_task(sender.run())
+    try:
+        await broadcaster.publish(1)
+        await asyncio.sleep(0.05)
+        assert len(sink.sent) == 1  # frame 1 started, then the link stopped taking data
+        for frame_id in range(2, 12):
+            await broadcaster.publish(frame_id)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        # nothing queued behind the stuck frame, and the ten frames that passed are already counted
+        assert len(sink.sent) == 1 and sender.stats.frames_skipped == 10 and sender.stats.frames_sent == 0
+        sink.stuck, sink.queued = False, 0  # the viewer wakes up: the stuck frame finishes, then newer ones
+        await asyncio.sleep(0.05)
+        await broadcaster.publish(12)
+        await asyncio.sleep(0.05)
+        assert sender.stats.frames_sent >= 1 and sender.stats.frames_skipped == 10
+        assert {m[0] for m in sink.sent[3:]} <= {12}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
