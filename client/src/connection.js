@@ -1,6 +1,9 @@
 // WebRTC connection to the streamer: fetches ICE servers, opens the two data channels, sends the
 // offer, and reconnects by itself (with backoff) when the connection fails or the server restarts.
 
+/** Longest control message the client parses (the server's are a few hundred bytes). */
+const MAX_CONTROL_TEXT = 64 * 1024;
+
 /** Points: unordered, no retransmissions: a lost chunk costs its points and never stalls the stream. */
 export const POINTS_CHANNEL_OPTIONS = Object.freeze({ ordered: false, maxRetransmits: 0 });
 
@@ -21,6 +24,8 @@ class ReconnectingConnection extends EventTarget {
     this.attempt = 0;
     this.retryTimer = null;
     this.stopped = false;
+    /** Control messages ignored because they were not JSON objects with a type. */
+    this.controlErrors = 0;
   }
 
   setState(state, detail = '') {
@@ -34,12 +39,16 @@ class ReconnectingConnection extends EventTarget {
     this.setState('open');
   }
 
-  /** A control message arrived as JSON text; malformed text is ignored. */
+  /** A control message arrived as JSON text; anything but a JSON object with a string type is ignored and counted. */
   controlText(text) {
     let msg;
     try {
-      msg = JSON.parse(text);
+      msg = typeof text === 'string' && text.length <= MAX_CONTROL_TEXT ? JSON.parse(text) : null;
     } catch {
+      msg = null;
+    }
+    if (!msg || typeof msg !== 'object' || typeof msg.type !== 'string') {
+      this.controlErrors += 1;
       return;
     }
     this.onControl(msg);

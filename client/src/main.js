@@ -23,6 +23,7 @@ let paused = false;
 const status = {
   framesDrawn: 0, framesReceived: 0, lastDrawnPoints: 0, firstFrameMs: null, state: 'idle',
   decodeMs: 0, renderMs: 0, // main-thread time spent decoding chunks and rendering, cumulative
+  controlErrors: 0, // control messages ignored: not JSON objects with a type, or of an unknown type
   samples: [], // per drawn frame: [frameId, drawn at (server clock, s), latency ms, points %, complete]
 };
 const MAX_SAMPLES = 20000;
@@ -107,6 +108,8 @@ function onControl(msg) {
     // answered at the server's pace (1/s), not on a timer: a hidden tab's timers are throttled to a
     // minute, but its message events are not, so the server keeps hearing from it (--viewer-timeout)
     reportStats();
+  } else if (!['end'].includes(msg.type)) {
+    status.controlErrors += 1; // a type this client does not know: ignored, counted
   }
 }
 
@@ -137,6 +140,10 @@ function animate() {
   status.samples.push(sample);
   if (status.samples.length > MAX_SAMPLES) status.samples.shift();
   unreported.push([sample[0], Math.round(latencyMs * 10) / 10, Math.round(sample[3] * 10) / 10]);
+}
+
+function controlErrors() {
+  return status.controlErrors + (connection.controlErrors || 0);
 }
 
 function updateHud() {
@@ -171,6 +178,7 @@ function reportStats() {
     type: 'stats', fps: s.fps, drawnFps: d.fps, latencyMs: d.latencyMs, lossPct: s.lossPct, mbps: s.mbps,
     points: s.points, framesDrawn: status.framesDrawn, badChunks: assembler.stats.badChunks,
     clockRttMs: clock.best ? clock.best.rtt * 1000 : null, path: status.path || null,
+    controlErrors: controlErrors(),
     frames: unreported.slice(-100), // [frameId, latency ms, points %] drawn since the last report
   });
   unreported = [];

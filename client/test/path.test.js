@@ -37,3 +37,13 @@ test('a token in the address is removed from it, the rest kept', async () => {
   assert.equal(forgetTokenInAddress({ href: 'https://h:8443/?reliable=1' }, history), false);
   assert.equal(calls.length, 1);
 });
+
+test('malformed control text is ignored and counted, objects with a type are passed on', async () => {
+  const { StreamConnection } = await import('../src/connection.js');
+  const got = [];
+  const conn = new StreamConnection({ onPoints: () => {}, onControl: (m) => got.push(m.type) });
+  for (const text of ['{broken', '[1,2]', 'null', '{"no":"type"}', '{"type":5}', 'x'.repeat(70000)]) conn.controlText(text);
+  conn.controlText('{"type":"stats","fps":1}');
+  assert.equal(conn.controlErrors, 6);
+  assert.deepEqual(got, ['stats']);
+});
