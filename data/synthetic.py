@@ -143,6 +143,15 @@ class SyntheticSource(FrameSource):
     def __len__(self) -> int:
         return self._count
 
+    # The scene and the ray tables are 10 MB, rebuilt deterministically from the options in a few
+    # milliseconds: the producer process gets the options, not the arrays. (Shipping the arrays through
+    # the spawn pipe also meant that a child dying at start left the parent blocked on a full pipe.)
+    def __getstate__(self) -> dict[str, SyntheticOptions]:
+        return {"options": self.options}
+
+    def __setstate__(self, state: dict[str, SyntheticOptions]) -> None:
+        self.__init__(state["options"])  # type: ignore[misc]
+
     def frames(self) -> Iterator[Frame]:
         for index in range(self._count):
             yield self.frame(index)

@@ -61,10 +61,12 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def _init_worker(source: FrameSource, options: EncoderOptions, loop: bool) -> None:
+def _init_worker(source: FrameSource, options: EncoderOptions, loop: bool, parent: int) -> None:
     global _worker
+    # watch first, with the parent's pid as the parent saw it: if it died before we got here, our
+    # parent is already someone else and we leave at once
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     _worker = _Worker(source, options, loop)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
 
 
 def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
@@ -86,7 +88,7 @@ class FrameProducer:
     def __init__(self, source: FrameSource, options: EncoderOptions, loop: bool) -> None:
         self.options = options
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_init_worker, initargs=(source, options, loop))
+                                         initializer=_init_worker, initargs=(source, options, loop, os.getpid()))
 
     def submit(self, frame_id: int, capture_time: float) -> Future[Produced | None]:
         return self._pool.submit(_next, frame_id, capture_time)

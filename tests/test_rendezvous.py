@@ -265,7 +265,7 @@ async def test_a_stopped_or_killed_publisher_leaves_no_producer_process(server_p
     assert producers, "the streamer runs its producer in a child process"
     getattr(pub.proc, how)()
     pub.proc.wait(10)
-    for _ in range(50):
+    for _ in range(150):  # the producer checks on its parent every second
         if not any(alive(p) for p in producers):
             break
         await asyncio.sleep(0.1)

@@ -247,3 +247,16 @@ def test_cli_fails_before_serving_with_a_clear_message(args: list[str], message:
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_synthetic_source_travels_to_the_producer_as_its_options() -> None:
+    """The producer process gets a pickled source: a few hundred bytes, the same frames."""
+    import pickle
+
+    from data.synthetic import SyntheticOptions, SyntheticSource
+
+    source = SyntheticSource(SyntheticOptions(seed=3, frames_per_pass=4))
+    payload = pickle.dumps(source)
+    assert len(payload) < 4096
+    copy = pickle.loads(payload)
+    assert len(copy) == 4 and all(np.array_equal(a.points, b.points) for a, b in zip(source.frames(), copy.frames()))
