@@ -12,6 +12,11 @@ from .sinks import PointSink
 
 logger = logging.getLogger(__name__)
 
+POLL_MIN = 0.002
+POLL_MAX = 0.05
+"""Seconds between backlog checks while waiting for a link: the shortest while it drains, the longest
+while it does not move."""
+
 
 @dataclass(frozen=True)
 class PacingOptions:
@@ -95,11 +100,19 @@ class ViewerSender:
 
     async def _wait_for_room(self, frame: EncodedFrame) -> bool:
         """Wait until the backlog is small; False if a newer frame became ready meanwhile."""
-        while self.sink.backlog() > self.pacing.start_backlog_bytes:
+        backlog, delay = self.sink.backlog(), POLL_MIN
+        while backlog > self.pacing.start_backlog_bytes:
             if self._newer_ready(frame) or not self.sink.is_open:
                 return False
-            await asyncio.sleep(0.002)
+            backlog, delay = await self._poll(backlog, delay)
         return True
+
+    async def _poll(self, last_backlog: int, delay: float) -> tuple[int, float]:
+        """Sleep one poll interval and read the backlog again: every 2 ms while it drains, backing off
+        to 50 ms while it does not (a frozen viewer's sender then wakes 20 times a second, not 500)."""
+        await asyncio.sleep(delay)
+        backlog = self.sink.backlog()
+        return backlog, POLL_MIN if backlog < last_backlog else min(POLL_MAX, 2 * delay)
 
     async def _send_frame(self, frame: EncodedFrame) -> None:
         interval = 1.0 / self.broadcaster.fps
@@ -118,13 +131,14 @@ class ViewerSender:
                 await asyncio.sleep(max(0.0, delay))
                 # a frame once started is finished (a whole frame late beats many partial ones);
                 # the frames that pass meanwhile are skipped
-                while self.sink.backlog() > self.pacing.max_backlog_bytes:
+                backlog, poll = self.sink.backlog(), POLL_MIN
+                while backlog > self.pacing.max_backlog_bytes:
                     if not self.sink.is_open:
                         return
                     latest = self.broadcaster.latest
                     if latest is not None and latest.frame_id != self._last_id:
                         self._account(latest.frame_id, sending=False)  # passed us by while we wait
-                    await asyncio.sleep(0.002)
+                    backlog, poll = await self._poll(backlog, poll)
             await self.sink.send(message)
             sent_bytes += len(message)
             burst += len(message)

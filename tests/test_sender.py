@@ -61,7 +61,7 @@ async def test_a_frame_waits_for_older_data_to_drain_and_is_skipped_for_a_newer_
         assert sender.stats.frames_skipped == 1 and sender.stats.frames_sent == 1
 
         sink.queued = 900  # drained below the start threshold: the newest frame goes out
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.15)  # noticed within one poll interval (at most 50 ms after a long wait)
         assert [m[0] for m in sink.sent[3:]] == [3, 3, 3]
         assert sender.stats.frames_sent == 2 and sender.stats.frames_skipped == 1
     finally:
@@ -115,11 +115,35 @@ async def test_a_stalled_viewer_holds_one_frame_and_its_skips_count_as_they_pass
         # nothing queued behind the stuck frame, and the ten frames that passed are already counted
         assert len(sink.sent) == 1 and sender.stats.frames_skipped == 10 and sender.stats.frames_sent == 0
         sink.stuck, sink.queued = False, 0  # the viewer wakes up: the stuck frame finishes, then newer ones
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.15)
         await broadcaster.publish(12)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.15)
         assert sender.stats.frames_sent >= 1 and sender.stats.frames_skipped == 10
         assert {m[0] for m in sink.sent[3:]} <= {12}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_sender_waiting_on_a_link_that_does_not_move_backs_off_its_polling() -> None:
+    class CountingSink(FakeSink):
+        reads = 0
+
+        def backlog(self) -> int:
+            self.reads += 1
+            return self.queued
+
+    sink, broadcaster = CountingSink(), FakeBroadcaster()
+    sink.queued = 10**6  # a frozen viewer: nothing ever drains
+    sender = ViewerSender(sink, broadcaster, PacingOptions(spread=0))  # type: ignore[arg-type]
+    task = asyncio.create_task(sender.run())
+    try:
+        await broadcaster.publish(1)
+        await asyncio.sleep(0.5)
+        assert sink.reads < 40, sink.reads  # 2 ms polling would be about 250 reads in 0.5 s
+        sink.queued = 0
+        await asyncio.sleep(0.15)
+        assert sender.stats.frames_sent == 1  # it still notices the link moving again
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
