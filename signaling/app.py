@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import tracemalloc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +85,9 @@ async def stats(request: web.Request) -> web.Response:
         gc.collect()
     return web.json_response({"broadcast": dict(b.stats.__dict__), "finished": b.finished,
                               "viewers": describe_viewers(request.app), "tasks": len(asyncio.all_tasks()),
-                              "peerConnections": len(LIVE_PEER_CONNECTIONS)})
+                              "peerConnections": len(LIVE_PEER_CONNECTIONS),
+                              # with PYTHONTRACEMALLOC=1: bytes the interpreter holds (a leak check)
+                              "tracedBytes": tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None})
 
 
 async def offer(request: web.Request) -> web.Response:

@@ -109,21 +109,22 @@ def wait_idle(url: str, timeout: float) -> dict[str, Any]:
         time.sleep(0.5)
 
 
-def churn(cycles: int, warmup: int) -> dict[str, Any]:
+def churn(cycles: int, warmup: int, batch: int = BATCH) -> dict[str, Any]:
     server = StreamerProcess(SERVER_FLAGS)
     url = server.url.rstrip("/")
     idle_within = 5 + 3 + 15  # connect timeout + viewer timeout + margin
     try:
-        for i in range(max(1, warmup // BATCH)):  # warm-up: every code path, allocator caches filled
-            run_batch(url, KINDS[i % len(KINDS)], BATCH)
+        for i in range(max(1, warmup // batch)):  # warm-up: every code path, allocator caches filled
+            run_batch(url, KINDS[i % len(KINDS)], batch)
         base = wait_idle(url, idle_within)
         base_tasks, base_rss = base["tasks"], rss_kib(server.proc.pid)
+        base_traced = stats(url, collect=True)["tracedBytes"]
         started = time.monotonic()
         done = 0
         series = []
         while done < cycles:
-            count = min(BATCH, cycles - done)
-            run_batch(url, KINDS[(done // BATCH) % len(KINDS)], count)
+            count = min(batch, cycles - done)
+            run_batch(url, KINDS[(done // batch) % len(KINDS)], count)
             done += count
             if done % 60 == 0:
                 wait_idle(url, idle_within)
@@ -131,11 +132,13 @@ def churn(cycles: int, warmup: int) -> dict[str, Any]:
         churn_seconds = time.monotonic() - started
         end = wait_idle(url, idle_within)
         end_rss = rss_kib(server.proc.pid)
-        alive = stats(url, collect=True)["peerConnections"]
+        final = stats(url, collect=True)
+        alive, end_traced = final["peerConnections"], final["tracedBytes"]
     finally:
         server.stop()
-    result = {"cycles": cycles, "warmup_cycles": max(1, warmup // BATCH) * BATCH, "seconds": round(churn_seconds, 1), "viewers_left": len(end["viewers"]),
+    result = {"cycles": cycles, "warmup_cycles": max(1, warmup // batch) * batch, "batch": batch, "seconds": round(churn_seconds, 1), "viewers_left": len(end["viewers"]),
               "peer_connections_alive": alive,
+              "python_traced_kib": None if base_traced is None else [base_traced // 1024, end_traced // 1024],
               "tasks_before": base_tasks, "tasks_after": end["tasks"], "rss_kib_before": base_rss,
               "rss_kib_after": end_rss, "rss_growth_pct": round(100 * (end_rss - base_rss) / base_rss, 1),
               "rss_kib_every_60_cycles": series}
@@ -151,12 +154,16 @@ def main() -> int:
                         help="connections before the baseline is taken (default: 90; see docs/security.md)")
     parser.add_argument("--viewer", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=BATCH,
+                        help=f"connections at once, in one process (default: {BATCH}; 1 = one after another)")
     parser.add_argument("--count", type=int, default=BATCH, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.viewer:
         asyncio.run(viewers(args.url, args.count, args.viewer))
         return 0
-    result = churn(args.cycles, args.warmup)
+    if args.batch < 1 or args.cycles < 1:
+        parser.error("--batch and --cycles must be at least 1")
+    result = churn(args.cycles, args.warmup, args.batch)
     print(json.dumps(result), flush=True)
     return 0 if result["ok"] else 1
 
