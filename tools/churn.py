@@ -1,9 +1,11 @@
 """Viewers that come and go abruptly, against a real streamer; afterwards it must hold no trace of them.
 
-    .venv/bin/python tools/churn.py --cycles 200        # the full count (about 2 minutes)
+    .venv/bin/python tools/churn.py --cycles 200             # the full count (about a minute)
+    .venv/bin/python tools/churn.py --cycles 200 --batch 1   # one viewer after another (about 2 minutes)
+    PYTHONTRACEMALLOC=1 .venv/bin/python tools/churn.py ...  # also report what the interpreter holds
 
 Starts ``server.py`` on loopback with short timeouts, then runs ``--cycles`` viewer connections in
-batches of 10, each batch in its own process, ending in one of three ways, in turn:
+batches of ``--batch`` (10), each batch in its own process, ending in one of three ways, in turn:
 - ``close``: the viewer gets a frame and closes its peer connection (a tab closed normally);
 - ``kill``: the viewer gets a frame and its process is SIGKILLed (a crash, a lost network: nothing is
   said, the streamer must notice the silence);
@@ -11,7 +13,8 @@ batches of 10, each batch in its own process, ending in one of three ways, in tu
 It then waits for the streamer to be idle and compares it with a baseline taken after ``--warmup``
 connections: 0 viewers, 0 peer connections left uncollected, no more asyncio tasks, resident memory
 within 10 %. (From a cold start resident memory grows for the first few hundred connections and then
-stays flat: native allocations, mostly uvloop's; see docs/security.md.)
+stays flat: native allocations on the per-viewer path, neither the interpreter's nor uvloop's; see
+docs/security.md.)
 Prints a JSON summary; exit status 1 if any check fails. tests/test_churn.py runs a smaller count.
 """
 from __future__ import annotations
