@@ -145,7 +145,9 @@ async def _forward(stream: PublishedStream, sdp: str, remote: str | None, cfg: R
         stream.pending.pop(offer_id, None)
     if reply.get("type") == "refused":
         status = reply.get("status")
-        raise OfferError(status if isinstance(status, int) and 400 <= status < 600 else 502,
+        # a client error or "full" passes through; anything else the publisher says is a bad gateway
+        passed = isinstance(status, int) and (400 <= status < 500 or status == 503)
+        raise OfferError(status if passed else 502,
                          f"stream {stream.name!r} refused the offer: {reply.get('error')}")
     answer = reply.get("sdp")
     if not isinstance(answer, str) or not answer.startswith("v=0"):
@@ -231,7 +233,8 @@ def _on_publisher_message(stream: PublishedStream, text: str) -> None:
     if not isinstance(msg, dict) or msg.get("type") not in ("answer", "refused"):
         logger.info("stream %r: ignored an unknown message", stream.name)
         return
-    future = stream.pending.get(msg.get("id"))  # type: ignore[arg-type]
+    offer_id = msg.get("id")
+    future = stream.pending.get(offer_id) if isinstance(offer_id, int) else None
     if future is not None and not future.done():
         future.set_result(msg)
 

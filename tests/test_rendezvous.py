@@ -291,3 +291,22 @@ async def test_relay_only_reaches_the_publisher_and_hides_the_viewers_address(ai
             await ws.send_json({"type": "refused", "id": forwarded["id"], "status": 400, "error": "test"})
             resp = await post
             assert resp.status == 400 and "refused the offer: test" in (await resp.json())["error"]
+
+
+async def test_what_a_publisher_says_cannot_become_a_5xx_or_break_the_server(signaling: Any) -> None:
+    base = str(signaling.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"{base}/publish") as ws:
+            await ws.send_json({"type": "register", "stream": "odd", "session": "abcdefgh"})
+            await ws.receive_json(timeout=5)
+            for reply in ({"type": "refused", "status": 500, "error": "boom"},
+                          {"type": "refused", "status": 503, "error": "full"},
+                          {"type": "answer", "sdp": "not sdp"}):
+                post = asyncio.create_task(http.post(f"{base}/view/odd/offer", json={"type": "offer", "sdp": GOOD_SDP_PREFIX}))
+                forwarded = await ws.receive_json(timeout=5)
+                await ws.send_json({"type": "answer", "id": [forwarded["id"]], "sdp": "v=0"})  # unhashable id: ignored
+                await ws.send_str("not json")
+                await ws.send_json({**reply, "id": forwarded["id"]})
+                resp = await post
+                assert resp.status == {500: 502, 503: 503}.get(reply.get("status"), 502), await resp.text()
+            assert "odd" in signaling.app[STREAMS]  # and the publisher is still registered
