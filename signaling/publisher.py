@@ -97,6 +97,8 @@ class Publisher:
             reply = _json(first.data) if first.type == aiohttp.WSMsgType.TEXT else None
             if reply is None or reply.get("type") != "registered":
                 error = reply.get("error") if reply else f"connection closed ({ws.close_code})"
+                if reply is not None and reply.get("retry") is True:  # e.g. the server is full for now
+                    raise ConnectionError(f"signaling server cannot take stream {self.stream!r} now: {error}")
                 raise RegistrationRefused(f"signaling server refused stream {self.stream!r}: {error}")
             self.registrations += 1
             logger.info("published %r at %s (registration %d)", self.stream, self.viewer_url, self.registrations)

@@ -182,7 +182,8 @@ async def _register(ws: web.WebSocketResponse, request: web.Request,
                     streams: dict[str, PublishedStream]) -> PublishedStream | None:
     async def refuse(code: int, message: str) -> None:
         logger.info("publisher from %s refused: %s", request.remote, message)
-        await ws.send_json({"type": "error", "error": message})
+        # "full" passes; a bad message or a taken name will not change by trying again
+        await ws.send_json({"type": "error", "error": message, "retry": code == CLOSE_FULL})
         await ws.close(code=code, message=message[:100].encode())
 
     try:

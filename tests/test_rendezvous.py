@@ -49,6 +49,12 @@ def settings(b: FrameBroadcaster) -> PeerSettings:
 
 async def started(publisher: Publisher, timeout: float = 10.0) -> asyncio.Task[None]:
     task = asyncio.create_task(publisher.run())
+    await registered(publisher, task, timeout)
+    return task
+
+
+async def registered(publisher: Publisher, task: asyncio.Task[None], timeout: float = 15.0) -> None:
+    """Wait until ``publisher`` (running as ``task``) has registered; its error if it gave up."""
     for _ in range(int(timeout * 20)):
         if publisher.registrations or task.done():
             break
@@ -56,7 +62,6 @@ async def started(publisher: Publisher, timeout: float = 10.0) -> asyncio.Task[N
     if task.done():
         task.result()
     assert publisher.registrations, "publisher did not register"
-    return task
 
 
 async def stop(publisher: Publisher, task: asyncio.Task[None]) -> None:
@@ -310,3 +315,24 @@ async def test_what_a_publisher_says_cannot_become_a_5xx_or_break_the_server(sig
                 resp = await post
                 assert resp.status == {500: 502, 503: 503}.get(reply.get("status"), 502), await resp.text()
             assert "odd" in signaling.app[STREAMS]  # and the publisher is still registered
+
+
+async def test_a_publisher_turned_away_by_a_full_server_keeps_trying(aiohttp_server: Any,
+                                                                     broadcaster: FrameBroadcaster) -> None:
+    server = await aiohttp_server(init_rendezvous_app(RendezvousConfig(max_streams=1, offer_rate=None)))
+    base = str(server.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as http:
+        squatter = await http.ws_connect(f"{base}/publish")
+        await squatter.send_json({"type": "register", "stream": "first", "session": "abcdefgh"})
+        assert (await squatter.receive_json(timeout=5))["type"] == "registered"
+        publisher = Publisher(base, "second", settings(broadcaster), ice=IceOptions())
+        task = asyncio.create_task(publisher.run())
+        try:
+            await asyncio.sleep(1.5)
+            assert not task.done() and publisher.registrations == 0  # turned away, still trying
+            await squatter.close()
+            await registered(publisher, task)
+            assert "second" in server.app[STREAMS]
+        finally:
+            await stop(publisher, task)
+
