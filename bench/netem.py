@@ -14,11 +14,11 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from types import TracebackType
 
-from .process import ROOT
+from .netns import delete, remove_stale, require_root, run
+from .process import ROOT, stop_process
 
 logger = logging.getLogger(__name__)
 
@@ -51,32 +51,6 @@ PROFILES = {
 }
 
 
-def _sh(*cmd: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=30)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc
-
-
-def require_root() -> None:
-    if os.geteuid() != 0:
-        raise PermissionError("link profiles need root (network namespaces, nftables); "
-                              "run as root, or use --profile loopback")
-    for tool in ("ip", "nft", "tc", "iptables"):
-        if _sh("sh", "-c", f"command -v {tool}", check=False).returncode != 0:
-            raise RuntimeError(f"link profiles need '{tool}' (Debian: iproute2, nftables, iptables)")
-
-
-def remove_stale() -> None:
-    """Delete namespaces left by runs whose process is gone."""
-    for line in _sh("ip", "netns", "list", check=False).stdout.splitlines():
-        name = line.split()[0] if line.strip() else ""
-        if name.startswith(PREFIX) and name[len(PREFIX):-1].isdigit():
-            pid = int(name[len(PREFIX):-1])
-            if not os.path.exists(f"/proc/{pid}"):
-                _sh("ip", "netns", "del", name, check=False)
-
-
 class NetLab:
     """``with NetLab(profile) as lab:`` run the streamer with ``lab.server_prefix``, viewers with
     ``lab.viewer_prefix``; connect to ``SERVER_ADDR``."""
@@ -96,8 +70,9 @@ class NetLab:
         return ["ip", "netns", "exec", self.viewer_ns]
 
     def __enter__(self) -> NetLab:
-        require_root()
-        remove_stale()
+        require_root("link profiles", {"ip": "iproute2", "nft": "nftables", "tc": "iproute2",
+                                       "iptables": "iptables"}, "; run as root, or use --profile loopback")
+        remove_stale(PREFIX)
         try:
             self._build()
         except BaseException:
@@ -111,29 +86,29 @@ class NetLab:
     def _build(self) -> None:
         p = self.profile
         for ns in (self.server_ns, self.viewer_ns):
-            _sh("ip", "netns", "add", ns)
-            _sh("ip", "-n", ns, "link", "set", "lo", "up")
-        _sh("ip", "link", "add", "veth0", "netns", self.server_ns, "type", "veth", "peer", "name", "veth0",
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "link", "add", "veth0", "netns", self.server_ns, "type", "veth", "peer", "name", "veth0",
             "netns", self.viewer_ns)
         for ns, addr in ((self.server_ns, SERVER_ADDR), (self.viewer_ns, VIEWER_ADDR)):
-            _sh("ip", "-n", ns, "addr", "add", f"{addr}/30", "dev", "veth0")
-            _sh("ip", "-n", ns, "link", "set", "veth0", "up")
+            run("ip", "-n", ns, "addr", "add", f"{addr}/30", "dev", "veth0")
+            run("ip", "-n", ns, "link", "set", "veth0", "up")
             # a default route, so that Chrome (which gathers on its default-route interface) finds veth0
-            _sh("ip", "-n", ns, "route", "add", "default", "dev", "veth0")
+            run("ip", "-n", ns, "route", "add", "default", "dev", "veth0")
             if p.rate_mbit:
-                _sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "veth0", "root", "tbf", "rate",
+                run("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "veth0", "root", "tbf", "rate",
                     f"{p.rate_mbit:g}mbit", "burst", "256kb", "latency", "200ms")
             if p.loss_pct:
                 # dropped on arrival, as a lossy link would: a drop on output would fail the sender's sendto
                 rule = f'iifname "veth0" numgen random mod 100000 < {round(p.loss_pct * 1000)} drop'
-                _sh("ip", "netns", "exec", ns, "nft", "-f", "-", stdin=(
+                run("ip", "netns", "exec", ns, "nft", "-f", "-", stdin=(
                     "table inet pcsbench {\n  chain in {\n    type filter hook prerouting priority -300; "
                     f"policy accept;\n    {rule}\n  }}\n}}\n"))
             if p.delay_ms:
                 # nftables' own `queue` statement needs CONFIG_NFT_QUEUE, which this kernel lacks; the xtables
                 # NFQUEUE target (through iptables) is built in
                 for family in ("iptables", "ip6tables"):
-                    _sh("ip", "netns", "exec", ns, family, "-A", "OUTPUT", "-o", "veth0", "-j", "NFQUEUE",
+                    run("ip", "netns", "exec", ns, family, "-A", "OUTPUT", "-o", "veth0", "-j", "NFQUEUE",
                         "--queue-num", "0")
                 self._start_delayer(ns)
 
@@ -150,15 +125,6 @@ class NetLab:
 
     def close(self) -> None:
         for proc in self._delayers:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, timeout=5)
         self._delayers.clear()
-        for ns in (self.server_ns, self.viewer_ns):
-            _sh("ip", "netns", "del", ns, check=False)
-        # deleting a namespace is asynchronous for its devices; give the kernel a moment
-        time.sleep(0.1)
+        delete([self.server_ns, self.viewer_ns])

@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench.process import stop_process
+
 logger = logging.getLogger(__name__)
 
 TURNSERVER = "turnserver"
@@ -65,17 +67,8 @@ class Coturn:
             if "Total General servers" in line:
                 self._ready.set()
 
-    def log_contains(self, text: str) -> bool:
-        return any(text in line for line in self.output)
-
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def __enter__(self) -> Coturn:
         return self

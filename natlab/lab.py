@@ -21,10 +21,10 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import subprocess
-import time
 from dataclasses import dataclass
 from types import TracebackType
+
+from bench.netns import delete, remove_stale, require_root, run
 
 logger = logging.getLogger(__name__)
 
@@ -56,32 +56,6 @@ VARIANTS = {
 }
 
 
-def _sh(*cmd: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=30)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc
-
-
-def require_root() -> None:
-    if os.geteuid() != 0:
-        raise PermissionError("the NAT lab needs root (network namespaces, nftables)")
-    for tool in ("ip", "nft"):
-        if _sh("sh", "-c", f"command -v {tool}", check=False).returncode != 0:
-            raise RuntimeError(f"the NAT lab needs '{tool}' (Debian: iproute2, nftables)")
-
-
-def remove_stale() -> None:
-    """Delete namespaces left by lab runs whose process is gone."""
-    for line in _sh("ip", "netns", "list", check=False).stdout.splitlines():
-        name = line.split()[0] if line.strip() else ""
-        if not name.startswith(PREFIX):
-            continue
-        pid = name[len(PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            _sh("ip", "netns", "del", name, check=False)
-
-
 def nat_rules(variant: Variant) -> str:
     """nftables ruleset of a site's NAT router: LAN ``lan``, public side ``wan``."""
     forward = ["ct state established,related accept"]
@@ -109,7 +83,7 @@ def nat_rules(variant: Variant) -> str:
 
 
 class NatLab:
-    """``with NatLab("cone") as lab: lab.popen("a", [...])``; ``lab.prefix(role)`` runs a command in a role."""
+    """``with NatLab("cone") as lab:`` then ``[*lab.prefix("a"), ...]`` runs a command at site A."""
 
     def __init__(self, variant: str = "cone") -> None:
         if variant not in VARIANTS:
@@ -117,20 +91,13 @@ class NatLab:
         self.variant = VARIANTS[variant]
         self.tag = f"{PREFIX}{os.getpid()}-{next(_instances)}{variant[:3]}"
         self.namespaces = {role: f"{self.tag}-{role}" for role in ROLES}
-        self._processes: list[subprocess.Popen[str]] = []
 
     def prefix(self, role: str) -> list[str]:
         return ["ip", "netns", "exec", self.namespaces[role]]
 
-    def popen(self, role: str, cmd: list[str], **kwargs: object) -> subprocess.Popen[str]:
-        """A process in ``role``'s namespace, stopped when the lab closes."""
-        proc = subprocess.Popen([*self.prefix(role), *cmd], text=True, **kwargs)  # type: ignore[call-overload]
-        self._processes.append(proc)
-        return proc
-
     def __enter__(self) -> NatLab:
-        require_root()
-        remove_stale()
+        require_root("the NAT lab", {"ip": "iproute2", "nft": "nftables"})
+        remove_stale(PREFIX)
         try:
             self._build()
         except BaseException:
@@ -142,12 +109,12 @@ class NatLab:
         self.close()
 
     def _ip(self, role: str, *args: str) -> None:
-        _sh("ip", "-n", self.namespaces[role], *args)
+        run("ip", "-n", self.namespaces[role], *args)
 
     def _build(self) -> None:
         ns = self.namespaces
         for role in ROLES:
-            _sh("ip", "netns", "add", ns[role])
+            run("ip", "netns", "add", ns[role])
             self._ip(role, "link", "set", "lo", "up")
         self._ip("pub", "link", "add", "br0", "type", "bridge")
         self._ip("pub", "addr", "add", f"{PUBLIC_HOST}/24", "dev", "br0")
@@ -171,23 +138,9 @@ class NatLab:
             self._ip(site, "link", "set", "eth0", "up")
             # a default route also makes Chrome gather on eth0 (it gathers on its default-route interface)
             self._ip(site, "route", "add", "default", "via", f"{lan_net}.1")
-            _sh("ip", "netns", "exec", ns[nat], "sysctl", "-qw", "net.ipv4.ip_forward=1")
-            _sh("ip", "netns", "exec", ns[nat], "nft", "-f", "-", stdin=nat_rules(self.variant))
+            run("ip", "netns", "exec", ns[nat], "sysctl", "-qw", "net.ipv4.ip_forward=1")
+            run("ip", "netns", "exec", ns[nat], "nft", "-f", "-", stdin=nat_rules(self.variant))
         logger.info("NAT lab %s up: %s", self.variant.name, self.variant.description)
 
     def close(self) -> None:
-        for proc in reversed(self._processes):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        self._processes.clear()
-        for name in self.namespaces.values():
-            _sh("ip", "netns", "pids", name, check=False)
-            for pid in _sh("ip", "netns", "pids", name, check=False).stdout.split():
-                _sh("kill", "-9", pid, check=False)
-            _sh("ip", "netns", "del", name, check=False)
-        time.sleep(0.1)  # deleting a namespace is asynchronous for its devices
+        delete(list(self.namespaces.values()))

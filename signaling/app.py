@@ -17,10 +17,10 @@ from stream.sender import PacingOptions
 
 from .client_files import CLIENT_DIR, add_client_routes, page
 from .ice import IceOptions, rtc_configuration
-from .guard import RateLimit, json_errors, rate_limited, token_guard
+from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
 from .offers import LIVE_PEER_CONNECTIONS, MAX_OFFER_BYTES, OfferError, PeerSettings, answer_offer, check_capacity, parse_offer
 from .peer import ViewerPeer
-from .responses import json_error, read_body
+from .responses import read_body
 from .websocket import WebSocketViewer
 
 logger = logging.getLogger(__name__)

@@ -22,10 +22,10 @@ from aiohttp import WSMsgType, web
 
 from .cli import STREAM_NAME
 from .client_files import CLIENT_DIR, add_client_routes, page
-from .guard import RateLimit, json_errors, rate_limited, token_guard
+from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
 from .ice import IceOptions
 from .offers import MAX_OFFER_BYTES, OfferError, parse_offer
-from .responses import json_error, read_body
+from .responses import read_body
 
 logger = logging.getLogger(__name__)
 

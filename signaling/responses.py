@@ -3,10 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .guard import json_error
 from .offers import OfferError
-
-__all__ = ["json_error", "read_body"]
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,6 +56,16 @@ def chromium_path() -> str:
     require(Path(CHROMIUM).exists(), f"{CHROMIUM} not installed (apt-get install chromium)")
     require((ROOT / "client" / "node_modules" / "three").is_dir(), "client npm packages missing (scripts/setup.sh)")
     return CHROMIUM
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate and key for 127.0.0.1 (openssl), for the HTTPS tests."""
+    require(which("openssl") is not None, "openssl not installed (apt-get install openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 def which(tool: str) -> str | None:

@@ -1,5 +1,9 @@
-"""Helpers for tests that run the streaming app in-process."""
+"""Helpers for tests that run the streaming app or the rendezvous server in-process."""
 from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
 
 from aiohttp import web
 
@@ -17,3 +21,10 @@ def make_app(fps: float = 10.0, quantize_mm: float = 0.0, ice: IceOptions | None
     broadcaster = FrameBroadcaster(source, options, fps, loop=loop)
     app = init_app(ServerConfig(broadcaster, ice or IceOptions()))
     return app, broadcaster, source
+
+
+async def register(ws: aiohttp.ClientWebSocketResponse, stream: str, session: str = "abcdefgh") -> dict[str, Any]:
+    """Register ``stream`` on a rendezvous ``/publish`` socket, as a stand-in publisher; the server's reply."""
+    await ws.send_json({"type": "register", "stream": stream, "session": session})
+    reply: dict[str, Any] = await ws.receive_json(timeout=5)
+    return reply

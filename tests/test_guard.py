@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -21,6 +20,7 @@ from signaling.rendezvous import RendezvousConfig, init_rendezvous_app
 from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions
 from stream.receiver import PointReceiver, WebSocketReceiver
+from tests.helpers import register
 
 TOKEN = "correct-horse-battery"
 SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
@@ -278,9 +278,7 @@ async def test_the_rendezvous_server_refuses_streams_past_max_streams(aiohttp_se
     server = await aiohttp_server(init_rendezvous_app(RendezvousConfig(max_streams=1, offer_rate=None)))
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(server.make_url("/publish")) as first:
-            await first.send_json({"type": "register", "stream": "one", "session": "abcdefgh"})
-            assert (await first.receive_json(timeout=5))["type"] == "registered"
+            assert (await register(first, "one"))["type"] == "registered"
             async with http.ws_connect(server.make_url("/publish")) as second:
-                await second.send_json({"type": "register", "stream": "two", "session": "ijklmnop"})
-                reply = await second.receive_json(timeout=5)
+                reply = await register(second, "two", session="ijklmnop")
                 assert reply["type"] == "error" and "full" in reply["error"]

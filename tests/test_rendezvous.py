@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,8 @@ from stream.congestion import LossToleranceOptions
 from stream.encoder import EncoderOptions
 from stream.receiver import PointReceiver
 from stream.sender import PacingOptions
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, self_signed
+from tests.helpers import register
 
 GOOD_SDP_PREFIX = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
 
@@ -168,8 +168,7 @@ async def test_a_publisher_that_goes_away_fails_pending_offers_with_502(signalin
     base = str(signaling.make_url("")).rstrip("/")
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(f"{base}/publish")
-        await ws.send_json({"type": "register", "stream": "mute", "session": "abcdefgh"})
-        assert (await ws.receive_json(timeout=5))["type"] == "registered"
+        assert (await register(ws, "mute"))["type"] == "registered"
         post = asyncio.create_task(http.post(f"{base}/view/mute/offer", json={"type": "offer", "sdp": GOOD_SDP_PREFIX}))
         forwarded = await ws.receive_json(timeout=5)
         assert forwarded["type"] == "offer" and forwarded["sdp"] == GOOD_SDP_PREFIX
@@ -184,21 +183,12 @@ async def test_a_publisher_that_does_not_answer_in_time_gives_504(signaling: Any
     base = str(signaling.make_url("")).rstrip("/")
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(f"{base}/publish") as ws:
-            await ws.send_json({"type": "register", "stream": "slow", "session": "abcdefgh"})
-            await ws.receive_json(timeout=5)
+            await register(ws, "slow")
             async with http.post(f"{base}/view/slow/offer", json={"type": "offer", "sdp": GOOD_SDP_PREFIX}) as resp:
                 assert resp.status == 504 and "did not answer" in (await resp.json())["error"]
 
 
 # ---------------------------------------------------------------- as a user runs it: separate processes
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
-
-
 async def watch(url: str, frames: int = 3, ssl_context: Any = True) -> dict[str, Any] | None:
     async with PointReceiver(url, ssl=ssl_context) as rx:
         await rx.wait_frames(frames, timeout=30)
@@ -287,8 +277,7 @@ async def test_relay_only_reaches_the_publisher_and_hides_the_viewers_address(ai
         async with http.get(f"{base}/view/hidden/config") as resp:
             assert (await resp.json())["iceTransportPolicy"] == "relay"
         async with http.ws_connect(f"{base}/publish") as ws:
-            await ws.send_json({"type": "register", "stream": "hidden", "session": "abcdefgh"})
-            await ws.receive_json(timeout=5)
+            await register(ws, "hidden")
             post = asyncio.create_task(http.post(f"{base}/view/hidden/offer",
                                                  json={"type": "offer", "sdp": GOOD_SDP_PREFIX}))
             forwarded = await ws.receive_json(timeout=5)
@@ -302,8 +291,7 @@ async def test_what_a_publisher_says_cannot_become_a_5xx_or_break_the_server(sig
     base = str(signaling.make_url("")).rstrip("/")
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(f"{base}/publish") as ws:
-            await ws.send_json({"type": "register", "stream": "odd", "session": "abcdefgh"})
-            await ws.receive_json(timeout=5)
+            await register(ws, "odd")
             for reply in ({"type": "refused", "status": 500, "error": "boom"},
                           {"type": "refused", "status": 503, "error": "full"},
                           {"type": "answer", "sdp": "not sdp"}):
@@ -323,8 +311,7 @@ async def test_a_publisher_turned_away_by_a_full_server_keeps_trying(aiohttp_ser
     base = str(server.make_url("")).rstrip("/")
     async with aiohttp.ClientSession() as http:
         squatter = await http.ws_connect(f"{base}/publish")
-        await squatter.send_json({"type": "register", "stream": "first", "session": "abcdefgh"})
-        assert (await squatter.receive_json(timeout=5))["type"] == "registered"
+        assert (await register(squatter, "first"))["type"] == "registered"
         publisher = Publisher(base, "second", settings(broadcaster), ice=IceOptions())
         task = asyncio.create_task(publisher.run())
         try:
