@@ -64,6 +64,10 @@ class ViewerSender:
         self.paused = False
         self._label = label
         self._last_id: int | None = None
+        """The frame last taken up (sent, or passed over while paused or behind a busy link)."""
+        self._seen_id: int | None = None
+        """The newest frame accounted for in the stats; ``_waiting`` if not taken up yet."""
+        self._waiting = False
 
     async def run(self) -> None:
         """Send until the channel closes or the stream ends. Cancel to stop."""
@@ -72,7 +76,8 @@ class ViewerSender:
                 frame = await self.broadcaster.wait_newer(self._last_id)
                 if frame is None:
                     break
-                self._account(frame.frame_id, sending=True)
+                self._account(frame.frame_id)
+                self._last_id, self._waiting = frame.frame_id, False
                 if self.paused:
                     continue
                 if not await self._wait_for_room(frame):
@@ -82,17 +87,22 @@ class ViewerSender:
         except (ConnectionError, RuntimeError) as exc:  # transport closed under us
             logger.debug("%s: sender stopped: %s", self._label, exc)
         finally:
+            if self._waiting:  # the stream ended or the link closed with a newer frame still unsent
+                self.stats.frames_skipped += 1
+                self._waiting = False
             logger.debug("%s: sender done %s", self._label, self.stats)
 
-    def _account(self, frame_id: int, sending: bool) -> None:
-        """Count the frames that passed this viewer by, up to ``frame_id`` (excluded when it is the frame
-        about to be sent). Counted as they pass, also while a frame is stuck behind a full link, so that
-        the stats show a stalled viewer's skipped frames at once."""
-        if self._last_id is not None:
-            gap = (frame_id - self._last_id) & 0xFFFFFFFF
-            if 0 < gap < 0x80000000:
-                self.stats.frames_skipped += gap - 1 if sending else gap
-        self._last_id = frame_id
+    def _account(self, frame_id: int) -> None:
+        """Count the frames that passed this viewer by on the way to ``frame_id``, which is now the newest
+        one seen. Called when a frame is taken up and also while a frame is stuck behind a full link, so
+        the stats show a stalled viewer's skipped frames at once. A frame seen while waiting is not
+        skipped yet: if it is still the newest when the link frees up, it is the one sent next."""
+        if self._seen_id is not None:
+            gap = (frame_id - self._seen_id) & 0xFFFFFFFF
+            if not 0 < gap < 0x80000000:
+                return
+            self.stats.frames_skipped += gap - 1 + self._waiting
+        self._seen_id, self._waiting = frame_id, True
 
     def _newer_ready(self, frame: EncodedFrame) -> bool:
         latest = self.broadcaster.latest
@@ -130,14 +140,14 @@ class ViewerSender:
                 delay = due - time.monotonic()
                 await asyncio.sleep(max(0.0, delay))
                 # a frame once started is finished (a whole frame late beats many partial ones);
-                # the frames that pass meanwhile are skipped
+                # the frames that pass meanwhile are skipped, all but the newest, which goes next
                 backlog, poll = self.sink.backlog(), POLL_MIN
                 while backlog > self.pacing.max_backlog_bytes:
                     if not self.sink.is_open:
                         return
                     latest = self.broadcaster.latest
-                    if latest is not None and latest.frame_id != self._last_id:
-                        self._account(latest.frame_id, sending=False)  # passed us by while we wait
+                    if latest is not None:
+                        self._account(latest.frame_id)  # newer frames pass by while we wait
                     backlog, poll = await self._poll(backlog, poll)
             await self.sink.send(message)
             sent_bytes += len(message)

@@ -37,10 +37,16 @@ class FakeBroadcaster:
             self.latest = EncodedFrame(frame_id, 0.0, 10, (bytes([frame_id]) * 100,) * 3, 0.0)
             self._changed.notify_all()
 
+    async def finish(self) -> None:
+        async with self._changed:
+            self.finished = True
+            self._changed.notify_all()
+
     async def wait_newer(self, than: int | None) -> EncodedFrame | None:
         async with self._changed:
-            await self._changed.wait_for(lambda: self.latest is not None and self.latest.frame_id != than)
-            return self.latest
+            await self._changed.wait_for(
+                lambda: self.finished or (self.latest is not None and self.latest.frame_id != than))
+            return self.latest if self.latest is not None and self.latest.frame_id != than else None
 
 
 async def test_a_frame_waits_for_older_data_to_drain_and_is_skipped_for_a_newer_one() -> None:
@@ -112,14 +118,36 @@ async def test_a_stalled_viewer_holds_one_frame_and_its_skips_count_as_they_pass
             await broadcaster.publish(frame_id)
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)
-        # nothing queued behind the stuck frame, and the ten frames that passed are already counted
-        assert len(sink.sent) == 1 and sender.stats.frames_skipped == 10 and sender.stats.frames_sent == 0
-        sink.stuck, sink.queued = False, 0  # the viewer wakes up: the stuck frame finishes, then newer ones
+        # nothing queued behind the stuck frame, and the nine frames that passed are already counted
+        # (frame 11, the newest, is not skipped yet: it is the one to send when the link moves)
+        assert len(sink.sent) == 1 and sender.stats.frames_skipped == 9 and sender.stats.frames_sent == 0
+        sink.stuck, sink.queued = False, 0  # the viewer wakes up: the stuck frame finishes, then the newest
         await asyncio.sleep(0.15)
+        assert [m[0] for m in sink.sent] == [1, 1, 1, 11, 11, 11] and sender.stats.frames_sent == 2
         await broadcaster.publish(12)
         await asyncio.sleep(0.15)
-        assert sender.stats.frames_sent >= 1 and sender.stats.frames_skipped == 10
-        assert {m[0] for m in sink.sent[3:]} <= {12}
+        assert [m[0] for m in sink.sent[6:]] == [12, 12, 12]
+        assert sender.stats.frames_sent == 3 and sender.stats.frames_skipped == 9
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_last_frame_of_a_finite_stream_is_sent_though_it_came_while_the_one_before_went_out() -> None:
+    sink, broadcaster = StuckSink(), FakeBroadcaster()
+    sender = ViewerSender(sink, broadcaster, PacingOptions(spread=0, burst_bytes=1,  # type: ignore[arg-type]
+                                                           max_backlog_bytes=1000))
+    task = asyncio.create_task(sender.run())
+    try:
+        await broadcaster.publish(1)
+        await asyncio.sleep(0.05)  # frame 1 is going out, slowly
+        await broadcaster.publish(2)
+        await broadcaster.finish()  # and frame 2 was the last one
+        await asyncio.sleep(0.02)
+        sink.stuck, sink.queued = False, 0
+        await asyncio.wait_for(task, 1.0)  # run() returns once the stream has ended...
+        assert [m[0] for m in sink.sent] == [1, 1, 1, 2, 2, 2]  # ...with the last frame sent, not dropped
+        assert sender.stats.frames_sent == 2 and sender.stats.frames_skipped == 0
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
