@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from stream.encoder import EncodedFrame
 from stream.sender import PacingOptions, ViewerSender
@@ -49,11 +51,21 @@ class FakeBroadcaster:
             return self.latest if self.latest is not None and self.latest.frame_id != than else None
 
 
+@asynccontextmanager
+async def running(sender: ViewerSender) -> AsyncIterator[asyncio.Task[None]]:
+    """The sender's run() as a task for the test's duration, cancelled after it, also on failure."""
+    task = asyncio.create_task(sender.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_a_frame_waits_for_older_data_to_drain_and_is_skipped_for_a_newer_one() -> None:
     sink, broadcaster = FakeSink(), FakeBroadcaster()
     sender = ViewerSender(sink, broadcaster, PacingOptions(spread=0, start_backlog_bytes=1000))  # type: ignore[arg-type]
-    task = asyncio.create_task(sender.run())
-    try:
+    async with running(sender):
         await broadcaster.publish(1)
         await asyncio.sleep(0.05)
         assert [m[0] for m in sink.sent] == [1, 1, 1] and sender.stats.frames_sent == 1
@@ -70,17 +82,13 @@ async def test_a_frame_waits_for_older_data_to_drain_and_is_skipped_for_a_newer_
         await asyncio.sleep(0.15)  # noticed within one poll interval (at most 50 ms after a long wait)
         assert [m[0] for m in sink.sent[3:]] == [3, 3, 3]
         assert sender.stats.frames_sent == 2 and sender.stats.frames_skipped == 1
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_paused_viewer_gets_nothing_and_resumes_with_the_newest_frame() -> None:
     sink, broadcaster = FakeSink(), FakeBroadcaster()
     sender = ViewerSender(sink, broadcaster, PacingOptions(spread=0))  # type: ignore[arg-type]
     sender.paused = True
-    task = asyncio.create_task(sender.run())
-    try:
+    async with running(sender):
         for frame_id in (1, 2):
             await broadcaster.publish(frame_id)
             await asyncio.sleep(0.02)
@@ -89,9 +97,6 @@ async def test_a_paused_viewer_gets_nothing_and_resumes_with_the_newest_frame() 
         await broadcaster.publish(3)
         await asyncio.sleep(0.05)
         assert {m[0] for m in sink.sent} == {3}
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 class StuckSink(FakeSink):
@@ -105,12 +110,17 @@ class StuckSink(FakeSink):
             self.queued = 10**6
 
 
-async def test_a_stalled_viewer_holds_one_frame_and_its_skips_count_as_they_pass() -> None:
+def stuck_link() -> tuple[StuckSink, FakeBroadcaster, ViewerSender]:
+    """A sender on a link that takes one message per frame and then stalls (until ``sink.stuck`` is unset)."""
     sink, broadcaster = StuckSink(), FakeBroadcaster()
     sender = ViewerSender(sink, broadcaster, PacingOptions(spread=0, burst_bytes=1,  # type: ignore[arg-type]
                                                            max_backlog_bytes=1000))
-    task = asyncio.create_task(sender.run())
-    try:
+    return sink, broadcaster, sender
+
+
+async def test_a_stalled_viewer_holds_one_frame_and_its_skips_count_as_they_pass() -> None:
+    sink, broadcaster, sender = stuck_link()
+    async with running(sender):
         await broadcaster.publish(1)
         await asyncio.sleep(0.05)
         assert len(sink.sent) == 1  # frame 1 started, then the link stopped taking data
@@ -128,17 +138,11 @@ async def test_a_stalled_viewer_holds_one_frame_and_its_skips_count_as_they_pass
         await asyncio.sleep(0.15)
         assert [m[0] for m in sink.sent[6:]] == [12, 12, 12]
         assert sender.stats.frames_sent == 3 and sender.stats.frames_skipped == 9
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_the_last_frame_of_a_finite_stream_is_sent_though_it_came_while_the_one_before_went_out() -> None:
-    sink, broadcaster = StuckSink(), FakeBroadcaster()
-    sender = ViewerSender(sink, broadcaster, PacingOptions(spread=0, burst_bytes=1,  # type: ignore[arg-type]
-                                                           max_backlog_bytes=1000))
-    task = asyncio.create_task(sender.run())
-    try:
+    sink, broadcaster, sender = stuck_link()
+    async with running(sender) as task:
         await broadcaster.publish(1)
         await asyncio.sleep(0.05)  # frame 1 is going out, slowly
         await broadcaster.publish(2)
@@ -148,9 +152,6 @@ async def test_the_last_frame_of_a_finite_stream_is_sent_though_it_came_while_th
         await asyncio.wait_for(task, 1.0)  # run() returns once the stream has ended...
         assert [m[0] for m in sink.sent] == [1, 1, 1, 2, 2, 2]  # ...with the last frame sent, not dropped
         assert sender.stats.frames_sent == 2 and sender.stats.frames_skipped == 0
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_sender_waiting_on_a_link_that_does_not_move_backs_off_its_polling() -> None:
@@ -164,14 +165,10 @@ async def test_a_sender_waiting_on_a_link_that_does_not_move_backs_off_its_polli
     sink, broadcaster = CountingSink(), FakeBroadcaster()
     sink.queued = 10**6  # a frozen viewer: nothing ever drains
     sender = ViewerSender(sink, broadcaster, PacingOptions(spread=0))  # type: ignore[arg-type]
-    task = asyncio.create_task(sender.run())
-    try:
+    async with running(sender):
         await broadcaster.publish(1)
         await asyncio.sleep(0.5)
         assert sink.reads < 40, sink.reads  # 2 ms polling would be about 250 reads in 0.5 s
         sink.queued = 0
         await asyncio.sleep(0.15)
         assert sender.stats.frames_sent == 1  # it still notices the link moving again
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
