@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import tracemalloc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from stream.sender import PacingOptions
 
 from .client_files import CLIENT_DIR, add_client_routes, page
 from .ice import IceOptions, rtc_configuration
+from .memory import memory_report
 from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
 from .offers import LIVE_PEER_CONNECTIONS, MAX_OFFER_BYTES, OfferError, PeerSettings, answer_offer, check_capacity, parse_offer
 from .peer import ViewerPeer
@@ -85,9 +85,7 @@ async def stats(request: web.Request) -> web.Response:
         gc.collect()
     return web.json_response({"broadcast": dict(b.stats.__dict__), "finished": b.finished,
                               "viewers": describe_viewers(request.app), "tasks": len(asyncio.all_tasks()),
-                              "peerConnections": len(LIVE_PEER_CONNECTIONS),
-                              # with PYTHONTRACEMALLOC=1: bytes the interpreter holds (a leak check)
-                              "tracedBytes": tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None})
+                              "peerConnections": len(LIVE_PEER_CONNECTIONS), "memory": memory_report()})
 
 
 async def offer(request: web.Request) -> web.Response:

@@ -7,14 +7,16 @@ client waits at most 2 s for its own gathering (client/src/connection.js); the P
 A STUN or TURN server slower than that on the path is skipped for this connection: the other
 candidates still connect, and a TURN allocation takes a few round trips, far below the cap.
 
-Private API (aiortc 1.16 / aioice 0.10): ``RTCSctpTransport.transport`` (DTLS) ``.transport`` (ICE)
-``.iceGatherer._connection.get_component_candidates(..., timeout=5)``.
+Private API (aioice 0.13): ``Connection.get_component_candidates(..., timeout=5)``, the connection
+reached as signaling/aioice_access.py says.
 """
 from __future__ import annotations
 
 import functools
 
 from aiortc import RTCPeerConnection
+
+from .aioice_access import ice_connection
 
 GATHER_TIMEOUT = 2.0
 """Seconds; the browser client's cap too."""
@@ -23,9 +25,7 @@ GATHER_TIMEOUT = 2.0
 def cap_gathering(pc: RTCPeerConnection, timeout: float = GATHER_TIMEOUT) -> bool:
     """Apply the cap to ``pc``'s ICE gatherer, which exists once it has a data channel (offerer) or a
     remote description (answerer). False when aiortc's internals are not as expected (nothing changed)."""
-    sctp = pc.sctp
-    connection = getattr(getattr(getattr(sctp, "transport", None), "transport", None), "iceGatherer", None)
-    connection = getattr(connection, "_connection", None)
+    connection = ice_connection(pc)
     gather = getattr(connection, "get_component_candidates", None)
     if gather is None:
         return False

@@ -1,8 +1,8 @@
 """Which network path an aiortc peer connection ended up on: the selected ICE candidate pair.
 
-aiortc's ``getStats()`` has no candidate-pair entries, so this reads aioice's nominated pair through
-the private attributes named below (aiortc 1.16 / aioice 0.10): ``RTCSctpTransport.transport``
-(DTLS) → ``.transport`` (ICE) → ``._connection`` (aioice Connection) → ``._nominated``.
+aiortc's ``getStats()`` has no candidate-pair entries, so this reads aioice's nominated pair
+(private API, aioice 0.13: ``Connection._nominated``; the connection reached as
+signaling/aioice_access.py says).
 """
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from typing import Any
 
 from aiortc import RTCPeerConnection
 
+from .aioice_access import ice_connection
+
 
 def selected_path(pc: RTCPeerConnection) -> dict[str, Any] | None:
     """``{"local": "host|srflx|prflx|relay", "remote": ..., "protocol": "udp|tcp", "relayProtocol": ...,
     "localAddress": "ip:port", "remoteAddress": "ip:port"}``, or None before a pair is selected."""
-    sctp = pc.sctp
-    if sctp is None:
-        return None
-    connection = getattr(sctp.transport.transport, "_connection", None)
+    connection = ice_connection(pc)
     nominated = getattr(connection, "_nominated", None) or {}
     pair = nominated.get(1)
     if pair is None:

@@ -19,6 +19,7 @@ from .gathering import cap_gathering
 from .mdns import MdnsDeferral, defer_mdns_candidates, resolve_deferred
 from .path import selected_path
 from .session import ViewerSession
+from .triggered_checks import retrigger_in_progress_checks
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class ViewerPeer:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=deferral.sdp, type=offer.type))
         if not cap_gathering(self.pc):
             logger.debug("%s: could not cap ICE gathering time (aiortc internals changed)", self.label)
+        if not retrigger_in_progress_checks(self.pc):
+            logger.debug("%s: could not add triggered checks (aioice internals changed)", self.label)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         if deferral.candidates:
             self._spawn(self._add_deferred_candidates(deferral))

@@ -15,6 +15,7 @@ import aiohttp
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from signaling.gathering import cap_gathering
+from signaling.triggered_checks import retrigger_in_progress_checks
 from signaling.ice import rtc_configuration
 from signaling.path import selected_path
 
@@ -207,6 +208,7 @@ class PointReceiver(BaseReceiver):
             self.control.on("message", self._on_control)
             use_unordered_reassembly(pc.sctp)  # aiortc's own loses a message after each lost last fragment
             cap_gathering(pc)  # as the browser: an unanswered STUN server must not hold the offer for 5 s
+            retrigger_in_progress_checks(pc)  # as the RFC: a direct path through two NATs wins over the relay
             await pc.setLocalDescription(await pc.createOffer())
             offer = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
             async with http.post(f"{self.base_url}/offer", json=offer) as resp:

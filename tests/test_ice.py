@@ -146,3 +146,45 @@ async def test_an_unanswering_stun_server_holds_the_offer_for_the_cap_not_5_s() 
             await pc.close()
     assert 0.9 <= elapsed < 3.0, elapsed
     assert "typ host" in pc.localDescription.sdp
+
+
+async def test_a_check_the_peer_answers_with_its_own_is_sent_again_at_once() -> None:
+    """Through two NATs a viewer's first check is dropped until the streamer has sent one its way
+    (RFC 8445 section 7.3.1.4, signaling/triggered_checks.py). Here the streamer drops every first
+    check transaction it sees, with all its retransmissions: the viewer connects only if the streamer's
+    own check makes it check that pair again with a new transaction."""
+    from aioice import stun
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    from signaling.aioice_access import ice_connection
+    from signaling.triggered_checks import retrigger_in_progress_checks
+
+    viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    streamer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        channel = viewer.createDataChannel("control")
+        opened = asyncio.Event()
+        channel.on("open", opened.set)
+        assert retrigger_in_progress_checks(viewer)
+        await viewer.setLocalDescription(await viewer.createOffer())
+        await streamer.setRemoteDescription(viewer.localDescription)
+        agent = ice_connection(streamer)
+        received = agent.request_received
+        first: dict[tuple[str, int], bytes] = {}
+        dropped: list[bytes] = []
+
+        def drop_first_transactions(message: stun.Message, addr: tuple[str, int], protocol: object) -> None:
+            if first.setdefault(addr, message.transaction_id) == message.transaction_id:
+                dropped.append(message.transaction_id)  # a NAT that has not seen the streamer send yet
+                return
+            received(message, addr, protocol)
+
+        agent.request_received = drop_first_transactions
+        await streamer.setLocalDescription(await streamer.createAnswer())
+        await viewer.setRemoteDescription(streamer.localDescription)
+        await asyncio.wait_for(opened.wait(), 10)  # without the new check: none of the viewer's succeeds
+        assert dropped and len(first) >= 1
+        assert ice_connection(viewer)._nominated  # a pair the viewer checked itself, with a fresh transaction
+    finally:
+        await viewer.close()
+        await streamer.close()

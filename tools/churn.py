@@ -103,6 +103,11 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def kib(memory: dict[str, int | None]) -> dict[str, int | None]:
+    """/stats' memory report (signaling/memory.py) in KiB."""
+    return {key: None if value is None else value // 1024 for key, value in memory.items()}
+
+
 def wait_idle(url: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -121,7 +126,7 @@ def churn(cycles: int, warmup: int, batch: int = BATCH) -> dict[str, Any]:
             run_batch(url, KINDS[i % len(KINDS)], batch)
         base = wait_idle(url, idle_within)
         base_tasks, base_rss = base["tasks"], rss_kib(server.proc.pid)
-        base_traced = stats(url, collect=True)["tracedBytes"]
+        base_memory = stats(url, collect=True)["memory"]
         started = time.monotonic()
         done = 0
         series = []
@@ -130,21 +135,20 @@ def churn(cycles: int, warmup: int, batch: int = BATCH) -> dict[str, Any]:
             run_batch(url, KINDS[(done // batch) % len(KINDS)], count)
             done += count
             if done % 60 == 0:
-                wait_idle(url, idle_within)
-                series.append(rss_kib(server.proc.pid))
+                series.append(kib(wait_idle(url, idle_within)["memory"]))
         churn_seconds = time.monotonic() - started
         end = wait_idle(url, idle_within)
         end_rss = rss_kib(server.proc.pid)
         final = stats(url, collect=True)
-        alive, end_traced = final["peerConnections"], final["tracedBytes"]
+        alive, end_memory = final["peerConnections"], final["memory"]
     finally:
         server.stop()
     result = {"cycles": cycles, "warmup_cycles": max(1, warmup // batch) * batch, "batch": batch, "seconds": round(churn_seconds, 1), "viewers_left": len(end["viewers"]),
               "peer_connections_alive": alive,
-              "python_traced_kib": None if base_traced is None else [base_traced // 1024, end_traced // 1024],
+              "memory_kib_before": kib(base_memory), "memory_kib_after": kib(end_memory),
               "tasks_before": base_tasks, "tasks_after": end["tasks"], "rss_kib_before": base_rss,
               "rss_kib_after": end_rss, "rss_growth_pct": round(100 * (end_rss - base_rss) / base_rss, 1),
-              "rss_kib_every_60_cycles": series}
+              "memory_kib_every_60_cycles": series}
     result["ok"] = (result["viewers_left"] == 0 and alive == 0 and end["tasks"] <= base_tasks
                     and result["rss_growth_pct"] <= 10.0)
     return result
