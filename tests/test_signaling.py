@@ -1,7 +1,6 @@
 """Signaling app: client files, /config, /offer validation and a real aiortc offer."""
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -78,7 +77,21 @@ async def test_a_real_offer_gets_an_answer(client: Any) -> None:
 
 async def test_stats_endpoint(client: Any) -> None:
     body = await (await client.get("/stats")).json()
-    assert set(body) >= {"broadcast", "viewers", "finished"} and body["viewers"] == []
+    assert set(body) >= {"broadcast", "viewers", "finished", "memory"} and body["viewers"] == []
+    memory = body["memory"]  # glibc (Debian): the C heap is reported; tracemalloc is off in tests
+    assert memory["resident"] > memory["heapInUse"] > 1_000_000 and memory["heapFree"] >= 0
+    assert memory["traced"] is None
+
+
+def test_the_c_heap_report_follows_an_allocation() -> None:
+    import ctypes
+
+    from signaling.memory import memory_report
+    before = memory_report()["heapInUse"]
+    block = ctypes.create_string_buffer(64 * 1024 * 1024)  # malloc'd by ctypes, outside the interpreter's heap
+    after = memory_report()["heapInUse"]
+    del block
+    assert before is not None and after is not None and after - before >= 64 * 1024 * 1024
 
 
 OFFER_WITH_MDNS = (
