@@ -16,7 +16,7 @@ from stream.sender import PacingOptions
 
 from .client_files import CLIENT_DIR, add_client_routes, page
 from .ice import IceOptions, rtc_configuration
-from .memory import memory_report
+from .memory import memory_report, release_soon
 from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
 from .offers import LIVE_PEER_CONNECTIONS, MAX_OFFER_BYTES, OfferError, PeerSettings, answer_offer, check_capacity, parse_offer
 from .peer import ViewerPeer
@@ -119,6 +119,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await viewer.serve(cfg.broadcaster.metadata())
     finally:
         request.app[WS_VIEWERS].discard(viewer)
+        release_soon()
     return ws
 
 

@@ -17,6 +17,7 @@ from stream.sinks import DataChannelSink
 
 from .gathering import cap_gathering
 from .mdns import MdnsDeferral, defer_mdns_candidates, resolve_deferred
+from .memory import release_soon
 from .path import selected_path
 from .session import ViewerSession
 from .triggered_checks import retrigger_in_progress_checks
@@ -101,6 +102,7 @@ class ViewerPeer:
         logger.info("%s: closed (%s)", self.label,
                     self.session.sender.stats.as_dict() if self.session else "never streamed")
         self._on_closed(self)
+        release_soon()  # what it held goes back to the system, not only to malloc's free lists
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -10,11 +10,12 @@ batches of ``--batch`` (10), each batch in its own process, ending in one of thr
 - ``kill``: the viewer gets a frame and its process is SIGKILLed (a crash, a lost network: nothing is
   said, the streamer must notice the silence);
 - ``ghost``: the viewer posts an offer and vanishes before connecting (the streamer's connect timeout).
-It then waits for the streamer to be idle and compares it with a baseline taken after ``--warmup``
-connections: 0 viewers, 0 peer connections left uncollected, no more asyncio tasks, resident memory
-within 10 %. (From a cold start resident memory grows for the first few hundred connections and then
-stays flat: native allocations on the per-viewer path, neither the interpreter's nor uvloop's; see
-docs/security.md.)
+It then waits for the streamer to be idle and to have released what its viewers freed
+(signaling/memory.py), and compares it with a baseline taken the same way after ``--warmup``
+connections (default 10; 0 = a streamer that never had a viewer): 0 viewers, 0 peer connections left
+uncollected, no more asyncio tasks, resident memory within 10 %. The memory report (/stats) splits
+resident memory into mapped files (library code), the C heap in use and free, and, with
+PYTHONTRACEMALLOC=1, the interpreter's objects; see docs/security.md for what was measured.
 Prints a JSON summary; exit status 1 if any check fails. tests/test_churn.py runs a smaller count.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.process import StreamerProcess  # noqa: E402
+from signaling.memory import RELEASE_DELAY  # noqa: E402
 
 BATCH = 10
 KINDS = ("close", "kill", "ghost")
@@ -96,25 +98,19 @@ def stats(url: str, collect: bool = False) -> dict[str, Any]:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
 def kib(memory: dict[str, int | None]) -> dict[str, int | None]:
     """/stats' memory report (signaling/memory.py) in KiB."""
     return {key: None if value is None else value // 1024 for key, value in memory.items()}
 
 
-def wait_idle(url: str, timeout: float) -> dict[str, Any]:
+def settle(url: str, timeout: float) -> dict[str, Any]:
+    """/stats once the streamer has no viewers left (or ``timeout`` passed) and has released what the
+    last ones freed (signaling/memory.py)."""
     deadline = time.monotonic() + timeout
-    while True:
-        s = stats(url)
-        if not s["viewers"] or time.monotonic() > deadline:
-            return s
+    while stats(url)["viewers"] and time.monotonic() < deadline:
         time.sleep(0.5)
+    time.sleep(RELEASE_DELAY + 1.0)
+    return stats(url)
 
 
 def churn(cycles: int, warmup: int, batch: int = BATCH) -> dict[str, Any]:
@@ -122,11 +118,9 @@ def churn(cycles: int, warmup: int, batch: int = BATCH) -> dict[str, Any]:
     url = server.url.rstrip("/")
     idle_within = 5 + 3 + 15  # connect timeout + viewer timeout + margin
     try:
-        for i in range(max(1, warmup // batch)):  # warm-up: every code path, allocator caches filled
+        for i in range(warmup // batch):  # warm-up: the libraries' code on the viewer path mapped
             run_batch(url, KINDS[i % len(KINDS)], batch)
-        base = wait_idle(url, idle_within)
-        base_tasks, base_rss = base["tasks"], rss_kib(server.proc.pid)
-        base_memory = stats(url, collect=True)["memory"]
+        base = settle(url, idle_within)
         started = time.monotonic()
         done = 0
         series = []
@@ -135,21 +129,19 @@ def churn(cycles: int, warmup: int, batch: int = BATCH) -> dict[str, Any]:
             run_batch(url, KINDS[(done // batch) % len(KINDS)], count)
             done += count
             if done % 60 == 0:
-                series.append(kib(wait_idle(url, idle_within)["memory"]))
+                series.append(kib(settle(url, idle_within)["memory"]))
         churn_seconds = time.monotonic() - started
-        end = wait_idle(url, idle_within)
-        end_rss = rss_kib(server.proc.pid)
-        final = stats(url, collect=True)
-        alive, end_memory = final["peerConnections"], final["memory"]
+        end = settle(url, idle_within)
+        alive = stats(url, collect=True)["peerConnections"]
     finally:
         server.stop()
-    result = {"cycles": cycles, "warmup_cycles": max(1, warmup // batch) * batch, "batch": batch, "seconds": round(churn_seconds, 1), "viewers_left": len(end["viewers"]),
+    result = {"cycles": cycles, "warmup_cycles": warmup // batch * batch, "batch": batch, "seconds": round(churn_seconds, 1), "viewers_left": len(end["viewers"]),
               "peer_connections_alive": alive,
-              "memory_kib_before": kib(base_memory), "memory_kib_after": kib(end_memory),
-              "tasks_before": base_tasks, "tasks_after": end["tasks"], "rss_kib_before": base_rss,
-              "rss_kib_after": end_rss, "rss_growth_pct": round(100 * (end_rss - base_rss) / base_rss, 1),
+              "tasks_before": base["tasks"], "tasks_after": end["tasks"],
+              "memory_kib_before": kib(base["memory"]), "memory_kib_after": kib(end["memory"]),
+              "rss_growth_pct": round(100 * (end["memory"]["resident"] / base["memory"]["resident"] - 1), 1),
               "memory_kib_every_60_cycles": series}
-    result["ok"] = (result["viewers_left"] == 0 and alive == 0 and end["tasks"] <= base_tasks
+    result["ok"] = (result["viewers_left"] == 0 and alive == 0 and end["tasks"] <= base["tasks"]
                     and result["rss_growth_pct"] <= 10.0)
     return result
 
@@ -157,8 +149,8 @@ def churn(cycles: int, warmup: int, batch: int = BATCH) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cycles", type=int, default=200, help="viewer connections (default: 200)")
-    parser.add_argument("--warmup", type=int, default=90,
-                        help="connections before the baseline is taken (default: 90; see docs/security.md)")
+    parser.add_argument("--warmup", type=int, default=10,
+                        help="connections before the baseline is taken (default: 10; 0: none; see docs/security.md)")
     parser.add_argument("--viewer", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=BATCH,
