@@ -15,9 +15,9 @@ from stream.congestion import LossToleranceOptions
 from stream.sender import PacingOptions
 
 from .client_files import CLIENT_DIR, add_client_routes, page
+from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
 from .ice import IceOptions, rtc_configuration
 from .memory import memory_report, release_soon
-from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
 from .offers import LIVE_PEER_CONNECTIONS, MAX_OFFER_BYTES, OfferError, PeerSettings, answer_offer, check_capacity, parse_offer
 from .peer import ViewerPeer
 from .responses import read_body

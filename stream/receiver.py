@@ -15,9 +15,9 @@ import aiohttp
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from signaling.gathering import cap_gathering
-from signaling.triggered_checks import retrigger_in_progress_checks
 from signaling.ice import rtc_configuration
 from signaling.path import selected_path
+from signaling.triggered_checks import retrigger_in_progress_checks
 
 from .assembler import AssembledFrame, FrameAssembler
 from .control import ClockOffsetEstimator, encode_control
