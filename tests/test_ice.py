@@ -170,11 +170,11 @@ async def test_a_check_the_peer_answers_with_its_own_is_sent_again_at_once() -> 
         await streamer.setRemoteDescription(viewer.localDescription)
         agent = ice_connection(streamer)
         received = agent.request_received
-        first: dict[tuple[str, int], bytes] = {}
+        first: dict[tuple[tuple[str, int], int], bytes] = {}  # per pair: viewer address, streamer socket
         dropped: list[bytes] = []
 
         def drop_first_transactions(message: stun.Message, addr: tuple[str, int], protocol: object) -> None:
-            if first.setdefault(addr, message.transaction_id) == message.transaction_id:
+            if first.setdefault((addr, id(protocol)), message.transaction_id) == message.transaction_id:
                 dropped.append(message.transaction_id)  # a NAT that has not seen the streamer send yet
                 return
             received(message, addr, protocol)
