@@ -53,7 +53,7 @@ async def record_browser(transport: str, url: str, viewers: int, duration: float
             link = [0, 0, 0]
             for viewer, pg in enumerate(pages):
                 state = await pg.evaluate("({link: {...window.pointStream.link}, samples: window.pointStream.samples})")
-                for frame_id, drawn_at, latency, points_pct, complete in state["samples"]:
+                for frame_id, drawn_at, latency, points_pct, complete, _clock_error in state["samples"]:
                     if start <= drawn_at <= end:
                         samples.append(FrameSample(viewer, frame_id, drawn_at - latency / 1000, drawn_at, latency,
                                                    points_pct, bool(complete)))

@@ -24,7 +24,9 @@ const status = {
   framesDrawn: 0, framesReceived: 0, lastDrawnPoints: 0, firstFrameMs: null, state: 'idle',
   decodeMs: 0, renderMs: 0, // main-thread time spent decoding chunks and rendering, cumulative
   controlErrors: 0, // control messages ignored: not JSON objects with a type, or of an unknown type
-  samples: [], // per drawn frame: [frameId, drawn at (server clock, s), latency ms, points %, complete]
+  // per drawn frame: [frameId, drawn at (server clock, s), latency ms, points %, complete, clock error ms]; the
+  // clock error bounds how far the server clock estimate may be off (half the best ping's RTT; null before one)
+  samples: [],
 };
 const MAX_SAMPLES = 20000;
 let unreported = [];
@@ -136,7 +138,7 @@ function animate() {
   const latencyMs = (t + clock.offset - frame.captureTime) * 1000;
   drawn.addFrame({ t, latencyMs });
   const sample = [frame.frameId, t + clock.offset, latencyMs, (100 * frame.pointsReceived) / frame.framePoints,
-    frame.complete ? 1 : 0];
+    frame.complete ? 1 : 0, clock.best ? clock.best.rtt * 500 : null];
   status.samples.push(sample);
   if (status.samples.length > MAX_SAMPLES) status.samples.shift();
   unreported.push([sample[0], Math.round(latencyMs * 10) / 10, Math.round(sample[3] * 10) / 10]);
