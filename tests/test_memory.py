@@ -15,7 +15,8 @@ def test_the_c_heap_report_follows_an_allocation() -> None:
     block = ctypes.create_string_buffer(64 * MiB)  # malloc'd by ctypes, outside the interpreter's heap
     after = memory_report()["heapInUse"]
     del block
-    assert before is not None and after is not None and after - before >= 64 * MiB
+    # the rest of the process may free a little meanwhile (a CI run measured 64 MiB − 17 KB)
+    assert before is not None and after is not None and 60 * MiB <= after - before < 70 * MiB
 
 
 def test_memory_freed_between_live_blocks_goes_back_to_the_system() -> None:
