@@ -15,7 +15,7 @@ from stream.congestion import LossToleranceOptions
 from stream.sender import PacingOptions
 
 from .client_files import CLIENT_DIR, add_client_routes, page
-from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
+from .guard import DEFAULT_MAX_VIEWERS, RateLimit, json_error, json_errors, rate_limited, token_guard
 from .ice import IceOptions, rtc_configuration
 from .memory import memory_report, release_soon
 from .offers import LIVE_PEER_CONNECTIONS, MAX_OFFER_BYTES, OfferError, PeerSettings, answer_offer, check_capacity, parse_offer
@@ -25,7 +25,6 @@ from .websocket import WebSocketViewer
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_VIEWERS = 16
 PROTECTED = ("/", "/config", "/offer", "/ws", "/stats")
 """Paths that need the token when there is one; the client's code (/src, /vendor, /build) is public."""
 

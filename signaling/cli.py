@@ -6,7 +6,7 @@ import re
 import ssl
 from pathlib import Path
 
-from .guard import RateLimit
+from .guard import DEFAULT_MAX_STREAMS, DEFAULT_MAX_VIEWERS, RateLimit
 from .ice import DEFAULT_TTL, IceOptions
 
 STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -52,7 +52,7 @@ def add_ice_arguments(parser: argparse.ArgumentParser) -> None:
 def add_signaling_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the streamer: where it listens, or where it publishes, and its ICE servers."""
     add_listen_arguments(parser, 8080)
-    parser.add_argument("--max-viewers", type=int, default=16, metavar="N",
+    parser.add_argument("--max-viewers", type=int, default=DEFAULT_MAX_VIEWERS, metavar="N",
                         help="viewers at once; the next gets 503 (default: %(default)s; 0 = unlimited)")
     parser.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="close a peer that has not connected after this long (default: %(default)g)")
@@ -83,7 +83,7 @@ def add_rendezvous_limits(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--publish-token", metavar="TOKEN",
                        help="shared secret publishers must present (default: the same as --token)")
     group.add_argument("--publish-token-file", type=Path, metavar="FILE", help="read --publish-token from FILE")
-    group.add_argument("--max-streams", type=int, default=100, metavar="N",
+    group.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS, metavar="N",
                        help="live streams at once (default: %(default)s)")
 
 

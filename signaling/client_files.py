@@ -7,6 +7,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .guard import json_error
+
 logger = logging.getLogger(__name__)
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
@@ -31,7 +33,7 @@ def static_files(root: Path) -> Callable[[web.Request], Awaitable[web.StreamResp
         except (ValueError, OSError):
             found = False
         if not found:
-            return web.json_response({"error": f"no such path: {request.path}"}, status=404)
+            return json_error(404, f"no such path: {request.path}")
         return web.FileResponse(path)
 
     return handler

@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+DEFAULT_MAX_VIEWERS = 16
+"""Viewers a streamer takes at once (--max-viewers); the next gets 503."""
+DEFAULT_MAX_STREAMS = 100
+"""Live streams a rendezvous server takes at once (--max-streams)."""
+
 
 def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
@@ -75,8 +80,9 @@ def token_guard(rules: Iterable[tuple[str, str]]) -> Callable[..., Awaitable[web
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         for prefix, token in ordered:
             if request.path == prefix or (prefix != "/" and request.path.startswith(prefix)):
-                if not token_matches(presented_token(request), token):
-                    why = "no token" if presented_token(request) is None else "wrong token"
+                presented = presented_token(request)
+                if not token_matches(presented, token):
+                    why = "no token" if presented is None else "wrong token"
                     logger.warning("401 for %s %s from %s: %s", request.method, request.path, request.remote, why)
                     return json_error(401, "this server needs a token: add ?token=... to the page address, or "
                                            "send Authorization: Bearer ...", {"WWW-Authenticate": "Bearer"})

@@ -22,7 +22,7 @@ from aiohttp import WSMsgType, web
 
 from .cli import STREAM_NAME
 from .client_files import CLIENT_DIR, add_client_routes, page
-from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
+from .guard import DEFAULT_MAX_STREAMS, RateLimit, json_error, json_errors, rate_limited, token_guard
 from .ice import IceOptions
 from .offers import MAX_OFFER_BYTES, OfferError, parse_offer
 from .responses import read_body
@@ -35,7 +35,6 @@ ANSWER_TIMEOUT = 20.0
 """Seconds a publisher has to answer an offer (it gathers its candidates first, TURN included)."""
 HEARTBEAT = 5.0
 """WebSocket ping interval; a publisher that stops answering is dropped after about twice this."""
-DEFAULT_MAX_STREAMS = 100
 CLOSE_REFUSED = 4400
 CLOSE_FULL = 4503
 CLOSE_NAME_TAKEN = 4409

@@ -31,10 +31,10 @@ SCTP_PACKET_PAYLOAD = 1160
 #: Largest point count one chunk may declare (bounds the decoder's allocation).
 MAX_CHUNK_POINTS = (MAX_MESSAGE_SIZE * 255) // 16
 MAX_FRAME_POINTS = 1 << 21
-MAX_STEP = 1.0
-"""Largest INT16 quantisation step, metres; with a finite origin it keeps decoded points finite."""
 """Largest frame a chunk may declare (2,097,152 points; a 128-beam sensor sends about 260k): it bounds
 the frame buffer a receiver allocates for it (32 MiB of float32 x, y, z, intensity)."""
+MAX_STEP = 1.0
+"""Largest INT16 quantisation step, metres; with a finite origin it keeps decoded points finite."""
 
 
 class Encoding(enum.IntEnum):

@@ -70,9 +70,11 @@ class BaseReceiver:
     transport = "base"
 
     def __init__(self, base_url: str, options: ReceiverOptions = ReceiverOptions(),
-                 on_frame: Callable[[AssembledFrame], None] | None = None) -> None:
+                 on_frame: Callable[[AssembledFrame], None] | None = None, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.options = options
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        """Sent with every HTTP request and the WebSocket handshake (a server started with --token)."""
         self.state = ReceiverState()
         self.clock = ClockOffsetEstimator()
         self.assembler = FrameAssembler(self._on_frame, time.time)
@@ -184,8 +186,7 @@ class PointReceiver(BaseReceiver):
     def __init__(self, base_url: str, options: ReceiverOptions = ReceiverOptions(),
                  on_frame: Callable[[AssembledFrame], None] | None = None,
                  rtc: RTCConfiguration | None = None, ssl: Any = True, token: str | None = None) -> None:
-        super().__init__(base_url, options, on_frame)
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        super().__init__(base_url, options, on_frame, token)
         self.points: RTCDataChannel | None = None
         self.control: RTCDataChannel | None = None
         self._rtc = rtc
@@ -243,8 +244,7 @@ class WebSocketReceiver(BaseReceiver):
 
     def __init__(self, base_url: str, options: ReceiverOptions = ReceiverOptions(),
                  on_frame: Callable[[AssembledFrame], None] | None = None, token: str | None = None) -> None:
-        super().__init__(base_url, options, on_frame)
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        super().__init__(base_url, options, on_frame, token)
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
