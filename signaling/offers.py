@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.sdp import SessionDescription
 
 from stream.broadcaster import FrameBroadcaster
 from stream.congestion import LossToleranceOptions
 from stream.sender import PacingOptions
 
+from .offer_sdp import SdpRefused, check_data_channel_offer
 from .path import describe_path
 from .peer import ViewerPeer
 
@@ -65,9 +65,9 @@ def check_offer(params: Any) -> str:
     if _CONTROL.search(sdp):
         raise OfferError(400, "'sdp' contains control characters")
     try:
-        SessionDescription.parse(sdp)
-    except Exception as exc:  # aiortc's parser raises ValueError, IndexError, KeyError... on garbage
-        raise OfferError(400, f"'sdp' is not a session description aiortc can read: {type(exc).__name__}") from None
+        check_data_channel_offer(sdp)
+    except SdpRefused as exc:
+        raise OfferError(400, f"'sdp': {exc}") from None
     return sdp
 
 
@@ -93,7 +93,10 @@ class PeerSettings:
 
 async def answer_offer(settings: PeerSettings, peers: set[ViewerPeer], sdp: str, rtc: RTCConfiguration,
                        remote: str | None) -> RTCSessionDescription:
-    """A new ViewerPeer for the offer, registered in ``peers`` until it closes; returns its answer."""
+    """A new ViewerPeer for the offer, registered in ``peers`` until it closes; returns its answer.
+
+    Raises only ``OfferError`` (and ``CancelledError``): whatever aiortc raises while answering, the peer
+    is closed, which takes it out of ``peers``, before this returns."""
     pc = RTCPeerConnection(rtc)
     LIVE_PEER_CONNECTIONS.add(pc)
     peer = ViewerPeer(pc, settings.broadcaster, settings.pacing, settings.broadcaster.metadata(), peers.discard,
@@ -103,9 +106,13 @@ async def answer_offer(settings: PeerSettings, peers: set[ViewerPeer], sdp: str,
     peers.add(peer)
     try:
         answer = await peer.answer(RTCSessionDescription(sdp=sdp, type="offer"))
-    except Exception as exc:  # aiortc raises ValueError and friends for SDP it cannot use
-        logger.info("rejected offer from %s: %s", remote, exc)
+    except Exception as exc:  # aiortc raises ValueError, AttributeError, KeyError... for SDP it cannot use
+        logger.info("rejected offer from %s: %s: %s", remote, type(exc).__name__, str(exc))
         await peer.close()
-        raise OfferError(400, f"could not use the offer: {exc}") from None
+        why = str(exc)[:200] if isinstance(exc, ValueError) else "aiortc could not answer it"
+        raise OfferError(400, f"could not use the offer: {why}") from None
+    except BaseException:  # cancelled while answering: the peer must not outlive the request that made it
+        await peer.close()
+        raise
     logger.info("%s: answered offer from %s", peer.label, remote)
     return answer

@@ -14,7 +14,9 @@ from stream.broadcaster import FrameBroadcaster
 from stream.congestion import LossTolerance, LossToleranceOptions, install_loss_tolerance
 from stream.sender import PacingOptions
 from stream.sinks import DataChannelSink
+from stream.tasks import TaskSet
 
+from .closing import close_peer_connection
 from .gathering import cap_gathering
 from .mdns import MdnsDeferral, defer_mdns_candidates, resolve_deferred
 from .memory import release_soon
@@ -52,7 +54,7 @@ class ViewerPeer:
         self.created = time.monotonic()
         self._on_closed = on_closed
         self._stats_interval = stats_interval
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(self.label)
         self._closing = False
         self.on_connected: Callable[[ViewerPeer], None] | None = None
         """Called once when the connection is up (e.g. to log the candidate path)."""
@@ -91,23 +93,22 @@ class ViewerPeer:
         logger.debug("%s: %d of %d mDNS candidates resolved", self.label, len(resolved), len(deferral.candidates))
 
     async def close(self) -> None:
+        """End everything this viewer holds: its tasks, its peer connection, its slot. Never raises (but
+        for cancellation), and the slot is given back whatever aiortc does while closing."""
         if self._closing:
             return
         self._closing = True
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-        await self.pc.close()
-        logger.info("%s: closed (%s)", self.label,
-                    self.session.sender.stats.as_dict() if self.session else "never streamed")
-        self._on_closed(self)
-        release_soon()  # what it held goes back to the system, not only to malloc's free lists
+        try:
+            self._tasks.cancel()
+            await close_peer_connection(self.pc, self.label)
+            logger.info("%s: closed (%s)", self.label,
+                        self.session.sender.stats.as_dict() if self.session else "never streamed")
+        finally:
+            self._on_closed(self)
+            release_soon()  # what it held goes back to the system, not only to malloc's free lists
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def _connect_watchdog(self, timeout: float) -> None:
         await asyncio.sleep(timeout)

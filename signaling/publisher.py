@@ -17,6 +17,8 @@ from typing import Any
 
 import aiohttp
 
+from stream.tasks import TaskSet
+
 from .ice import IceOptions, rtc_configuration
 from .offers import OfferError, PeerSettings, answer_offer, check_capacity, check_offer
 from .peer import ViewerPeer
@@ -61,7 +63,7 @@ class Publisher:
         self.peers: set[ViewerPeer] = set()
         self.registrations = 0
         self._on_registered = on_registered
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(f"publisher {stream!r}")
 
     async def run(self) -> None:
         """Stay registered until cancelled; raises RegistrationRefused if the server says no for good."""
@@ -125,18 +127,19 @@ class Publisher:
             reply: dict[str, Any] = {"type": "answer", "id": offer_id, "sdp": answer.sdp}
         except OfferError as exc:
             reply = {"type": "refused", "id": offer_id, "status": exc.status, "error": str(exc)}
-        if not ws.closed:
+        except Exception:  # a bug of ours: the viewer still gets an answer, now, not a timeout
+            logger.exception("offer %s: unexpected error while answering", offer_id)
+            reply = {"type": "refused", "id": offer_id, "status": 500, "error": "internal error"}
+        try:
             await ws.send_json(reply)
+        except (ConnectionError, RuntimeError) as exc:  # the signaling connection went away meanwhile
+            logger.info("offer %s: could not send the reply: %s", offer_id, exc or type(exc).__name__)
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.close()
         await asyncio.gather(*(p.close() for p in list(self.peers)), return_exceptions=True)
 
 

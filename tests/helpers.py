@@ -14,6 +14,15 @@ from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions
 
 
+MINIMAL_OFFER = ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
+                 "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n"
+                 "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\n"
+                 f"a=fingerprint:sha-256 {':'.join(['AB'] * 32)}\r\na=setup:actpass\r\na=mid:0\r\n"
+                 "a=sctp-port:5000\r\n")
+"""The smallest offer that passes the streamer's checks (signaling/offer_sdp.py): one data channel section,
+ICE credentials, a fingerprint; no candidates, so it never connects."""
+
+
 def make_app(fps: float = 10.0, quantize_mm: float = 0.0, ice: IceOptions | None = None,
              frames_per_pass: int | None = None, loop: bool = True) -> tuple[web.Application, FrameBroadcaster, SyntheticSource]:
     source = SyntheticSource(SyntheticOptions(fps=fps, frames_per_pass=frames_per_pass))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import Browser, Page, sync_playwright  # a missing Playwright fails, never skips
 
+from bench.browser import CHROMIUM_ARGS
 from tests.conftest import ROOT, ServerProcess, self_signed
-
-pytest.importorskip("playwright")
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
-
-from bench.browser import CHROMIUM_ARGS  # noqa: E402
+from tests.sdp_fuzz import CHROMIUM_OFFERS, mutate, sanitize
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 BACKGROUND = np.array([11, 13, 18])
 
@@ -51,8 +50,9 @@ def wait_frames(page: Page, count: int, timeout: float = 90.0) -> dict[str, Any]
     return status(page)
 
 
-def server_stats(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url + "stats", timeout=10) as resp:
+def server_stats(url: str, collect: bool = False) -> dict[str, Any]:
+    """The streamer's /stats; ``collect``: after a garbage collection, so that only live objects count."""
+    with urllib.request.urlopen(url + ("stats?gc=1" if collect else "stats"), timeout=10) as resp:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
@@ -202,3 +202,85 @@ def test_https_with_a_token_the_page_works_and_the_token_leaves_the_address_bar(
                                    timeout=10_000)
         finally:
             b.close()
+
+
+AV_OFFER = """async () => {
+  const pc = new RTCPeerConnection({iceServers: []});
+  pc.addTransceiver('audio');
+  pc.addTransceiver('video');
+  pc.createDataChannel('control');
+  pc.createDataChannel('points', {ordered: false, maxRetransmits: 0});
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((done) => {
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') done(); };
+    setTimeout(done, 3000);
+  });
+  return pc.localDescription.sdp;
+}"""
+
+
+def capture_offers(browser: Browser, url: str) -> dict[str, str]:
+    """The offer the real client posts (caught on its way to /offer), and one of this Chromium with an audio
+    and a video transceiver beside the data channels."""
+    page = browser.new_page()
+    posted: list[str] = []
+
+    def catch(route: Any) -> None:
+        posted.append(json.loads(route.request.post_data)["sdp"])
+        route.abort()
+
+    page.route("**/offer", catch)
+    page.goto(url)
+    page.wait_for_function("window.pointStream && window.pointStream.state === 'reconnecting'", timeout=20_000)
+    offers = {"chromium-client": posted[0], "chromium-av": page.evaluate(AV_OFFER)}
+    page.close()
+    return offers
+
+
+def post_offer(url: str, sdp: str) -> tuple[int, Any]:
+    req = urllib.request.Request(url + "offer", data=json.dumps({"type": "offer", "sdp": sdp}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_this_chromiums_offers_mutated_leave_nothing_behind(browser: Browser, server_process: Any) -> None:
+    """The offers of the Chromium installed now, mutated as tests/test_offer_fuzz.py does with the committed
+    ones (UPDATE_FIXTURES=1 writes these as the committed ones): the streamer answers or refuses each with
+    JSON, keeps no viewer, peer connection or task of them, and a page then streams."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    server: ServerProcess = server_process("--fps", "5", "--quantize", "5", "--connect-timeout", "1",
+                                           "--max-offers-per-minute", "0", "--max-viewers", "0")
+    offers = capture_offers(browser, server.url)
+    assert all("m=application" in sdp and "a=fingerprint:sha-256" in sdp for sdp in offers.values()), offers
+    if os.environ.get("UPDATE_FIXTURES"):
+        CHROMIUM_OFFERS.write_text(json.dumps(offers, indent=1) + "\n")
+    tasks_before = server_stats(server.url)["tasks"]
+    statuses: dict[int, int] = {}
+
+    @settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(data=st.data(), name=st.sampled_from(sorted(offers)))
+    def one(data: st.DataObject, name: str) -> None:
+        what, sdp = data.draw(mutate(sanitize(offers[name])))
+        status, body = post_offer(server.url, sdp)
+        assert status == 200 or 400 <= status < 500, (name, what, status, body)
+        assert status == 200 or isinstance(body.get("error"), str)
+        statuses[status] = statuses.get(status, 0) + 1
+
+    one()
+    assert statuses.get(200) and statuses.get(400), statuses
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        stats = server_stats(server.url, collect=True)
+        if not stats["viewers"] and not stats["peerConnections"] and stats["tasks"] <= tasks_before:
+            break
+        time.sleep(0.5)
+    assert not stats["viewers"] and not stats["peerConnections"] and stats["tasks"] <= tasks_before, stats
+    page, errors = open_viewer(browser, server.url)
+    wait_frames(page, 2)
+    assert not errors

@@ -20,10 +20,10 @@ from signaling.rendezvous import RendezvousConfig, init_rendezvous_app
 from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions
 from stream.receiver import PointReceiver, WebSocketReceiver
-from tests.helpers import register
+from tests.helpers import MINIMAL_OFFER, register
 
 TOKEN = "correct-horse-battery"
-SDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+SDP = MINIMAL_OFFER
 
 
 def streamer(**cfg: Any) -> tuple[aiohttp.web.Application, FrameBroadcaster]:

@@ -22,9 +22,8 @@ from stream.encoder import EncoderOptions
 from stream.receiver import PointReceiver
 from stream.sender import PacingOptions
 from tests.conftest import ServerProcess, self_signed
-from tests.helpers import register
+from tests.helpers import MINIMAL_OFFER, register
 
-GOOD_SDP_PREFIX = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
 
 
 @pytest.fixture
@@ -118,7 +117,7 @@ async def test_viewers_get_their_own_minted_turn_credentials(signaling: Any) -> 
 
 async def test_offers_for_streams_that_are_not_live_or_badly_named_are_refused(signaling: Any) -> None:
     base = str(signaling.make_url("")).rstrip("/")
-    offer = {"type": "offer", "sdp": GOOD_SDP_PREFIX}
+    offer = {"type": "offer", "sdp": MINIMAL_OFFER}
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{base}/view/nobody/offer", json=offer) as resp:
             assert resp.status == 404 and "no live stream named 'nobody'" in (await resp.json())["error"]
@@ -169,9 +168,9 @@ async def test_a_publisher_that_goes_away_fails_pending_offers_with_502(signalin
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(f"{base}/publish")
         assert (await register(ws, "mute"))["type"] == "registered"
-        post = asyncio.create_task(http.post(f"{base}/view/mute/offer", json={"type": "offer", "sdp": GOOD_SDP_PREFIX}))
+        post = asyncio.create_task(http.post(f"{base}/view/mute/offer", json={"type": "offer", "sdp": MINIMAL_OFFER}))
         forwarded = await ws.receive_json(timeout=5)
-        assert forwarded["type"] == "offer" and forwarded["sdp"] == GOOD_SDP_PREFIX
+        assert forwarded["type"] == "offer" and forwarded["sdp"] == MINIMAL_OFFER
         assert forwarded["ice"]["iceServers"][0]["username"].endswith(":mute@127.0.0.1")
         await ws.close()
         resp = await post
@@ -184,7 +183,7 @@ async def test_a_publisher_that_does_not_answer_in_time_gives_504(signaling: Any
     async with aiohttp.ClientSession() as http:
         async with http.ws_connect(f"{base}/publish") as ws:
             await register(ws, "slow")
-            async with http.post(f"{base}/view/slow/offer", json={"type": "offer", "sdp": GOOD_SDP_PREFIX}) as resp:
+            async with http.post(f"{base}/view/slow/offer", json={"type": "offer", "sdp": MINIMAL_OFFER}) as resp:
                 assert resp.status == 504 and "did not answer" in (await resp.json())["error"]
 
 
@@ -279,7 +278,7 @@ async def test_relay_only_reaches_the_publisher_and_hides_the_viewers_address(ai
         async with http.ws_connect(f"{base}/publish") as ws:
             await register(ws, "hidden")
             post = asyncio.create_task(http.post(f"{base}/view/hidden/offer",
-                                                 json={"type": "offer", "sdp": GOOD_SDP_PREFIX}))
+                                                 json={"type": "offer", "sdp": MINIMAL_OFFER}))
             forwarded = await ws.receive_json(timeout=5)
             assert forwarded["remote"] is None and forwarded["ice"]["iceTransportPolicy"] == "relay"
             await ws.send_json({"type": "refused", "id": forwarded["id"], "status": 400, "error": "test"})
@@ -295,7 +294,7 @@ async def test_what_a_publisher_says_cannot_become_a_5xx_or_break_the_server(sig
             for reply in ({"type": "refused", "status": 500, "error": "boom"},
                           {"type": "refused", "status": 503, "error": "full"},
                           {"type": "answer", "sdp": "not sdp"}):
-                post = asyncio.create_task(http.post(f"{base}/view/odd/offer", json={"type": "offer", "sdp": GOOD_SDP_PREFIX}))
+                post = asyncio.create_task(http.post(f"{base}/view/odd/offer", json={"type": "offer", "sdp": MINIMAL_OFFER}))
                 forwarded = await ws.receive_json(timeout=5)
                 await ws.send_json({"type": "answer", "id": [forwarded["id"]], "sdp": "v=0"})  # unhashable id: ignored
                 await ws.send_str("not json")

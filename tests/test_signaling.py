@@ -48,7 +48,7 @@ async def test_config_lists_configured_servers(aiohttp_client: Any) -> None:
     ({"json": {"sdp": "hello", "type": "offer"}}, 400, "'sdp' must be"),
     ({"json": {"sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", "type": "offer"}}, 400, "no data channel"),
     ({"json": {"sdp": "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n", "type": "offer"}}, 400,
-     "could not use the offer"),
+     "no ICE credentials"),
     ({"json": {"sdp": "v=0" + "x" * 70000, "type": "offer"}}, 413, "larger than"),
 ])
 async def test_bad_offers_get_a_4xx_with_a_json_error(client: Any, kwargs: dict[str, Any], status: int,
