@@ -6,7 +6,6 @@ a message that says what was wrong.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import weakref
@@ -18,6 +17,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from stream.broadcaster import FrameBroadcaster
 from stream.congestion import LossToleranceOptions
 from stream.sender import PacingOptions
+from stream.untrusted_json import loads_bounded
 
 from .offer_sdp import SdpRefused, check_data_channel_offer
 from .path import describe_path
@@ -43,9 +43,9 @@ def parse_offer(body: bytes) -> str:
     if len(body) > MAX_OFFER_BYTES:
         raise OfferError(413, f"offer larger than {MAX_OFFER_BYTES} bytes")
     try:
-        params = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise OfferError(400, "body is not valid JSON") from None
+        params = loads_bounded(body, MAX_OFFER_BYTES, "body")
+    except ValueError as exc:
+        raise OfferError(400, f"body is not valid JSON: {exc}") from None
     return check_offer(params)
 
 

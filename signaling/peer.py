@@ -20,6 +20,7 @@ from .closing import close_peer_connection
 from .gathering import cap_gathering
 from .mdns import MdnsDeferral, defer_mdns_candidates, resolve_deferred
 from .memory import release_soon
+from .outbox import OutboxLimits
 from .path import selected_path
 from .session import ViewerSession
 from .triggered_checks import retrigger_in_progress_checks
@@ -38,7 +39,7 @@ class ViewerPeer:
                  hello: dict[str, Any], on_closed: Callable[[ViewerPeer], None],
                  connect_timeout: float = 30.0, stats_interval: float = 1.0,
                  loss_tolerance: LossToleranceOptions | None = LossToleranceOptions(),
-                 silence_timeout: float | None = 15.0) -> None:
+                 silence_timeout: float | None = 15.0, control_backlog: int = OutboxLimits().max_chars) -> None:
         self.id = next(_ids)
         self.label = f"viewer-{self.id}"
         self.pc = pc
@@ -54,6 +55,8 @@ class ViewerPeer:
         self.created = time.monotonic()
         self._on_closed = on_closed
         self._stats_interval = stats_interval
+        self._control_backlog = control_backlog
+        """Bytes of control messages that may wait in aiortc before the viewer counts as not reading."""
         self._tasks = TaskSet(self.label)
         self._closing = False
         self.on_connected: Callable[[ViewerPeer], None] | None = None
@@ -176,8 +179,17 @@ class ViewerPeer:
                                       "pointsChannel": channel_info}))
 
     def _send_control(self, text: str) -> None:
-        if self.control is not None and self.control.readyState == "open":
-            self.control.send(text)
+        control = self.control
+        if control is None or control.readyState != "open" or self._closing:
+            return
+        if control.bufferedAmount + len(text) > self._control_backlog:
+            # aiortc queues what SCTP cannot send yet without bound: a viewer that sends but never
+            # acknowledges would grow it for ever (docs/security.md, finding 2)
+            logger.warning("%s: not reading (%d bytes of control messages wait): disconnecting", self.label,
+                           control.bufferedAmount)
+            self._spawn(self.close())
+            return
+        control.send(text)
 
     def path(self) -> dict[str, Any] | None:
         """The selected ICE candidate pair (signaling/path.py), None before one is."""

@@ -8,7 +8,6 @@ take its name back even before it noticed the old connection was gone.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from stream.tasks import TaskSet
+from stream.untrusted_json import loads_bounded
 
 from .ice import IceOptions, rtc_configuration
 from .offers import OfferError, PeerSettings, answer_offer, check_capacity, check_offer
@@ -26,6 +26,8 @@ from .peer import ViewerPeer
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = 10.0
+SIGNALING_MESSAGE_BYTES = 256 * 1024
+"""Longest message taken from the signaling server (an offer carries an SDP and ICE servers)."""
 
 
 class RegistrationRefused(RuntimeError):
@@ -86,7 +88,7 @@ class Publisher:
         ssl_arg: ssl.SSLContext | bool = self.ssl_context if self.ssl_context is not None else True
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            socket = await http.ws_connect(self.url, heartbeat=5.0, ssl=ssl_arg, max_msg_size=256 * 1024,
+            socket = await http.ws_connect(self.url, heartbeat=5.0, ssl=ssl_arg, max_msg_size=SIGNALING_MESSAGE_BYTES,
                                           timeout=aiohttp.ClientWSTimeout(ws_close=5.0), headers=headers)
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status == 401:
@@ -145,7 +147,7 @@ class Publisher:
 
 def _json(text: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
+        value = loads_bounded(text, SIGNALING_MESSAGE_BYTES, "signaling message")
+    except (ValueError, TypeError):
         return None
     return value if isinstance(value, dict) else None

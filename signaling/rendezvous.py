@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from stream.untrusted_json import loads_bounded
 
 from .cli import STREAM_NAME
 from .client_files import CLIENT_DIR, add_client_routes, page
@@ -35,6 +36,8 @@ ANSWER_TIMEOUT = 20.0
 """Seconds a publisher has to answer an offer (it gathers its candidates first, TURN included)."""
 HEARTBEAT = 5.0
 """WebSocket ping interval; a publisher that stops answering is dropped after about twice this."""
+PUBLISHER_MESSAGE_BYTES = 2 * MAX_OFFER_BYTES
+"""Longest message a publisher may send (an answer carries an SDP)."""
 CLOSE_REFUSED = 4400
 CLOSE_FULL = 4503
 CLOSE_NAME_TAKEN = 4409
@@ -158,7 +161,7 @@ async def publish(request: web.Request) -> web.StreamResponse:
     """A streamer's WebSocket: register one stream name, then answer the offers forwarded to it."""
     if (limited := rate_limited(request.app[CONFIG].offer_rate, request)) is not None:
         return limited
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=2 * MAX_OFFER_BYTES)
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=PUBLISHER_MESSAGE_BYTES)
     await ws.prepare(request)
     streams = request.app[STREAMS]
     stream = await _register(ws, request, streams)
@@ -193,8 +196,8 @@ async def _register(ws: web.WebSocketResponse, request: web.Request,
     if msg.type != WSMsgType.TEXT:
         return None
     try:
-        hello = json.loads(msg.data)
-    except json.JSONDecodeError:
+        hello = loads_bounded(msg.data, PUBLISHER_MESSAGE_BYTES, "register message")
+    except ValueError:
         hello = None
     if not isinstance(hello, dict) or hello.get("type") != "register":
         await refuse(CLOSE_REFUSED, 'first message must be {"type": "register", "stream": NAME, "session": ID}')
@@ -226,9 +229,9 @@ async def _register(ws: web.WebSocketResponse, request: web.Request,
 
 def _on_publisher_message(stream: PublishedStream, text: str) -> None:
     try:
-        msg = json.loads(text)
-    except json.JSONDecodeError:
-        logger.info("stream %r: ignored a message that is not JSON", stream.name)
+        msg = loads_bounded(text, PUBLISHER_MESSAGE_BYTES, "publisher message")
+    except ValueError as exc:
+        logger.info("stream %r: ignored a message: %s", stream.name, exc)
         return
     if not isinstance(msg, dict) or msg.get("type") not in ("answer", "refused"):
         logger.info("stream %r: ignored an unknown message", stream.name)

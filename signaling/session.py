@@ -57,11 +57,28 @@ class ViewerSession:
             return
         kind = message["type"]
         if kind == "ping":
-            self._send_control(encode_control("pong", id=message.get("id"), t0=message.get("t0"),
-                                              serverTime=time.time()))
+            ping_id, t0 = message.get("id"), message.get("t0")
+            if not (_echoable(ping_id) and (t0 is None or _number(t0))):
+                self.control_errors += 1  # a pong echoes these: they must stay small
+                logger.debug("%s: ignored a ping with an id or t0 it cannot echo", self.label)
+                return
+            self._send_control(encode_control("pong", id=ping_id, t0=t0, serverTime=time.time()))
         elif kind == "stats":
             self.viewer_stats = {k: v for k, v in message.items() if k != "type"}
             logger.debug("%s: viewer stats %s", self.label, json.dumps(self.viewer_stats))
         elif kind in ("pause", "resume"):
             self.sender.paused = kind == "pause"
             logger.info("%s: %s", self.label, "paused" if self.sender.paused else "resumed")
+
+
+MAX_ECHOED_ID = 64
+"""Characters of a ping's string id that a pong echoes; a longer one is refused (docs/protocol.md)."""
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _echoable(value: Any) -> bool:
+    """A ping id a pong may echo: absent, a number, or a short string."""
+    return value is None or _number(value) or (isinstance(value, str) and len(value) <= MAX_ECHOED_ID)

@@ -3,7 +3,6 @@ UDP and for comparison in the benchmark. Binary messages are point chunks, text 
 control messages of docs/protocol.md, in both directions."""
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 from dataclasses import replace
@@ -14,7 +13,9 @@ from aiohttp import WSMsgType, web
 from stream.broadcaster import FrameBroadcaster
 from stream.sender import PacingOptions
 from stream.sinks import WebSocketSink
+from stream.tasks import TaskSet
 
+from .outbox import Outbox, OutboxLimits
 from .session import ViewerSession
 
 logger = logging.getLogger(__name__)
@@ -25,24 +26,31 @@ class WebSocketViewer:
     """One viewer connected over a WebSocket; registered in the app's viewer set while connected."""
 
     def __init__(self, ws: web.WebSocketResponse, request: web.Request, broadcaster: FrameBroadcaster,
-                 pacing: PacingOptions) -> None:
+                 pacing: PacingOptions, limits: OutboxLimits = OutboxLimits()) -> None:
         self.id = next(_ids)
         self.label = f"ws-viewer-{self.id}"
         self.ws = ws
+        self._request = request
         # TCP paces itself (congestion control) and loses nothing to bursts: send as fast as it takes them
         tcp_pacing = replace(pacing, spread=0.0)
-        self.session = ViewerSession(self.label, WebSocketSink(ws, request), self._send_control, broadcaster,
-                                     tcp_pacing)
-        self._pending: set[asyncio.Task[None]] = set()
+        sink = WebSocketSink(ws, request, send_timeout=limits.max_wait, on_stuck=self._cut_off)
+        self.session = ViewerSession(self.label, sink, self._send_control, broadcaster, tcp_pacing)
+        self.outbox = Outbox(ws.send_str, self._cut_off, self.label, limits)
+        self._tasks = TaskSet(self.label)
 
     def _send_control(self, text: str) -> None:
         if not self.ws.closed:
-            task = asyncio.ensure_future(self.ws.send_str(text))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self.outbox.put(text)
+
+    def _cut_off(self, why: str) -> None:
+        """The client does not read what it is sent: drop the connection and what waits for it, now."""
+        transport = self._request.transport
+        if transport is not None:
+            transport.abort()
 
     async def serve(self, hello: dict[str, Any]) -> None:
-        stream = asyncio.create_task(self.session.run({**hello, "viewer": self.id, "transport": "websocket"}))
+        self._tasks.spawn(self.outbox.run())
+        self._tasks.spawn(self.session.run({**hello, "viewer": self.id, "transport": "websocket"}))
         try:
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:
@@ -52,8 +60,7 @@ class WebSocketViewer:
                 elif msg.type == WSMsgType.ERROR:
                     break
         finally:
-            stream.cancel()
-            await asyncio.gather(stream, return_exceptions=True)
+            await self._tasks.close()
             logger.info("%s: closed (%s)", self.label, self.session.sender.stats.as_dict())
 
     async def close(self) -> None:

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .untrusted_json import loads_bounded
+
 #: Message types a viewer may send.
 VIEWER_TYPES = frozenset({"ping", "stats", "pause", "resume"})
 MAX_CONTROL_MESSAGE = 16 * 1024
@@ -18,12 +20,7 @@ def parse_control(text: str | bytes) -> dict[str, Any]:
     """Parse one control message; raises ValueError if it is not a JSON object with a known ``type``."""
     if isinstance(text, bytes):
         raise ValueError("control messages are JSON text, got binary")
-    if len(text) > MAX_CONTROL_MESSAGE:
-        raise ValueError(f"control message of {len(text)} characters is too long")
-    try:
-        message = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"control message is not JSON: {exc.msg}") from None
+    message = loads_bounded(text, MAX_CONTROL_MESSAGE, "control message")
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise ValueError("control message must be a JSON object with a string 'type'")
     if message["type"] not in VIEWER_TYPES:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,8 +21,12 @@ from signaling.triggered_checks import retrigger_in_progress_checks
 from .assembler import AssembledFrame, FrameAssembler
 from .control import ClockOffsetEstimator, encode_control
 from .reassembly import use_unordered_reassembly
+from .untrusted_json import loads_bounded
 
 logger = logging.getLogger(__name__)
+
+MAX_SERVER_CONTROL = 64 * 1024
+"""Longest control message taken from the server (the browser client's bound too)."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ class BaseReceiver:
 
     def _on_control(self, raw: str | bytes) -> None:
         try:
-            message = json.loads(raw)
+            message = loads_bounded(raw, MAX_SERVER_CONTROL, "control message")
             kind = message["type"]
         except (ValueError, KeyError, TypeError):
             logger.warning("bad control message from server: %r", raw[:100])

@@ -1,6 +1,8 @@
 """Where a viewer's point chunks go: an RTCDataChannel or a WebSocket, behind one small interface."""
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Protocol
 
 from aiohttp import web
@@ -47,11 +49,17 @@ class DataChannelSink:
 
 
 class WebSocketSink:
-    """An aiohttp server WebSocket (the fallback transport: TCP, ordered, reliable)."""
+    """An aiohttp server WebSocket (the fallback transport: TCP, ordered, reliable).
 
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request) -> None:
+    A write waits while the client's TCP window is full; one that waits ``send_timeout`` seconds means
+    the client is not reading: ``on_stuck`` is told and the send raises ``ConnectionError``."""
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, send_timeout: float = 15.0,
+                 on_stuck: Callable[[str], None] | None = None) -> None:
         self.ws = ws
         self.request = request
+        self.send_timeout = send_timeout
+        self._on_stuck = on_stuck
 
     @property
     def is_open(self) -> bool:
@@ -62,4 +70,10 @@ class WebSocketSink:
         return transport.get_write_buffer_size() if transport is not None else 0
 
     async def send(self, message: bytes) -> None:
-        await self.ws.send_bytes(message)
+        try:
+            await asyncio.wait_for(self.ws.send_bytes(message), self.send_timeout)
+        except asyncio.TimeoutError:
+            why = f"a point chunk waited {self.send_timeout:.0f} s to be written"
+            if self._on_stuck is not None:
+                self._on_stuck(why)
+            raise ConnectionError(why) from None
