@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from signaling.app import ServerConfig
+    from signaling.http_server import ConnectionLimits
     from signaling.ice import IceOptions
 
 logger = logging.getLogger("server")
@@ -120,7 +123,9 @@ def serve(argv: list[str]) -> int:
     from data.cli import create_source
     from data.source import SourceError
     from signaling.app import ServerConfig
-    from signaling.cli import check_stream_name, ice_flags_given, ice_options, offer_rate, secret, tls_context
+    from signaling.app import init_app
+    from signaling.cli import (check_stream_name, connection_limits, ice_flags_given, ice_options, listen_url,
+                               offer_rate, secret, tls_context)
     from stream.broadcaster import FrameBroadcaster
     from stream.cli import encoder_options, loss_tolerance_options, pacing_options
 
@@ -143,6 +148,7 @@ def serve(argv: list[str]) -> int:
         client_tls = client_tls_context(args.signaling_ca)
         token = secret(args.token, args.token_file, "--token")
         rate = offer_rate(args)
+        limits = connection_limits(args)
         if args.max_viewers < 0:
             raise ValueError(f"--max-viewers must be >= 0, got {args.max_viewers}")
         for flag, value in (("--connect-timeout", args.connect_timeout), ("--viewer-timeout", args.viewer_timeout)):
@@ -162,7 +168,9 @@ def serve(argv: list[str]) -> int:
     if args.signaling is not None:
         own_ice = ice if ice_flags_given(args) else None
         return asyncio.run(publish(cfg, args.signaling, args.stream, own_ice, client_tls, token))
-    return listen(cfg, args.host, args.port, tls)
+    url = listen_url(args.host, args.port, tls is not None)
+    return listen(init_app(cfg), args.host, args.port, tls, limits,
+                  f"Streaming. Open {url} in a browser (Ctrl-C to stop).", "server.py")
 
 
 def client_tls_context(ca: Path | None) -> ssl.SSLContext | None:
@@ -177,23 +185,15 @@ def client_tls_context(ca: Path | None) -> ssl.SSLContext | None:
     return context
 
 
-def listen(cfg: ServerConfig, host: str, port: int, tls: ssl.SSLContext | None) -> int:
-    """Single-host mode: streamer, signaling and client in one HTTP(S) server."""
-    from aiohttp import web
-
-    from signaling.app import init_app
-    from signaling.cli import listen_url
-
-    app = init_app(cfg)
-    url = listen_url(host, port, tls is not None)
-
-    def announce(_: str) -> None:  # run_app calls this once the socket is listening
-        print(f"Streaming. Open {url} in a browser (Ctrl-C to stop).", flush=True)
+def listen(app: web.Application, host: str, port: int, tls: ssl.SSLContext | None, limits: ConnectionLimits,
+           ready: str, prog: str) -> int:
+    """Serve ``app`` (the streamer or the rendezvous server) until Ctrl-C; ``ready`` is printed once it listens."""
+    from signaling.http_server import run
 
     try:
-        web.run_app(app, host=host, port=port, print=announce, access_log=None, ssl_context=tls)
+        run(app, host, port, tls, limits, lambda _: print(ready, flush=True))
     except OSError as exc:
-        print(f"server.py: error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        print(f"{prog}: error: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 2
     return 0
 
@@ -233,9 +233,7 @@ async def publish(cfg: ServerConfig, signaling: str, stream: str, ice: IceOption
 def signal(argv: list[str]) -> int:
     args = build_signal_parser().parse_args(argv)
     setup_logging(args.verbose)
-    from aiohttp import web
-
-    from signaling.cli import ice_options, listen_url, offer_rate, secret, tls_context
+    from signaling.cli import connection_limits, ice_options, listen_url, offer_rate, secret, tls_context
     from signaling.rendezvous import RendezvousConfig, init_rendezvous_app
 
     try:
@@ -244,6 +242,7 @@ def signal(argv: list[str]) -> int:
         token = secret(args.token, args.token_file, "--token")
         publish_token = secret(args.publish_token, args.publish_token_file, "--publish-token") or token
         rate = offer_rate(args)
+        limits = connection_limits(args)
         if args.max_streams < 1:
             raise ValueError(f"--max-streams must be >= 1, got {args.max_streams}")
     except ValueError as exc:
@@ -252,17 +251,9 @@ def signal(argv: list[str]) -> int:
     app = init_rendezvous_app(RendezvousConfig(ice, token=token, publish_token=publish_token, offer_rate=rate,
                                                max_streams=args.max_streams))
     url = listen_url(args.host, args.port, tls is not None)
-
-    def announce(_: str) -> None:
-        print(f"Signaling. Publish with: python server.py --signaling {url.rstrip('/')} --stream NAME; "
-              f"viewers open {url} (Ctrl-C to stop).", flush=True)
-
-    try:
-        web.run_app(app, host=args.host, port=args.port, print=announce, access_log=None, ssl_context=tls)
-    except OSError as exc:
-        print(f"server.py signal: error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        return 2
-    return 0
+    return listen(app, args.host, args.port, tls, limits,
+                  f"Signaling. Publish with: python server.py --signaling {url.rstrip('/')} --stream NAME; "
+                  f"viewers open {url} (Ctrl-C to stop).", "server.py signal")
 
 
 def make_sample(argv: list[str]) -> int:

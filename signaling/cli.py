@@ -7,9 +7,11 @@ import ssl
 from pathlib import Path
 
 from .guard import DEFAULT_MAX_STREAMS, DEFAULT_MAX_VIEWERS, RateLimit
+from .http_server import ConnectionLimits
 from .ice import DEFAULT_TTL, IceOptions
 
-STREAM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A stream name, matched whole (``fullmatch``: ``$`` would let a trailing newline through)."""
 
 
 def add_listen_arguments(parser: argparse.ArgumentParser, port: int) -> None:
@@ -26,6 +28,12 @@ def add_listen_arguments(parser: argparse.ArgumentParser, port: int) -> None:
     group.add_argument("--max-offers-per-minute", type=float, default=RateLimit.per_minute, metavar="N",
                        help="new connections per client address and minute, bursts of %d (default: %%(default)g; "
                             "0 = unlimited)" % RateLimit.burst)
+    group.add_argument("--max-connections-per-address", type=int, default=ConnectionLimits.per_address,
+                       metavar="N", help="HTTP connections one client address may hold at once; the next gets "
+                                         "503 (default: %(default)s; 0 = unlimited)")
+    group.add_argument("--header-timeout", type=float, default=ConnectionLimits.header_timeout, metavar="SECONDS",
+                       help="close a connection that has not sent a complete request head this long after "
+                            "opening or after its previous response (default: %(default)g)")
 
 
 def add_ice_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,6 +110,15 @@ def secret(value: str | None, path: Path | None, flag: str, min_length: int = 8)
     return value
 
 
+def connection_limits(args: argparse.Namespace) -> ConnectionLimits:
+    """--max-connections-per-address and --header-timeout, checked; ValueError says what is wrong."""
+    if args.max_connections_per_address < 0:
+        raise ValueError(f"--max-connections-per-address must be >= 0, got {args.max_connections_per_address}")
+    if not args.header_timeout >= 1:
+        raise ValueError(f"--header-timeout must be at least 1 s, got {args.header_timeout:g}")
+    return ConnectionLimits(args.header_timeout, args.max_connections_per_address or None)
+
+
 def offer_rate(args: argparse.Namespace) -> RateLimit | None:
     if args.max_offers_per_minute < 0:
         raise ValueError(f"--max-offers-per-minute must be >= 0, got {args.max_offers_per_minute:g}")
@@ -127,7 +144,7 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 
 def check_stream_name(name: str) -> str:
-    if not STREAM_NAME.match(name):
+    if not STREAM_NAME.fullmatch(name):
         raise ValueError(f"stream name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a "
                          "letter or digit")
     return name

@@ -68,7 +68,11 @@ def presented_token(request: web.Request) -> str | None:
 
 
 def token_matches(presented: str | None, expected: str) -> bool:
-    return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
+    """Constant-time comparison of any two strings: aiohttp hands bytes that are not UTF-8 over as lone
+    surrogates, which ``surrogatepass`` encodes (one-to-one) instead of raising."""
+    if presented is None:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 def token_guard(rules: Iterable[tuple[str, str]]) -> Callable[..., Awaitable[web.StreamResponse]]:

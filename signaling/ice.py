@@ -19,8 +19,8 @@ from aiortc import RTCConfiguration, RTCIceServer
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 DEFAULT_TTL = 3600.0
-_STUN = re.compile(r"^stun:(\[[0-9a-fA-F:.]+\]|[^:?\s\[\]]+)(:\d{1,5})?$")
-_TURN = re.compile(r"^turns?:(\[[0-9a-fA-F:.]+\]|[^:?\s\[\]]+)(:\d{1,5})?(\?transport=(udp|tcp))?$")
+_STUN = re.compile(r"stun:(\[[0-9a-fA-F:.]+\]|[^:?\s\[\]]+)(:\d{1,5})?")
+_TURN = re.compile(r"turns?:(\[[0-9a-fA-F:.]+\]|[^:?\s\[\]]+)(:\d{1,5})?(\?transport=(udp|tcp))?")
 
 
 def rest_credential(secret: str, name: str, ttl: float, now: float | None = None) -> tuple[str, str]:
@@ -45,10 +45,10 @@ class IceOptions:
 
     def __post_init__(self) -> None:
         for url in self.stun:
-            if not _STUN.match(url):
+            if not _STUN.fullmatch(url):
                 raise ValueError(f"--stun expects stun:HOST[:PORT], got {url!r}")
         for url in self.turn:
-            if not _TURN.match(url):
+            if not _TURN.fullmatch(url):
                 raise ValueError(f"--turn expects turn:HOST[:PORT][?transport=udp|tcp] or turns:HOST[:PORT], "
                                  f"got {url!r}")
             if url.startswith("turns:") and url.endswith("transport=udp"):

@@ -20,7 +20,7 @@ from aiortc.sdp import candidate_from_sdp
 
 logger = logging.getLogger(__name__)
 
-_CANDIDATE = re.compile(r"^a=(candidate:\S+ \d+ \S+ \d+ (\S+\.local) .*)$")
+_CANDIDATE = re.compile(r"a=(candidate:\S+ \d+ \S+ \d+ (\S+\.local) .*)")
 _END = "a=end-of-candidates"
 
 
@@ -58,7 +58,7 @@ def defer_mdns_candidates(sdp: str) -> MdnsDeferral:
             section += 1
         elif line.startswith("a=mid:"):
             mids[section] = line[6:].strip()
-        if (m := _CANDIDATE.match(line)) is not None:
+        if (m := _CANDIDATE.fullmatch(line)) is not None:
             deferred.append((section, m.group(1), m.group(2)))
             continue
         if line.strip() == _END:

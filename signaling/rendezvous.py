@@ -84,7 +84,7 @@ _offer_ids = itertools.count(1)
 
 def _stream_name(request: web.Request) -> str:
     name = request.match_info["name"]
-    if not STREAM_NAME.match(name):
+    if not STREAM_NAME.fullmatch(name):
         raise OfferError(400, f"{name!r} is not a valid stream name")
     return name
 
@@ -203,7 +203,7 @@ async def _register(ws: web.WebSocketResponse, request: web.Request,
         await refuse(CLOSE_REFUSED, 'first message must be {"type": "register", "stream": NAME, "session": ID}')
         return None
     name, session = hello.get("stream"), hello.get("session")
-    if not isinstance(name, str) or not STREAM_NAME.match(name):
+    if not isinstance(name, str) or not STREAM_NAME.fullmatch(name):
         await refuse(CLOSE_REFUSED, f"stream name {name!r}: use 1-64 letters, digits, '.', '_' or '-'")
         return None
     if not isinstance(session, str) or not 8 <= len(session) <= 128:

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from data.synthetic import SyntheticOptions, SyntheticSource
 from signaling.app import PEERS, ServerConfig, init_app
+from signaling.cli import check_stream_name
 from signaling.guard import TOKEN_COOKIE, RateLimit
+from signaling.ice import IceOptions
 from signaling.publisher import Publisher, RegistrationRefused
 from signaling.rendezvous import RendezvousConfig, init_rendezvous_app
 from stream.broadcaster import FrameBroadcaster
@@ -282,3 +284,15 @@ async def test_the_rendezvous_server_refuses_streams_past_max_streams(aiohttp_se
             async with http.ws_connect(server.make_url("/publish")) as second:
                 reply = await register(second, "two", session="ijklmnop")
                 assert reply["type"] == "error" and "full" in reply["error"]
+
+
+@pytest.mark.parametrize("check", [
+    lambda: check_stream_name("car1\n"),
+    lambda: IceOptions(stun=["stun:stun.example.org\n"]),
+    lambda: IceOptions(turn=["turn:turn.example.org:3478\n"]),
+    lambda: IceOptions(turn=["turn:turn.example.org?transport=udp\n"]),
+])
+def test_names_and_urls_are_matched_whole(check: Any) -> None:
+    """Finding 4 of docs/security.md: a pattern ending in "$" let a trailing newline through."""
+    with pytest.raises(ValueError):
+        check()

@@ -125,6 +125,11 @@ async def test_offers_for_streams_that_are_not_live_or_badly_named_are_refused(s
             assert resp.status == 400 and "not a valid stream name" in (await resp.json())["error"]
         async with http.post(f"{base}/view/nobody/offer", json={"type": "offer", "sdp": "hi"}) as resp:
             assert resp.status == 400 and "'sdp' must be" in (await resp.json())["error"]
+        for name in ("car1%0A", "car1%0D", "car1%00", "car1%20"):  # a look-alike of car1: matched whole
+            async with http.post(f"{base}/view/{name}/offer", json=offer) as resp:
+                assert resp.status == 400 and "not a valid stream name" in (await resp.json())["error"], name
+            async with http.get(f"{base}/view/{name}") as resp:
+                assert resp.status == 400, name
 
 
 async def test_a_name_is_held_by_its_publisher_and_taken_back_by_the_same_session(
@@ -150,6 +155,9 @@ async def test_registration_messages_are_checked(signaling: Any) -> None:
     url = str(signaling.make_url("/publish"))
     cases = [("not json", "first message must be"),
              (json.dumps({"type": "register", "stream": "../etc", "session": "abcdefgh"}), "stream name"),
+             # finding 4 of docs/security.md: "$" let "car1\n" register beside "car1" (mutation: .match again)
+             (json.dumps({"type": "register", "stream": "car1\n", "session": "abcdefgh"}), "stream name"),
+             ("[" * 5000 + "]" * 5000, "first message must be"),
              (json.dumps({"type": "register", "stream": "car1", "session": "x"}), "session must be")]
     async with aiohttp.ClientSession() as http:
         for text, error in cases:
