@@ -45,7 +45,7 @@ def parse_offer(body: bytes) -> str:
     try:
         params = loads_bounded(body, MAX_OFFER_BYTES, "body")
     except ValueError as exc:
-        raise OfferError(400, f"body is not valid JSON: {exc}") from None
+        raise OfferError(400, str(exc)) from None
     return check_offer(params)
 
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from signaling.http_server import ConnectionLimits, serve
 from signaling.rendezvous import RendezvousConfig, init_rendezvous_app
+from tests.helpers import MINIMAL_OFFER
 from tests.test_guard import TOKEN, streamer
 
 
@@ -146,6 +147,28 @@ async def test_one_address_holds_at_most_its_share_of_connections() -> None:
         assert response.startswith(b"HTTP/1.1 200"), response[:100]
         for _, writer in held:
             writer.close()
+
+
+async def test_a_body_in_pieces_is_read_whole_and_one_that_stops_gets_408(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An offer split over several packets was cut at the first (400 "not JSON"); a body that never
+    finished held its request for ever."""
+    import signaling.responses
+    monkeypatch.setattr(signaling.responses, "BODY_TIMEOUT", 1.0)
+    app, _ = streamer(offer_rate=None)
+    body = json.dumps({"type": "offer", "sdp": MINIMAL_OFFER}).encode()
+    head = (b"POST /offer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body))
+    async with listening(app) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for piece in (head + body[:50], body[50:300], body[300:]):
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.2)
+        status, _, answer = parse(await reader.read())
+        writer.close()
+        assert status == 200 and answer["type"] == "answer", answer
+        status, _, refused = parse(await exchange(port, head + body[:100], timeout=10))
+        assert status == 408 and "did not arrive within 1 s" in refused["error"]
 
 
 token_bytes = st.binary(min_size=0, max_size=40)

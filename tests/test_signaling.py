@@ -41,7 +41,7 @@ async def test_config_lists_configured_servers(aiohttp_client: Any) -> None:
 
 @pytest.mark.parametrize("kwargs, status, message", [
     ({"data": "v=0", "headers": {"Content-Type": "text/plain"}}, 415, "application/json"),
-    ({"data": "{not json", "headers": {"Content-Type": "application/json"}}, 400, "not valid JSON"),
+    ({"data": "{not json", "headers": {"Content-Type": "application/json"}}, 400, "body is not"),
     ({"json": [1, 2]}, 400, "JSON object"),
     ({"json": {"type": "offer"}}, 400, "'sdp' must be"),
     ({"json": {"sdp": "v=0\r\n", "type": "answer"}}, 400, "'type' must be"),
