@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aioice import stun
@@ -150,9 +151,14 @@ async def test_an_unanswering_stun_server_holds_the_offer_for_the_cap_not_5_s() 
 
 async def test_a_check_the_peer_answers_with_its_own_is_sent_again_at_once() -> None:
     """Through two NATs a viewer's first check is dropped until the streamer has sent one its way
-    (RFC 8445 section 7.3.1.4, signaling/triggered_checks.py). Here the streamer drops every first
-    check transaction it sees, with all its retransmissions: the viewer connects only if the streamer's
-    own check makes it check that pair again with a new transaction."""
+    (RFC 8445 section 7.3.1.4, signaling/triggered_checks.py). Modelled here at the streamer: a check
+    transaction of the viewer's whose first packet arrives before the streamer has sent a check from that
+    socket to that address is lost whole, retransmissions included; one that starts after passes. The
+    streamer's own checks are held until the viewer has tried that pair, so that the viewer's pair is always
+    in progress when the streamer's check reaches it (the case the fix is for; an earlier version of this
+    test let the two race and, under load, the viewer's pair was still waiting: aioice's own triggered
+    check was then the first transaction, lost whole, and the test failed 4 times in 36).
+    Mutation check: without retrigger_in_progress_checks the viewer does not connect within 10 s."""
     from aioice import stun
     from aiortc import RTCConfiguration, RTCPeerConnection
 
@@ -161,6 +167,7 @@ async def test_a_check_the_peer_answers_with_its_own_is_sent_again_at_once() -> 
 
     viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     streamer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    loop = asyncio.get_running_loop()
     try:
         channel = viewer.createDataChannel("control")
         opened = asyncio.Event()
@@ -170,21 +177,43 @@ async def test_a_check_the_peer_answers_with_its_own_is_sent_again_at_once() -> 
         await streamer.setRemoteDescription(viewer.localDescription)
         agent = ice_connection(streamer)
         received = agent.request_received
-        first: dict[tuple[tuple[str, int], int], bytes] = {}  # per pair: viewer address, streamer socket
-        dropped: list[bytes] = []
+        tried: set[tuple[tuple[str, int], int]] = set()  # (viewer address, streamer socket) the viewer checked
+        nat_open: set[tuple[tuple[str, int], int]] = set()  # ... the streamer has sent a check through
+        lost: set[bytes] = set()
+        passed: list[bytes] = []
 
-        def drop_first_transactions(message: stun.Message, addr: tuple[str, int], protocol: object) -> None:
-            if first.setdefault((addr, id(protocol)), message.transaction_id) == message.transaction_id:
-                dropped.append(message.transaction_id)  # a NAT that has not seen the streamer send yet
+        def nat(message: stun.Message, addr: tuple[str, int], protocol: object) -> None:
+            key = (addr, id(protocol))
+            tried.add(key)
+            if message.transaction_id in lost or (key not in nat_open and message.transaction_id not in passed):
+                lost.add(message.transaction_id)
                 return
+            passed.append(message.transaction_id)
             received(message, addr, protocol)
 
-        agent.request_received = drop_first_transactions
+        def hold_checks_until_tried(protocol: Any) -> None:
+            send = protocol.send_stun
+            deadline = loop.time() + 5
+
+            def held(message: stun.Message, addr: tuple[str, int]) -> None:
+                key = (addr, id(protocol))
+                if message.message_class == stun.Class.REQUEST and key not in tried and loop.time() < deadline:
+                    loop.call_later(0.01, held, message, addr)
+                    return
+                if message.message_class == stun.Class.REQUEST:
+                    nat_open.add(key)
+                send(message, addr)
+
+            protocol.send_stun = held
+
+        agent.request_received = nat
         await streamer.setLocalDescription(await streamer.createAnswer())
+        for protocol in agent._protocols:
+            hold_checks_until_tried(protocol)
         await viewer.setRemoteDescription(streamer.localDescription)
         await asyncio.wait_for(opened.wait(), 10)  # without the new check: none of the viewer's succeeds
-        assert dropped and len(first) >= 1
-        assert ice_connection(viewer)._nominated  # a pair the viewer checked itself, with a fresh transaction
+        assert lost and passed  # the first transactions were lost; a later one, started at once, got through
+        assert ice_connection(viewer)._nominated
     finally:
         await viewer.close()
         await streamer.close()
