@@ -173,10 +173,15 @@ class ViewerPeer:
         self.session = ViewerSession(self.label, DataChannelSink(self.points), self._send_control,
                                      self.broadcaster, self.pacing, self._stats_interval)
         self.control.on("message", self.session.on_control)
-        channel_info = {"ordered": self.points.ordered, "maxRetransmits": self.points.maxRetransmits,
-                        "maxPacketLifeTime": self.points.maxPacketLifeTime}
         self._spawn(self.session.run({**self.hello, "viewer": self.id, "transport": "webrtc",
-                                      "pointsChannel": channel_info}))
+                                      "pointsChannel": self.points_channel()}))
+
+    def points_channel(self) -> dict[str, Any] | None:
+        """How the viewer opened its point channel (W3C names), None before it has."""
+        if self.points is None:
+            return None
+        return {"ordered": self.points.ordered, "maxRetransmits": self.points.maxRetransmits,
+                "maxPacketLifeTime": self.points.maxPacketLifeTime}
 
     def _send_control(self, text: str) -> None:
         control = self.control
@@ -198,7 +203,9 @@ class ViewerPeer:
     def describe(self) -> dict[str, Any]:
         session = self.session
         return {"id": self.id, "transport": "webrtc", "state": self.pc.connectionState, "path": self.path(),
+                "pointsChannel": self.points_channel(),
                 "sender": session.sender.stats.as_dict() if session else None,
+                "paused": session.sender.paused if session else False,
                 "viewer": session.viewer_stats if session else {},
                 "controlErrors": session.control_errors if session else 0,
                 "congestion": self.congestion.describe() if self.congestion else None}

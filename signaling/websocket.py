@@ -68,5 +68,6 @@ class WebSocketViewer:
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "transport": "websocket", "state": "closed" if self.ws.closed else "connected",
-                "sender": self.session.sender.stats.as_dict(), "viewer": self.session.viewer_stats,
+                "sender": self.session.sender.stats.as_dict(), "paused": self.session.sender.paused,
+                "viewer": self.session.viewer_stats,
                 "controlErrors": self.session.control_errors}

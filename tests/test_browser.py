@@ -88,22 +88,44 @@ def test_chromium_draws_the_stream_and_the_hud_is_live(browser: Browser, server_
     # the viewer reported its stats to the server over the control channel
     viewers = server_stats(server.url)["viewers"]
     assert len(viewers) == 1 and viewers[0]["viewer"].get("framesDrawn", 0) > 0
+    # the page opened its point channel unordered, without retransmissions
+    assert viewers[0]["pointsChannel"] == {"ordered": False, "maxRetransmits": 0, "maxPacketLifeTime": None}
     assert not errors, errors
+
+
+def wait_until(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def frames_pass(server: ServerProcess, count: int) -> None:
+    """Wait until the streamer has encoded ``count`` more frames (synchronise on the stream, not a clock)."""
+    encoded = server_stats(server.url)["broadcast"]["frames_encoded"]
+    wait_until(lambda: server_stats(server.url)["broadcast"]["frames_encoded"] >= encoded + count)
 
 
 def test_colour_modes_change_the_picture(browser: Browser, server_process: Any, tmp_path: Path) -> None:
     server: ServerProcess = server_process("--fps", "5", "--quantize", "5")
     page, _ = open_viewer(browser, server.url)
     wait_frames(page, 3)
-    page.click("#pause")  # hold the picture still
-    time.sleep(1.0)
+    page.click("#pause")  # hold the picture still: the server stops sending, the last frame stays drawn
+    wait_until(lambda: server_stats(server.url)["viewers"][0]["paused"])
+    frames_pass(server, 2)  # a frame in flight when the pause arrived has landed
+    drawn = status(page)["framesDrawn"]
+    frames_pass(server, 2)
+    assert status(page)["framesDrawn"] == drawn
     shots = {}
     for mode in ("intensity", "height", "range"):
+        renders = status(page)["renders"]
         page.select_option("#color-mode", mode)
-        time.sleep(0.3)
+        page.wait_for_function(f"window.pointStream.colorMode === '{mode}' && window.pointStream.renders > {renders}",
+                               timeout=10_000)
         path = tmp_path / f"{mode}.png"
         page.screenshot(path=str(path))
         shots[mode] = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    assert status(page)["framesDrawn"] == drawn  # the same frame in all three pictures
     assert np.abs(shots["intensity"] - shots["height"]).mean() > 1
     assert np.abs(shots["height"] - shots["range"]).mean() > 1
 
@@ -146,6 +168,8 @@ def test_websocket_and_reliable_viewer_options(browser: Browser, server_process:
     wait_frames(reliable, 3)
     viewers = {v["transport"]: v for v in server_stats(server.url)["viewers"]}
     assert set(viewers) == {"websocket", "webrtc"}
+    # ?reliable=1: ordered and reliable (mutation: without {ordered: true} in connection.js this fails)
+    assert viewers["webrtc"]["pointsChannel"] == {"ordered": True, "maxRetransmits": None, "maxPacketLifeTime": None}
     assert all(v["sender"]["frames_sent"] > 0 for v in viewers.values())
     samples = status(ws)["samples"]
     # [id, drawn at, latency ms, points %, complete, clock error ms]: a latency can read low by at most the

@@ -122,22 +122,32 @@ async def test_a_reliable_point_channel_keeps_standard_congestion_control(aiohtt
 
 
 async def test_pause_and_resume_over_the_control_channel(aiohttp_server: Any) -> None:
-    app, _, _ = make_app(fps=5)
+    """Synchronised on the stream itself (frames encoded, chunks sent), not on fixed sleeps."""
+    app, broadcaster, _ = make_app(fps=5)
     server = await aiohttp_server(app)
+
+    async def frames_pass(count: int) -> None:
+        encoded = broadcaster.stats.frames_encoded
+        await until(lambda: broadcaster.stats.frames_encoded >= encoded + count, 30)
+
     async with PointReceiver(str(server.make_url("/"))) as rx:
         await rx.wait_frames(2, timeout=60)
-        rx.send_control("pause")
-        await asyncio.sleep(1.5)  # let frames in flight land
-        paused_at = len(rx.state.records)
-        await asyncio.sleep(2.0)
-        assert len(rx.state.records) <= paused_at + 1
-        rx.send_control("resume")
-        await rx.wait_frames(paused_at + 3, timeout=60)
         (peer,) = app[PEERS]
+        assert peer.session is not None
+        sender = peer.session.sender
+        rx.send_control("pause")
+        await until(lambda: sender.paused, 10)
+        await frames_pass(2)  # the frame in flight when the pause arrived may finish
+        sent, drawn = sender.stats.chunks_sent, len(rx.state.records)
+        await frames_pass(5)
+        assert sender.stats.chunks_sent == sent  # five frames went by, none of it to this viewer
+        assert len(rx.state.records) <= drawn + 1  # at most the frame that was in flight is finished now
+        rx.send_control("resume")
+        await rx.wait_frames(len(rx.state.records) + 3, timeout=60)
+        assert sender.stats.chunks_sent > sent
         rx.send_control("stats", fps=5.0)
         rx.control.send("{broken")  # type: ignore[union-attr]
-        await asyncio.sleep(0.5)
-        assert peer.session is not None
+        await until(lambda: peer.session.viewer_stats == {"fps": 5.0} and peer.session.control_errors == 1, 10)
         assert peer.session.viewer_stats == {"fps": 5.0} and peer.session.control_errors == 1
         assert rx.clock.best is not None and rx.clock.best.rtt < 1.0
 

@@ -235,6 +235,18 @@ async def test_publishers_need_the_publish_token(aiohttp_server: Any) -> None:
         assert got == 401
         got, body, _ = await request(server, "GET", "/streams", headers={"Authorization": f"Bearer {TOKEN}"})
         assert got == 200 and [s["name"] for s in body["streams"]] == ["car1"]
+        # every viewer path of a live stream needs the viewers' token (mutation: drop "/view/" from the rules)
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for method, path, kwargs, status in [("GET", "/", {}, 200), ("GET", "/view/car1", {}, 200),
+                                             ("GET", "/view/car1/", {}, 200), ("GET", "/view/car1/config", {}, 200),
+                                             ("POST", "/view/car1/offer", {"json": {"type": "offer",
+                                                                                    "sdp": MINIMAL_OFFER}}, 200)]:
+            got, body, _ = await request(server, method, path, **kwargs)
+            assert got == 401, (method, path, body)
+            got, body, _ = await request(server, method, path, headers=auth, **kwargs)
+            assert got == status, (method, path, body)
+        got, _, _ = await request(server, "GET", "/src/main.js")  # the client's code is public
+        assert got == 200
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

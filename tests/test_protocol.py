@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream.protocol import (CHUNK_HEADER, MAX_MESSAGE_SIZE, ChunkHeader, Encoding, decode_chunk, decode_header,
+from stream.protocol import (CHUNK_HEADER, MAX_MESSAGE_SIZE, ChunkHeader, Encoding, decode_chunk,
                              encode_chunk)
 from tests.golden.make_golden import bad_messages, vectors
 
@@ -143,7 +143,35 @@ def test_random_mutations_raise_only_value_error() -> None:
     assert rejected > 1500
 
 
-def test_decode_header_validates_before_decompressing() -> None:
-    good = encode_chunk(header(n=10, frame_points=10), cloud(10))
-    h = decode_header(good)
-    assert h.point_count == 10 and h.encoding == Encoding.FLOAT32
+BAD_HEADERS = [  # (field values that break the header, what the error says)
+    ({"magic": 0x1234}, "bad magic"),
+    ({"version": 99}, "unsupported version"),
+    ({"encoding": 7}, "unknown encoding"),
+    ({"chunk_index": 3, "chunk_count": 3}, "out of range"),
+    ({"point_count": 0}, "invalid point count"),
+    ({"point_count": 2_000_000}, "invalid point count"),
+    ({"frame_points": 2**22}, "exceeds the limit"),
+    ({"point_offset": 90}, "exceed frame size"),
+    ({"encoding": 1, "step": 5.0}, "invalid quantisation step"),
+    ({"encoding": 1, "step": 0.005, "ox": float("nan")}, "invalid quantisation step"),
+]
+
+
+@pytest.mark.parametrize("fields, message", BAD_HEADERS)
+def test_a_bad_header_is_refused_before_its_payload_is_decompressed(fields: dict[str, object], message: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind each bad header, a block that inflates 250-fold (a small decompression bomb): nothing may be
+    decompressed. Mutation check: validating after decompressing calls the spy below."""
+    import lz4.block
+    names = ("magic", "version", "encoding", "frame_id", "capture_time", "chunk_index", "chunk_count",
+             "point_offset", "point_count", "frame_points", "step", "ox", "oy", "oz")
+    good = dict(zip(names, HEADER_LAYOUT.unpack(header(n=100, frame_points=100).pack())))
+    bomb = lz4.block.compress(bytes(1_000_000), store_size=False)
+    calls: list[int] = []
+    monkeypatch.setattr(lz4.block, "decompress", lambda *a, **k: calls.append(1) or b"")
+    with pytest.raises(ValueError, match=message):
+        decode_chunk(HEADER_LAYOUT.pack(*{**good, **fields}.values()) + bomb)
+    assert not calls
+    with pytest.raises(ValueError, match="payload decodes to 0 bytes"):  # a good header does reach the spy
+        decode_chunk(HEADER_LAYOUT.pack(*good.values()) + bomb)
+    assert calls == [1]

@@ -22,6 +22,7 @@ let paused = false;
 /** Exposed for tests and for curious users in the console. */
 const status = {
   framesDrawn: 0, framesReceived: 0, lastDrawnPoints: 0, firstFrameMs: null, state: 'idle',
+  renders: 0, colorMode: 'intensity', // times the scene was drawn, and the colour map it was last drawn with
   decodeMs: 0, renderMs: 0, // main-thread time spent decoding chunks and rendering, cumulative
   controlErrors: 0, // control messages ignored: not JSON objects with a type, or of an unknown type
   // per drawn frame: [frameId, drawn at (server clock, s), latency ms, points %, complete, clock error ms]; the
@@ -127,6 +128,7 @@ function animate() {
   const t0 = performance.now();
   const frame = scene.render();
   status.renderMs += performance.now() - t0;
+  status.renders = scene.renders;
   if (!frame) return;
   const t = now();
   status.framesDrawn += 1;
@@ -188,7 +190,10 @@ function reportStats() {
 
 function bindControls() {
   const color = document.getElementById('color-mode');
-  color.addEventListener('change', () => scene?.setColorMode(color.value));
+  color.addEventListener('change', () => {
+    scene?.setColorMode(color.value);
+    status.colorMode = color.value;
+  });
   const size = document.getElementById('point-size');
   size.addEventListener('input', () => scene?.setPointSize(Number(size.value)));
   const pause = document.getElementById('pause');

@@ -46,6 +46,8 @@ const fragmentShader = /* glsl */ `
 export class PointScene {
   /** @param {HTMLElement} container */
   constructor(container, { capacity = 131072 } = {}) {
+    /** Times the scene was drawn (a frame, a colour change, a camera move). */
+    this.renders = 0;
     this.container = container;
     this.renderer = new THREE.WebGLRenderer({ antialias: false });
     this.renderer.setPixelRatio(window.devicePixelRatio);
@@ -137,6 +139,7 @@ export class PointScene {
     }
     this.pendingFrame = null;
     this.renderer.render(this.scene, this.camera);
+    this.renders += 1;
     return frame;
   }
 
