@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,16 @@ def test_the_depth_counted_before_parsing_is_the_depth_of_the_value(value: Any, 
     text = json.dumps(value, ensure_ascii=ascii_only)
     assert nesting_depth(text) == reference_depth(value)
     assert loads_bounded(text, 10**6) == value
+
+
+GOLDEN = json.loads((Path(__file__).parent / "golden" / "nesting.json").read_text())
+
+
+@pytest.mark.parametrize("text, depth", GOLDEN["cases"])
+def test_nesting_vectors_shared_with_the_client(text: str, depth: int) -> None:
+    """tests/golden/nesting.json: the browser client (client/test/control.test.js) counts the same."""
+    assert nesting_depth(text) == depth
+    assert GOLDEN["maxDepth"] == MAX_DEPTH
 
 
 @pytest.mark.parametrize("text, message", [

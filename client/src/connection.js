@@ -3,6 +3,29 @@
 
 /** Longest control message the client parses (the server's are a few hundred bytes). */
 const MAX_CONTROL_TEXT = 64 * 1024;
+/** Deepest nesting of arrays and objects a control message may have (the server's bound too). */
+export const MAX_CONTROL_DEPTH = 32;
+
+/**
+ * How deep arrays and objects nest in a JSON text, counting brackets outside strings; linear, no recursion.
+ * @param {string} text
+ * @returns {number}
+ */
+export function nestingDepth(text) {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i += 1;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '[' || c === '{') deepest = Math.max(deepest, ++depth);
+    else if (c === ']' || c === '}') depth -= 1;
+  }
+  return deepest;
+}
 
 /** Points: unordered, no retransmissions: a lost chunk costs its points and never stalls the stream. */
 export const POINTS_CHANNEL_OPTIONS = Object.freeze({ ordered: false, maxRetransmits: 0 });
@@ -39,11 +62,13 @@ class ReconnectingConnection extends EventTarget {
     this.setState('open');
   }
 
-  /** A control message arrived as JSON text; anything but a JSON object with a string type is ignored and counted. */
+  /** A control message arrived as JSON text; anything but a JSON object with a string type, within the size
+   * and nesting bounds, is ignored and counted. */
   controlText(text) {
     let msg;
     try {
-      msg = typeof text === 'string' && text.length <= MAX_CONTROL_TEXT ? JSON.parse(text) : null;
+      const bounded = typeof text === 'string' && text.length <= MAX_CONTROL_TEXT && nestingDepth(text) <= MAX_CONTROL_DEPTH;
+      msg = bounded ? JSON.parse(text) : null;
     } catch {
       msg = null;
     }
