@@ -135,9 +135,10 @@ async def _forward(stream: PublishedStream, sdp: str, remote: str | None, cfg: R
     try:
         # with --relay-only neither end is meant to learn the other's address, not even for its logs
         shown = None if cfg.ice.relay_only else remote
-        await stream.ws.send_json({"type": "offer", "id": offer_id, "sdp": sdp, "remote": shown,
-                                   "ice": cfg.ice.client_config(f"{stream.name}@{stream.remote}")})
-        reply = await asyncio.wait_for(future, cfg.answer_timeout)
+        async with asyncio.timeout(cfg.answer_timeout):  # sending too: a publisher that does not read
+            await stream.ws.send_json({"type": "offer", "id": offer_id, "sdp": sdp, "remote": shown,
+                                       "ice": cfg.ice.client_config(f"{stream.name}@{stream.remote}")})
+            reply = await future
     except (ConnectionError, RuntimeError):
         raise OfferError(502, f"stream {stream.name!r}: publisher connection lost") from None
     except asyncio.TimeoutError:

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from aiohttp import web
 from aiortc import RTCDataChannel
+from aiortc.exceptions import InvalidStateError
 
 from .protocol import SCTP_PACKET_PAYLOAD
 
@@ -45,7 +46,10 @@ class DataChannelSink:
         return backlog
 
     async def send(self, message: bytes) -> None:
-        self.channel.send(message)
+        try:
+            self.channel.send(message)
+        except InvalidStateError:  # the channel closed since the sender last looked
+            raise ConnectionError(f"data channel {self.channel.label!r} is {self.channel.readyState}") from None
 
 
 class WebSocketSink:
