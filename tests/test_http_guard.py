@@ -39,24 +39,32 @@ async def listening(app: web.Application, limits: ConnectionLimits = ConnectionL
 
 
 async def exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
-    """Send raw bytes, read until the server closes (or ``timeout``)."""
+    """Send raw bytes; read one response (to its Content-Length), or until the server closes or ``timeout``."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(data)
         await writer.drain()
-        chunks = []
+        received = b""
         deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
+        while (left := deadline - time.monotonic()) > 0 and not complete(received):
             try:
                 chunk = await asyncio.wait_for(reader.read(65536), left)
             except (asyncio.TimeoutError, ConnectionError):
                 break
             if not chunk:
                 break
-            chunks.append(chunk)
-        return b"".join(chunks)
+            received += chunk
+        return received
     finally:
         writer.close()
+
+
+def complete(response: bytes) -> bool:
+    head, sep, body = response.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if sep and line.lower().startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":", 1)[1])
+    return False
 
 
 def parse(response: bytes) -> tuple[int, dict[str, str], Any]:
