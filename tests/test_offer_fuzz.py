@@ -114,6 +114,7 @@ async def fuzz(post: Post, bases: dict[str, str], count: int) -> Counter[int]:
         statuses[status] += 1
 
     await asyncio.to_thread(one)
+    print(f"{count} mutated offers: {dict(sorted(statuses.items()))}")  # pytest -s shows it
     return statuses
 
 
