@@ -29,9 +29,27 @@ link these ping-pongs multiply until they take a whole core on both ends (measur
 for 500 data packets/s). We send a given FORWARD TSN at most once per smoothed RTT; if it is lost,
 the next SACK after that RTT sends it again.
 
-This reads and writes aiortc 1.16 internals (the names in ``_REQUIRED``: ``_receive_sack_chunk``,
-``_update_advanced_peer_ack_point``, ``_forward_tsn_chunk``, ``_srtt``, ``_cwnd``, ``_ssthresh``,
-``_partial_bytes_acked``, ``_fast_recovery_exit``, ``_transmit``). :func:`install_loss_tolerance`
+A third makes one FORWARD TSN clear every hole behind it, not one. RFC 3758 lets the sender's
+Advanced.Peer.Ack.Point pass only *abandoned* chunks at the front of its sent queue; aiortc stops at
+the first chunk the receiver already acknowledged in a gap block, although that chunk arrived. So
+each FORWARD TSN skips one lost chunk and the receiver's cumulative ack moves one hole per round trip
+(20 per second at 50 ms), while a 2 % lossy link opens 15 or more per second: holes pile up. Chromium's
+SCTP (dcsctp) reports at most 20 gap blocks per SACK; past 20 open holes, what arrives after the 20th
+is never acknowledged, stays in the flight size, gets no miss indications (so its own losses are
+never abandoned), and only the T3 timer (RTO of seconds) ends the stall, with the window back to one
+packet. When a FORWARD TSN is due anyway, the point is advanced past every leading chunk that is
+abandoned or already gap-acknowledged (unordered data only), up to the last message boundary
+reached, so the receiver never discards part of a message it could still complete. This departs
+from RFC 3758: passing a gap-acknowledged chunk is safe only if the receiver keeps what it
+acknowledged. SCTP allows a receiver to renege (drop gap-acknowledged data under memory pressure);
+neither dcsctp nor aiortc does. If one did, the reneged chunk's points would be lost, as if the
+network had lost them: on this channel that costs points, never a stall. RTT samples are also no
+longer taken from a chunk the cumulative ack passes after a gap block acknowledged it (Karn's rule in
+spirit): such a sample measures how long the hole before it took to clear (median 345 ms against
+52 ms on the WAN profile), and inflated the smoothed RTT, the FORWARD TSN hold and the RTO.
+docs/protocol.md, "Congestion response", has the measurements.
+
+This reads and writes aiortc 1.16 internals (the names in ``_REQUIRED``). :func:`install_loss_tolerance`
 checks that they exist and leaves the association alone (standard SCTP) if they do not.
 """
 from __future__ import annotations
@@ -42,12 +60,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiortc.rtcsctptransport import SCTP_DATA_LAST_FRAG as _LAST_FRAG
+from aiortc.rtcsctptransport import SCTP_DATA_UNORDERED as _UNORDERED
 from aiortc.rtcsctptransport import SCTP_TSN_MODULO as _TSN_MODULO
+from aiortc.utils import uint32_gte
 
 logger = logging.getLogger(__name__)
 
 _REQUIRED = ("_receive_sack_chunk", "_update_advanced_peer_ack_point", "_forward_tsn_chunk", "_srtt", "_cwnd",
-             "_ssthresh", "_partial_bytes_acked", "_fast_recovery_exit", "_transmit")
+             "_ssthresh", "_partial_bytes_acked", "_fast_recovery_exit", "_transmit", "_sent_queue",
+             "_advanced_peer_ack_tsn", "_forward_tsn_streams", "_t3_cancel")
+"""The aiortc 1.16 ``RTCSctpTransport`` attributes this module reads or replaces; chunks' ``_abandoned``,
+``_acked``, ``_sent_count``, ``flags``, ``tsn``, ``stream_id`` and ``stream_seq`` too."""
 #: FORWARD TSN repeat interval before the association has measured its RTT, seconds.
 _DEFAULT_RTT = 0.2
 
@@ -72,6 +96,9 @@ class LossToleranceOptions:
     min_packets: int = 100
     """The fraction is taken over at least this many packets, so the first losses of a new
     association do not read as a high loss rate."""
+    forward_past_received: bool = True
+    """A FORWARD TSN also passes chunks the receiver already acknowledged in gap blocks (one clears every
+    hole behind it); False: RFC 3758's rule, abandoned chunks only (for comparison)."""
 
     def __post_init__(self) -> None:
         if self.min_rtt < 0:
@@ -148,6 +175,10 @@ class LossToleranceStats:
     forward_tsn_sent: int = 0
     forward_tsn_held: int = 0
     """FORWARD TSNs not repeated because the same one went out less than an RTT ago."""
+    received_chunks_passed: int = 0
+    """Gap-acknowledged chunks a FORWARD TSN passed beyond the abandoned ones RFC 3758 allows."""
+    rtt_samples_skipped: int = 0
+    """RTT samples not taken because the chunk had been gap-acknowledged before the cumulative ack passed it."""
 
 
 class LossTolerance:
@@ -180,6 +211,8 @@ class LossTolerance:
     def _update_advanced_peer_ack_point(self) -> None:
         sctp = self.sctp
         self._original_advance()
+        if self.options.forward_past_received and sctp._forward_tsn_chunk is not None and self._pass_received():
+            self._original_advance()  # rebuilds the FORWARD TSN for the point just moved
         chunk = sctp._forward_tsn_chunk
         if chunk is None:
             return
@@ -193,8 +226,48 @@ class LossTolerance:
         self._forward_tsn = (chunk.cumulative_tsn, now)
         self.stats.forward_tsn_sent += 1
 
+    def _pass_received(self) -> bool:
+        """Move Advanced.Peer.Ack.Point past the leading chunks that are abandoned or (unordered and)
+        gap-acknowledged, up to the last message boundary among them; whether it moved."""
+        queue = self.sctp._sent_queue
+        run = 0
+        boundary = 0
+        received = 0
+        for chunk in queue:
+            if chunk._abandoned:
+                pass
+            elif chunk._acked and chunk.flags & _UNORDERED:
+                received += 1
+            else:
+                break
+            run += 1
+            if chunk.flags & _LAST_FRAG:
+                boundary, passed_received = run, received
+        if boundary == 0:
+            return False
+        streams = self.sctp._forward_tsn_streams
+        for _ in range(boundary):
+            chunk = queue.popleft()
+            self.sctp._advanced_peer_ack_tsn = chunk.tsn
+            if chunk._abandoned and not chunk.flags & _UNORDERED:  # as RFC 3758 does for ordered streams
+                streams[chunk.stream_id] = (chunk.stream_seq, chunk.tsn)
+        self.stats.received_chunks_passed += passed_received
+        if not queue:  # nothing outstanding: T3 now guards only the FORWARD TSN about to go out
+            self.sctp._t3_cancel()
+        return True
+
+    def _skip_stale_rtt_sample(self, chunk: Any) -> None:
+        """aiortc samples the RTT from the first chunk this SACK's cumulative ack passes, if sent once;
+        when a gap block acknowledged that chunk earlier, the sample is how long the hole before it took
+        to clear. Counting it as sent twice makes aiortc skip it (the chunk leaves the queue now anyway)."""
+        queue = self.sctp._sent_queue
+        if queue and queue[0]._acked and queue[0]._sent_count == 1 and uint32_gte(chunk.cumulative_tsn, queue[0].tsn):
+            queue[0]._sent_count = 2
+            self.stats.rtt_samples_skipped += 1
+
     async def _receive_sack_chunk(self, chunk: Any) -> None:
         sctp = self.sctp
+        self._skip_stale_rtt_sample(chunk)
         if not chunk.gaps:  # nothing missing: the usual case on a clean link, no extra work
             self.meter.update(chunk.cumulative_tsn, ())
             await self._original(chunk)
