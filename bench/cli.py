@@ -45,7 +45,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 def streamer_args(args: argparse.Namespace) -> list[str]:
     out = ["--source", args.source, "--seed", str(args.seed), "--fps", str(args.fps),
            "--quantize", str(args.quantize), "--chunk-packets", str(args.chunk_packets), "--pace", str(args.pace),
-           "--loss-tolerance", str(args.loss_tolerance),
+           "--loss-tolerance", str(args.loss_tolerance), "--forward-tsn", args.forward_tsn,
            # the benchmark sets the load itself: no viewer cap, no offer rate limit
            "--max-viewers", "0", "--max-offers-per-minute", "0"]
     if args.points:

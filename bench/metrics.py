@@ -40,6 +40,8 @@ class TransportRun:
     viewers: int = 1
     first_frame_ms: list[float] | None = None
     """Browser viewers: page open → first frame drawn, per viewer."""
+    t3_expired: int | None = None
+    """SCTP retransmission timeouts on the point channels (None: not an unreliable WebRTC channel)."""
     stalled_viewer: dict[str, int] | None = None
     """With --stalled-viewer: what the streamer did for the frozen viewer (frames sent, skipped)."""
     error: str | None = None
@@ -60,6 +62,7 @@ class TransportRun:
             "latency_ms": {"p50": pct(50), "p95": pct(95), "p99": pct(99),
                            "max": float(lat.max()) if lat.size else float("nan")},
             "stalls": self.stalls(),
+            "t3_expired": self.t3_expired,
             "mbit_per_s": self.bytes_received * 8 / self.duration / 1e6 if self.duration else 0.0,
             "sender_cpu_pct": 100.0 * self.sender_cpu_seconds / self.duration if self.duration else 0.0,
             "receiver_cpu_pct": 100.0 * self.receiver_cpu_seconds / self.duration if self.duration else 0.0,
@@ -98,14 +101,14 @@ def table(summaries: list[dict[str, Any]]) -> str:
             ("chunks lost %", "chunks_lost_pct", "{:.2f}"), ("points %", "points_delivered_pct", "{:.1f}"),
             ("p50 ms", ("latency_ms", "p50"), "{:.0f}"), ("p95 ms", ("latency_ms", "p95"), "{:.0f}"),
             ("p99 ms", ("latency_ms", "p99"), "{:.0f}"), ("max ms", ("latency_ms", "max"), "{:.0f}"),
-            ("stalls≥0.5s", "stalls", "{}"), ("Mbit/s", "mbit_per_s", "{:.1f}"),
+            ("stalls≥0.5s", "stalls", "{}"), ("T3", "t3_expired", "{}"), ("Mbit/s", "mbit_per_s", "{:.1f}"),
             ("sender CPU %", "sender_cpu_pct", "{:.0f}"), ("receiver CPU %", "receiver_cpu_pct", "{:.0f}")]
     rows = [[c[0] for c in cols]]
     for s in summaries:
         row = []
         for _, key, fmt in cols:
             value = s[key[0]][key[1]] if isinstance(key, tuple) else s[key]
-            row.append(fmt.format(value))
+            row.append("-" if value is None else fmt.format(value))
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in rows]

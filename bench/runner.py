@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .metrics import FrameSample, TransportRun
 from .process import ROOT, StreamerProcess
@@ -117,6 +118,7 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
                                   "closed_by_streamer": not any(v["id"] == frozen_id for v in after["viewers"])}
         skipped_before = {v["id"]: v["sender"]["frames_skipped"] for v in before["viewers"] if v["sender"]}
         run.frames_skipped = sum(v["sender"]["frames_skipped"] - skipped_before.get(v["id"], 0) for v in measured)
+        run.t3_expired = t3_expired(before, measured)
     except Exception as exc:  # a transport that fails is reported, the others still run
         logger.warning("%s failed: %s", transport, exc)
         run.error = f"{type(exc).__name__}: {exc}"
@@ -124,6 +126,16 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         if streamer is not None:
             await asyncio.to_thread(streamer.stop)
     return run
+
+
+def t3_expired(before: dict[str, Any], measured: list[dict[str, Any]]) -> int | None:
+    """SCTP retransmission timeouts of the measured viewers' point channels during the measurement; None
+    where no viewer has the loss-tolerant congestion response (WebSocket, reliable channel)."""
+    counted = [v for v in measured if v.get("congestion")]
+    if not counted:
+        return None
+    start = {v["id"]: v["congestion"]["t3_expired"] for v in before["viewers"] if v.get("congestion")}
+    return sum(v["congestion"]["t3_expired"] - start.get(v["id"], 0) for v in counted)
 
 
 async def start_stalled_viewer(plan: BenchPlan, transport: str, url: str) -> asyncio.subprocess.Process:

@@ -1,8 +1,9 @@
 """Reassembles point chunks into frames on the receiving side and keeps the link statistics.
 
-Chunks arrive unordered and some never arrive. A frame is finished when all its chunks are in,
-or, partially, as soon as a chunk of a newer frame arrives (the sender never goes back to an
-older frame). Chunks of a frame already finished are counted as late and dropped.
+Chunks arrive unordered and some never arrive. A frame is finished when all its chunks are in;
+partially, when its last chunk has arrived (the sender sends a frame's chunks in order and never
+again, so those still missing were lost) or when a chunk of a newer frame arrives (the sender never
+goes back to an older frame). Chunks of a frame already finished are counted as late and dropped.
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ class AssembledFrame:
     bytes_received: int = 0
     first_arrival: float = 0.0
     last_arrival: float = 0.0
+    finished_at: float = 0.0
+    """When the frame was finished (receiver clock): a viewer could draw it from then on."""
     _seen: set[int] = field(default_factory=set, repr=False)
 
     @property
@@ -43,8 +46,8 @@ class AssembledFrame:
 
     @property
     def latency(self) -> float:
-        """Capture (sender clock) → last chunk decoded (receiver clock), seconds."""
-        return self.last_arrival - self.capture_time
+        """Capture (sender clock) → frame finished (receiver clock), seconds."""
+        return self.finished_at - self.capture_time
 
 
 @dataclass
@@ -101,7 +104,7 @@ class FrameAssembler:
                                    np.full((h.frame_points, 4), np.nan, dtype=np.float32), first_arrival=now)
             self._open[h.frame_id] = frame
             for fid in [f for f in self._open if newer(h.frame_id, f)]:
-                self._finish(self._open.pop(fid))
+                self._finish(self._open.pop(fid), now)
         if h.chunk_count != frame.chunk_count or h.frame_points != frame.frame_points:
             self.stats.bad_chunks += 1
             return
@@ -116,15 +119,17 @@ class FrameAssembler:
         frame.last_arrival = now
         self.stats.chunks_received += 1
         self.stats.bytes_received += len(message)
-        if frame.complete:
-            self._finish(self._open.pop(h.frame_id))
+        if frame.complete or h.chunk_index == h.chunk_count - 1:  # all in, or the last one is: the rest was lost
+            self._finish(self._open.pop(h.frame_id), now)
 
     def flush(self) -> None:
         """Finish every open frame (end of stream)."""
+        now = self.clock()
         for fid in list(self._open):
-            self._finish(self._open.pop(fid))
+            self._finish(self._open.pop(fid), now)
 
-    def _finish(self, frame: AssembledFrame) -> None:
+    def _finish(self, frame: AssembledFrame, now: float) -> None:
+        frame.finished_at = now
         s = self.stats
         s.chunks_lost += frame.chunk_count - frame.chunks_received
         s.points_received += frame.points_received

@@ -27,6 +27,10 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
                        help="packet loss below PCT %% is treated as random, not as congestion, on the unreliable "
                             "point channel: SCTP keeps its window (default: %(default)g, as WebRTC's media "
                             "congestion control; 0 = standard SCTP, which halves its window on any loss)")
+    group.add_argument("--forward-tsn", choices=["past-received", "rfc3758"], default="past-received",
+                       help="how far a FORWARD TSN skips on the unreliable point channel: past chunks the viewer "
+                            "already received too (default), or only past abandoned ones as RFC 3758 says (for "
+                            "comparison; Chromium viewers stall on lossy links with it: docs/protocol.md)")
 
 
 def encoder_options(args: argparse.Namespace) -> EncoderOptions:
@@ -43,4 +47,7 @@ def loss_tolerance_options(args: argparse.Namespace) -> LossToleranceOptions | N
     """None (standard SCTP congestion control) for ``--loss-tolerance 0``."""
     if not 0 <= args.loss_tolerance < 100:
         raise ValueError(f"--loss-tolerance must be at least 0 and below 100 (%), got {args.loss_tolerance}")
-    return LossToleranceOptions(max_loss=args.loss_tolerance / 100) if args.loss_tolerance > 0 else None
+    if args.loss_tolerance == 0:
+        return None
+    return LossToleranceOptions(max_loss=args.loss_tolerance / 100,
+                                forward_past_received=args.forward_tsn == "past-received")

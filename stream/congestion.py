@@ -69,7 +69,7 @@ logger = logging.getLogger(__name__)
 
 _REQUIRED = ("_receive_sack_chunk", "_update_advanced_peer_ack_point", "_forward_tsn_chunk", "_srtt", "_cwnd",
              "_ssthresh", "_partial_bytes_acked", "_fast_recovery_exit", "_transmit", "_sent_queue",
-             "_advanced_peer_ack_tsn", "_forward_tsn_streams", "_t3_cancel")
+             "_advanced_peer_ack_tsn", "_forward_tsn_streams", "_t3_cancel", "_t3_expired")
 """The aiortc 1.16 ``RTCSctpTransport`` attributes this module reads or replaces; chunks' ``_abandoned``,
 ``_acked``, ``_sent_count``, ``flags``, ``tsn``, ``stream_id`` and ``stream_seq`` too."""
 #: FORWARD TSN repeat interval before the association has measured its RTT, seconds.
@@ -179,6 +179,8 @@ class LossToleranceStats:
     """Gap-acknowledged chunks a FORWARD TSN passed beyond the abandoned ones RFC 3758 allows."""
     rtt_samples_skipped: int = 0
     """RTT samples not taken because the chunk had been gap-acknowledged before the cumulative ack passed it."""
+    t3_expired: int = 0
+    """Retransmission timeouts: nothing acknowledged for an RTO (a second or more); the window restarts at one packet."""
 
 
 class LossTolerance:
@@ -193,8 +195,10 @@ class LossTolerance:
         self._original_advance: Callable[[], None] = sctp._update_advanced_peer_ack_point
         self._forward_tsn: tuple[int, float] | None = None
         """(cumulative TSN, monotonic time) of the last FORWARD TSN let through."""
+        self._original_t3_expired: Callable[[], None] = sctp._t3_expired
         sctp._receive_sack_chunk = self._receive_sack_chunk
         sctp._update_advanced_peer_ack_point = self._update_advanced_peer_ack_point
+        sctp._t3_expired = self._t3_expired
 
     def _random_loss(self) -> bool:
         """Whether the loss just reported looks like a noisy long link rather than congestion."""
@@ -225,6 +229,11 @@ class LossTolerance:
             return
         self._forward_tsn = (chunk.cumulative_tsn, now)
         self.stats.forward_tsn_sent += 1
+
+    def _t3_expired(self) -> None:
+        self.stats.t3_expired += 1
+        logger.debug("T3 expired (rto %.2f s, %d chunks outstanding)", self.sctp._rto, len(self.sctp._sent_queue))
+        self._original_t3_expired()
 
     def _pass_received(self) -> bool:
         """Move Advanced.Peer.Ack.Point past the leading chunks that are abandoned or (unordered and)

@@ -143,8 +143,8 @@ class BaseReceiver:
         self.assembler.push(message)
 
     def _on_frame(self, frame: AssembledFrame) -> None:
-        record = FrameRecord(frame.frame_id, frame.capture_time, frame.last_arrival,
-                             frame.last_arrival + self.clock.offset - frame.capture_time, frame.complete,
+        record = FrameRecord(frame.frame_id, frame.capture_time, frame.finished_at,
+                             frame.finished_at + self.clock.offset - frame.capture_time, frame.complete,
                              frame.points_received, frame.frame_points, frame.chunks_received, frame.chunk_count)
         self.state.records.append(record)
         if self._user_on_frame is not None:

@@ -24,8 +24,9 @@ def run(messages: list[bytes]) -> tuple[FrameAssembler, list[AssembledFrame]]:
 
 def test_unordered_delivery_reassembles_complete_frames() -> None:
     points, messages = encoded(1)
-    shuffled = list(messages)
+    shuffled = list(messages[:-1])
     np.random.default_rng(0).shuffle(shuffled)
+    shuffled.append(messages[-1])  # the sender sends a frame's last chunk last
     assembler, frames = run(shuffled)
     assert len(frames) == 1 and frames[0].complete
     assert np.array_equal(frames[0].points, points)
@@ -63,3 +64,19 @@ def test_frame_ids_wrap() -> None:
     _, b = encoded(0)
     assembler, frames = run([a[0], *b])
     assert [f.frame_id for f in frames] == [0xFFFFFFFF, 0] and assembler.stats.late_chunks == 0
+
+
+def test_a_frame_whose_last_chunk_is_in_finishes_at_once_and_a_chunk_after_it_is_late() -> None:
+    """Nothing is retransmitted on the point channel and the path keeps order: when the last chunk is in,
+    the missing ones were lost. Waiting for the next frame instead cost partial frames a frame interval."""
+    _, messages = encoded(1)
+    frames: list[AssembledFrame] = []
+    times = iter([10.0, 10.1, 10.2])
+    assembler = FrameAssembler(frames.append, clock=lambda: next(times))
+    assembler.push(messages[0])
+    assembler.push(messages[-1])
+    assert len(frames) == 1 and not frames[0].complete and frames[0].chunks_received == 2
+    assert frames[0].finished_at == 10.1 and frames[0].latency == 10.1 - 101.0
+    assert assembler.stats.chunks_lost == len(messages) - 2
+    assembler.push(messages[1])
+    assert assembler.stats.late_chunks == 1 and len(frames) == 1

@@ -97,6 +97,9 @@ class HalvingAssociation:
     def _t3_cancel(self) -> None:
         pass
 
+    def _t3_expired(self) -> None:
+        pass
+
     async def _receive_sack_chunk(self, chunk: Any) -> None:
         if chunk.gaps and self._fast_recovery_exit is None:
             self._ssthresh = self._cwnd // 2
@@ -199,6 +202,9 @@ class ForwardingAssociation:
     def _t3_cancel(self) -> None:
         self.t3_cancelled += 1
 
+    def _t3_expired(self) -> None:
+        pass
+
 
 @pytest.mark.parametrize("chunks, rfc, ours, left", [
     # a hole, a received message, a hole, then a message half received: one FORWARD TSN passes both holes
@@ -286,14 +292,6 @@ async def stream_over_lossy_path(past_received: bool, seconds: float = 5.0) -> d
         tolerance = install_loss_tolerance(sctp, LossToleranceOptions(forward_past_received=past_received))
         assert tolerance is not None
         sctp._cwnd, sctp._ssthresh = 128 * 1024, 256 * 1024  # as after a while on this link (no slow start here)
-        timeouts = [0]
-        expire = sctp._t3_expired
-
-        def t3_expired() -> None:
-            timeouts[0] += 1
-            expire()
-
-        sctp._t3_expired = t3_expired
         sink = DataChannelSink(channel)
         sent = unacknowledged = 0
         started = time.monotonic()
@@ -306,7 +304,7 @@ async def stream_over_lossy_path(past_received: bool, seconds: float = 5.0) -> d
             await asyncio.sleep(0.01)
         return {"sent": sent, "delivered": len(arrivals), "unacknowledged": unacknowledged,
                 "capped": counters["sacks_capped"], "passed": tolerance.stats.received_chunks_passed,
-                "t3": timeouts[0], "standard": tolerance.stats.losses_standard, "cwnd": sctp._cwnd}
+                "t3": tolerance.stats.t3_expired, "standard": tolerance.stats.losses_standard, "cwnd": sctp._cwnd}
     finally:
         for pc in (sender, receiver):
             pc.sctp._handle_data.task.cancel()  # type: ignore[union-attr]

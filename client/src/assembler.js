@@ -1,6 +1,7 @@
 // Reassembles unordered, lossy point chunks into frames; keeps the link statistics.
-// Mirrors stream/assembler.py: a frame finishes when all its chunks are in, or partially as
-// soon as a chunk of a newer frame arrives; chunks of finished frames are late and dropped.
+// Mirrors stream/assembler.py: a frame finishes when all its chunks are in, or partially when its
+// last chunk has arrived (the sender sends a frame's chunks in order, once: the missing ones were lost)
+// or a chunk of a newer frame arrives; chunks of finished frames are late and dropped.
 import { ChunkError, decodeChunkInto } from './protocol.js';
 
 /** True if 32-bit frame id a is after b (wrap-around aware). */
@@ -95,7 +96,7 @@ export class FrameAssembler {
     frame.lastArrival = now;
     this.stats.chunksReceived += 1;
     this.stats.bytesReceived += message.byteLength;
-    if (frame.chunksReceived === frame.chunkCount) {
+    if (frame.chunksReceived === frame.chunkCount || header.chunkIndex === frame.chunkCount - 1) {
       this.open.delete(frame.frameId);
       this.finish(frame);
     }

@@ -29,9 +29,9 @@ function harness() {
   return { a, frames };
 }
 
-test('complete frames finish as soon as their last chunk arrives, in any order', () => {
+test('complete frames finish when their chunks are in, the ones before the last in any order', () => {
   const { a, frames } = harness();
-  for (const i of [2, 0, 3, 1]) a.push(chunk(1, i, 4));
+  for (const i of [2, 0, 1, 3]) a.push(chunk(1, i, 4));
   assert.equal(frames.length, 1);
   assert.equal(frames[0].complete, true);
   assert.equal(frames[0].pointsReceived, 20);
@@ -50,6 +50,19 @@ test('lost chunks: the frame finishes partially when the next frame starts, and 
   // points of lost chunks stay marked missing (intensity -1)
   assert.equal(frames[0].points[5 * 4 + 3], -1);
   assert.notEqual(frames[0].points[3], -1);
+});
+
+test('a frame whose last chunk is in finishes at once with what it has; a chunk after it is late', () => {
+  const { a, frames } = harness();
+  a.push(chunk(1, 0, 4));
+  a.push(chunk(1, 3, 4)); // 1 and 2 were lost: nothing is retransmitted, the path keeps order
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0].complete, false);
+  assert.equal(frames[0].chunksReceived, 2);
+  assert.equal(a.stats.chunksLost, 2);
+  a.push(chunk(1, 1, 4)); // reordered after all: counted, not drawn
+  assert.equal(a.stats.lateChunks, 1);
+  assert.equal(frames.length, 1);
 });
 
 test('late and duplicate chunks are counted and dropped, bad chunks too', () => {
