@@ -161,6 +161,9 @@ def serve(argv: list[str]) -> int:
     cfg = ServerConfig(broadcaster, ice, pacing, loss_tolerance=loss_tolerance, max_viewers=args.max_viewers or None,
                        connect_timeout=args.connect_timeout, silence_timeout=args.viewer_timeout,
                        token=token if args.signaling is None else None, offer_rate=rate)
+    from stream.congestion import check_aiortc
+    for problem in check_aiortc():
+        logger.warning("%s (docs/protocol.md, \"Congestion response\")", problem)
     fast = install_uvloop()
     logger.info("source: %s, %d frames per pass, %g fps, %s%s", source.description, len(source), args.fps,
                 "int16 at %g mm" % args.quantize if args.quantize else "lossless float32",

@@ -244,6 +244,15 @@ async def test_no_rtt_sample_from_a_chunk_a_gap_block_acknowledged_earlier() -> 
     assert sctp._sent_queue[0]._sent_count == 1 and tolerance.stats.rtt_samples_skipped == 1
 
 
+def test_the_installed_aiortc_is_the_one_the_patches_were_written_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """server.py warns at start-up otherwise (requirements.txt pins it; an upgrade must re-run these tests)."""
+    import aiortc
+    from stream.congestion import check_aiortc
+    assert check_aiortc() == []
+    monkeypatch.setattr(aiortc, "__version__", "9.9.9")
+    assert check_aiortc() == ["aiortc 9.9.9 installed, stream/congestion.py was written for 1.16.0"]
+
+
 def test_install_is_idempotent_and_refuses_unknown_internals() -> None:
     sctp = HalvingAssociation()
     first = install_loss_tolerance(sctp)
