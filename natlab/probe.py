@@ -1,7 +1,7 @@
 """A viewer that reports what it got: ``python -m natlab.probe {python,chromium} URL``.
 
-Prints one JSON line: frames, points in the last frame, the selected candidate pair (path) and the
-time from start (the browser: page open) to the first frame. Exit status 1 with ``{"error": ...}``
+Prints one JSON line: frames, points in the fullest frame (Python) or the last one drawn (Chromium),
+the selected candidate pair (path) and the time from start (the browser: page open) to the first frame. Exit status 1 with ``{"error": ...}``
 when it gets no frames in time. Run it from the repository root, where the viewer is, e.g.
 ``ip netns exec <site B> .venv/bin/python -m natlab.probe chromium URL``.
 """
@@ -25,7 +25,8 @@ async def probe_python(url: str, frames: int, timeout: float) -> dict[str, Any]:
             await rx.wait_frames(1, timeout=timeout)
             first = time.monotonic() - start
             records = await rx.wait_frames(frames, timeout=timeout)
-            return {"viewer": "python", "frames": len(records), "points": records[-1].points_received,
+            # points: of the fullest frame (any one frame may have lost chunks on its way)
+            return {"viewer": "python", "frames": len(records), "points": max(r.points_received for r in records),
                     "path": rx.path(), "first_frame_s": round(first, 3)}
 
 

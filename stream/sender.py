@@ -62,6 +62,8 @@ class ViewerSender:
         self.pacing = pacing
         self.stats = SenderStats()
         self.paused = False
+        self.sending = False
+        """True while a frame is going out (a frame once started is finished, paused or not)."""
         self._label = label
         self._last_id: int | None = None
         """The frame last taken up (sent, or passed over while paused or behind a busy link)."""
@@ -125,6 +127,13 @@ class ViewerSender:
         return backlog, POLL_MIN if backlog < last_backlog else min(POLL_MAX, 2 * delay)
 
     async def _send_frame(self, frame: EncodedFrame) -> None:
+        self.sending = True
+        try:
+            await self._send_chunks(frame)
+        finally:
+            self.sending = False
+
+    async def _send_chunks(self, frame: EncodedFrame) -> None:
         interval = 1.0 / self.broadcaster.fps
         window = self.pacing.spread * interval
         rate = max(self.pacing.min_rate_bytes, frame.nbytes / window) if window > 0 else float("inf")

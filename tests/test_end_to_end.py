@@ -136,8 +136,7 @@ async def test_pause_and_resume_over_the_control_channel(aiohttp_server: Any) ->
         assert peer.session is not None
         sender = peer.session.sender
         rx.send_control("pause")
-        await until(lambda: sender.paused, 10)
-        await frames_pass(2)  # the frame in flight when the pause arrived may finish
+        await until(lambda: sender.paused and not sender.sending, 30)  # the frame in flight when it came is done
         sent, drawn = sender.stats.chunks_sent, len(rx.state.records)
         await frames_pass(5)
         assert sender.stats.chunks_sent == sent  # five frames went by, none of it to this viewer
