@@ -292,7 +292,7 @@ async def test_real_association_keeps_its_window_under_random_loss(tolerant: boo
 
 
 # ----------------------------------------------------------------------------- a receiver that reports 20 gaps (dcsctp)
-async def stream_over_lossy_path(past_received: bool, seconds: float = 5.0) -> dict[str, float]:
+async def stream_over_lossy_path(past_received: bool, seconds: float = 4.0) -> dict[str, float]:
     """Offer 600 single-packet messages a second (5.4 Mbit/s) for ``seconds``, with our sender's backlog rule,
     over a 50 ms path losing 5 % each way, to a receiver that reports at most 20 gap blocks (Chromium)."""
     sender, receiver, channel, arrivals, counters = await emulated_pair(rtt=0.05, loss=0.05, max_gap_blocks=20)
@@ -332,4 +332,4 @@ async def test_a_forward_tsn_that_passes_received_chunks_keeps_a_chromium_receiv
     ours = await stream_over_lossy_path(past_received=True)
     assert rfc["unacknowledged"] > 150 and rfc["capped"] > 0, rfc  # the pile-up (pins aiortc 1.16's rule)
     assert ours["unacknowledged"] < 100 and ours["capped"] == 0 and ours["t3"] == 0 and ours["passed"] > 100, ours
-    assert ours["delivered"] >= 0.85 * ours["sent"] and ours["sent"] > 0.45 * 600 * 5.0, (rfc, ours)
+    assert ours["delivered"] >= 0.85 * ours["sent"] and ours["sent"] > 0.45 * 600 * 4.0, (rfc, ours)

@@ -29,7 +29,7 @@ values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allo
                       max_leaves=40)
 
 
-@settings(max_examples=2000, derandomize=True, database=None)
+@settings(max_examples=1000, derandomize=True, database=None)
 @given(values, st.booleans())
 def test_the_depth_counted_before_parsing_is_the_depth_of_the_value(value: Any, ascii_only: bool) -> None:
     """Brackets inside strings (escaped quotes and backslashes included) do not count."""
