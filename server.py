@@ -122,12 +122,13 @@ def serve(argv: list[str]) -> int:
     setup_logging(args.verbose)
     from data.cli import create_source
     from data.source import SourceError
-    from signaling.app import ServerConfig
-    from signaling.app import init_app
+    from signaling.app import ServerConfig, init_app
     from signaling.cli import (check_stream_name, connection_limits, ice_flags_given, ice_options, listen_url,
                                offer_rate, secret, tls_context)
     from stream.broadcaster import FrameBroadcaster
+    from rtc.versions import dependency_problems
     from stream.cli import encoder_options, loss_tolerance_options, pacing_options
+    from viewers.settings import ViewerSettings
 
     try:
         if not args.fps > 0:
@@ -158,12 +159,11 @@ def serve(argv: list[str]) -> int:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2
     broadcaster = FrameBroadcaster(source, options, args.fps, loop=args.loop)
-    cfg = ServerConfig(broadcaster, ice, pacing, loss_tolerance=loss_tolerance, max_viewers=args.max_viewers or None,
-                       connect_timeout=args.connect_timeout, silence_timeout=args.viewer_timeout,
-                       token=token if args.signaling is None else None, offer_rate=rate)
-    from stream.congestion import check_aiortc
-    for problem in check_aiortc():
-        logger.warning("%s (docs/protocol.md, \"Congestion response\")", problem)
+    viewers = ViewerSettings(broadcaster, pacing, loss_tolerance, max_viewers=args.max_viewers or None,
+                             connect_timeout=args.connect_timeout, silence_timeout=args.viewer_timeout)
+    cfg = ServerConfig(viewers, ice, token=token if args.signaling is None else None, offer_rate=rate)
+    for problem in dependency_problems():
+        logger.warning("%s", problem)
     fast = install_uvloop()
     logger.info("source: %s, %d frames per pass, %g fps, %s%s", source.description, len(source), args.fps,
                 "int16 at %g mm" % args.quantize if args.quantize else "lossless float32",
@@ -210,11 +210,11 @@ async def publish(cfg: ServerConfig, signaling: str, stream: str, ice: IceOption
         print(f"Streaming. Open {url} in a browser (Ctrl-C to stop).", flush=True)
 
     try:
-        publisher = Publisher(signaling, stream, cfg.peer_settings(), ice, tls, announce, token=token)
+        publisher = Publisher(signaling, stream, cfg.viewers, ice, tls, announce, token=token)
     except ValueError as exc:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2
-    broadcast = asyncio.create_task(cfg.broadcaster.run())
+    broadcast = asyncio.create_task(cfg.viewers.broadcaster.run())
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
     for sig in (signals.SIGTERM, signals.SIGINT):  # stop cleanly: peers closed, producer process stopped

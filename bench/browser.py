@@ -7,13 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .metrics import FrameSample
-from .process import tree_cpu_seconds
+from lab.chromium import CHROMIUM, CHROMIUM_ARGS
+from lab.process import tree_cpu_seconds
 
-CHROMIUM = "/usr/bin/chromium"
-#: Flags for Debian's Chromium, headless, as root, on a machine without a GPU or outside network.
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+from .metrics import FrameSample
+
 QUERY = {"webrtc-unreliable": "", "webrtc-reliable": "?reliable=1", "websocket": "?transport=websocket"}
 
 

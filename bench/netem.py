@@ -17,8 +17,8 @@ import sys
 from dataclasses import dataclass
 from types import TracebackType
 
-from .netns import delete, remove_stale, require_root, run
-from .process import ROOT, stop_process
+from lab.netns import delete, remove_stale, require_root, run
+from lab.process import ROOT, stop_process
 
 logger = logging.getLogger(__name__)
 

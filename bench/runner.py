@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.process import ROOT, StreamerProcess
+
 from .metrics import FrameSample, TransportRun
-from .process import ROOT, StreamerProcess
 from .viewers import server_stats
 
 logger = logging.getLogger(__name__)

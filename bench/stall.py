@@ -8,7 +8,7 @@ import asyncio
 import os
 import signal
 
-from stream.receiver import make_receiver
+from headless.receiver import make_receiver
 
 
 async def connect_then_freeze(transport: str, url: str) -> None:

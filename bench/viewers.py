@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.metrics import FrameSample  # noqa: E402
-from stream.receiver import BaseReceiver, FrameRecord, make_receiver  # noqa: E402
+from headless.receiver import BaseReceiver, FrameRecord, make_receiver  # noqa: E402
 
 
 def cpu_seconds() -> float:

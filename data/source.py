@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stream.protocol import MAX_FRAME_POINTS
+MAX_FRAME_POINTS = 1 << 21
+"""Largest frame a source yields and a chunk may declare (2,097,152 points; a 128-beam sensor sends about
+260k): it bounds the frame buffer a receiver allocates (32 MiB of float32 x, y, z, intensity)."""
 
 
 class SourceError(Exception):

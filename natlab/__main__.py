@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bench.process import ROOT
+from lab.process import ROOT
 
 from .lab import VARIANTS, NatLab
 from .stack import LabStack, StackOptions

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.process import stop_process
+from lab.process import stop_process
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from types import TracebackType
 
-from bench.netns import delete, remove_stale, require_root, run
+from lab.netns import delete, remove_stale, require_root, run
 
 logger = logging.getLogger(__name__)
 

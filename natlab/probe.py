@@ -14,8 +14,8 @@ import sys
 import time
 from typing import Any
 
-from bench.browser import CHROMIUM, CHROMIUM_ARGS
-from stream.receiver import PointReceiver
+from headless.receiver import PointReceiver
+from lab.chromium import CHROMIUM, CHROMIUM_ARGS
 
 
 async def probe_python(url: str, frames: int, timeout: float) -> dict[str, Any]:

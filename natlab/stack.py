@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from bench.process import StreamerProcess
+from lab.process import StreamerProcess
 
 from .coturn import Coturn
 from .lab import PUBLIC_HOST, SIGNALING_PORT, TURN_PORT, NatLab

@@ -10,18 +10,17 @@ from pathlib import Path
 
 from aiohttp import web
 
-from stream.broadcaster import FrameBroadcaster
-from stream.congestion import LossToleranceOptions
-from stream.sender import PacingOptions
+from viewers.answer import LIVE_PEER_CONNECTIONS, UnusableOffer, answer_offer
+from viewers.memory import memory_report, release_soon
+from viewers.peer import ViewerPeer
+from viewers.settings import ViewerSettings
+from viewers.websocket import WebSocketViewer
 
 from .client_files import CLIENT_DIR, add_client_routes, page
-from .guard import DEFAULT_MAX_VIEWERS, RateLimit, json_error, json_errors, rate_limited, token_guard
+from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
 from .ice import IceOptions, rtc_configuration
-from .memory import memory_report, release_soon
-from .offers import LIVE_PEER_CONNECTIONS, MAX_OFFER_BYTES, OfferError, PeerSettings, answer_offer, check_capacity, parse_offer
-from .peer import ViewerPeer
+from .offers import MAX_OFFER_BYTES, OfferError, check_capacity, parse_offer
 from .responses import read_body
-from .websocket import WebSocketViewer
 
 logger = logging.getLogger(__name__)
 
@@ -31,30 +30,17 @@ PROTECTED = ("/", "/config", "/offer", "/ws", "/stats")
 
 @dataclass
 class ServerConfig:
-    """Everything the signaling app needs; built by server.py from the command line."""
+    """Everything the single-host app needs; built by server.py from the command line."""
 
-    broadcaster: FrameBroadcaster
-    """The running stream every viewer is fed from."""
+    viewers: ViewerSettings
+    """How every viewer is served (the stream, pacing, limits, timeouts)."""
     ice: IceOptions = field(default_factory=IceOptions)
     """ICE servers for both ends. None by default: nothing outside is contacted unless configured."""
-    pacing: PacingOptions = field(default_factory=PacingOptions)
-    loss_tolerance: LossToleranceOptions | None = field(default_factory=LossToleranceOptions)
-    """Congestion response of unreliable point channels to random loss; None = standard SCTP."""
     client_dir: Path = CLIENT_DIR
-    connect_timeout: float = 30.0
-    """Seconds a peer may take to connect before it is closed."""
-    silence_timeout: float | None = 15.0
-    """Seconds a connected WebRTC viewer may stay silent on its control channel before it is closed."""
-    max_viewers: int | None = DEFAULT_MAX_VIEWERS
-    """Viewers at once, all transports; the next is refused with 503. None: no limit."""
     token: str | None = None
     """When set, the page, /config, /offer, /ws and /stats need it (signaling/guard.py)."""
     offer_rate: RateLimit | None = field(default_factory=RateLimit)
     """New offers and WebSocket viewers per client address; None: unlimited."""
-
-    def peer_settings(self) -> PeerSettings:
-        return PeerSettings(self.broadcaster, self.pacing, self.loss_tolerance, self.connect_timeout,
-                            self.max_viewers, self.silence_timeout)
 
 
 CONFIG = web.AppKey("config", ServerConfig)
@@ -79,7 +65,7 @@ def viewer_count(app: web.Application) -> int:
 
 
 async def stats(request: web.Request) -> web.Response:
-    b = request.app[CONFIG].broadcaster
+    b = request.app[CONFIG].viewers.broadcaster
     if request.query.get("gc") == "1":  # count only what is really still referenced (slow: diagnostics)
         gc.collect()
     return web.json_response({"broadcast": dict(b.stats.__dict__), "finished": b.finished,
@@ -93,9 +79,11 @@ async def offer(request: web.Request) -> web.Response:
         return limited
     try:
         sdp = parse_offer(await read_body(request, MAX_OFFER_BYTES))
-        check_capacity(viewer_count(request.app), cfg.max_viewers)
+        check_capacity(viewer_count(request.app), cfg.viewers.max_viewers)
         rtc = rtc_configuration(cfg.ice.client_config(f"streamer@{request.remote}"))
-        answer = await answer_offer(cfg.peer_settings(), request.app[PEERS], sdp, rtc, request.remote)
+        answer = await answer_offer(cfg.viewers, request.app[PEERS], sdp, rtc, request.remote)
+    except UnusableOffer as exc:
+        return json_error(400, str(exc))
     except OfferError as exc:
         return json_error(exc.status, str(exc))
     return web.json_response({"sdp": answer.sdp, "type": answer.type})
@@ -106,16 +94,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if (limited := rate_limited(cfg.offer_rate, request)) is not None:
         return limited
     try:
-        check_capacity(viewer_count(request.app), cfg.max_viewers)
+        check_capacity(viewer_count(request.app), cfg.viewers.max_viewers)
     except OfferError as exc:
         return json_error(exc.status, str(exc))
     ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=64 * 1024)
     await ws.prepare(request)
-    viewer = WebSocketViewer(ws, request, cfg.broadcaster, cfg.pacing)
+    viewer = WebSocketViewer(ws, request, cfg.viewers)
     request.app[WS_VIEWERS].add(viewer)
     logger.info("%s: connected from %s", viewer.label, request.remote)
     try:
-        await viewer.serve(cfg.broadcaster.metadata())
+        await viewer.serve()
     finally:
         request.app[WS_VIEWERS].discard(viewer)
         release_soon()
@@ -123,7 +111,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
 
 async def _broadcast_ctx(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(app[CONFIG].broadcaster.run())
+    task = asyncio.create_task(app[CONFIG].viewers.broadcaster.run())
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

@@ -6,7 +6,9 @@ import re
 import ssl
 from pathlib import Path
 
-from .guard import DEFAULT_MAX_STREAMS, DEFAULT_MAX_VIEWERS, RateLimit
+from viewers.settings import DEFAULT_MAX_VIEWERS
+
+from .guard import DEFAULT_MAX_STREAMS, RateLimit
 from .http_server import ConnectionLimits
 from .ice import DEFAULT_TTL, IceOptions
 

@@ -26,8 +26,6 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-DEFAULT_MAX_VIEWERS = 16
-"""Viewers a streamer takes at once (--max-viewers); the next gets 503."""
 DEFAULT_MAX_STREAMS = 100
 """Live streams a rendezvous server takes at once (--max-streams)."""
 

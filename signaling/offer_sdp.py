@@ -3,7 +3,7 @@
 aiortc 1.16 answers some offers that it cannot use, and then fails where nobody listens: in the
 connection task it starts after the answer (an offer without ``a=fingerprint`` fails an assertion
 there; one with several transports raises there when the connection closes while it connects), or in
-``close()`` (tests/test_offer_fuzz.py found both; signaling/closing.py). So an offer is checked first,
+``close()`` (tests/test_offer_fuzz.py found both; rtc/peer_close.py). So an offer is checked first,
 against the rules WebRTC itself applies, and refused with a 400 that says what was wrong:
 
 - Line grammar (RFC 8866 section 5): ``<type>=<value>``, the type one lowercase letter SDP defines.

@@ -18,10 +18,12 @@ import aiohttp
 
 from stream.tasks import TaskSet
 from stream.untrusted_json import loads_bounded
+from viewers.answer import UnusableOffer, answer_offer
+from viewers.peer import ViewerPeer
+from viewers.settings import ViewerSettings
 
 from .ice import IceOptions, rtc_configuration
-from .offers import OfferError, PeerSettings, answer_offer, check_capacity, check_offer
-from .peer import ViewerPeer
+from .offers import OfferError, check_capacity, check_offer
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ def publish_url(signaling: str) -> str:
 class Publisher:
     """Keeps one stream registered at a signaling server and answers its viewers' offers."""
 
-    def __init__(self, signaling: str, stream: str, settings: PeerSettings, ice: IceOptions | None = None,
+    def __init__(self, signaling: str, stream: str, settings: ViewerSettings, ice: IceOptions | None = None,
                  ssl_context: ssl.SSLContext | None = None,
                  on_registered: Callable[[str], None] | None = None, token: str | None = None) -> None:
         self.url = publish_url(signaling)
@@ -127,6 +129,8 @@ class Publisher:
                 raise OfferError(502, f"unusable ICE configuration from the signaling server: {exc}") from None
             answer = await answer_offer(self.settings, self.peers, sdp, rtc, message.get("remote"))
             reply: dict[str, Any] = {"type": "answer", "id": offer_id, "sdp": answer.sdp}
+        except UnusableOffer as exc:
+            reply = {"type": "refused", "id": offer_id, "status": 400, "error": str(exc)}
         except OfferError as exc:
             reply = {"type": "refused", "id": offer_id, "status": exc.status, "error": str(exc)}
         except Exception:  # a bug of ours: the viewer still gets an answer, now, not a timeout

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from .congestion import LossToleranceOptions
+from rtc.sctp_congestion import LossToleranceOptions
+
 from .encoder import DEFAULT_CHUNK_PACKETS, EncoderOptions
 from .sender import PacingOptions
 

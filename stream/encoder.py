@@ -17,8 +17,10 @@ from dataclasses import dataclass
 import lz4.block
 import numpy as np
 
-from .protocol import (CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, MAX_STEP, RECORD_SIZE, SCTP_PACKET_PAYLOAD,
-                       ChunkHeader, Encoding, QuantGrid, encode_payload)
+from rtc.sctp_backlog import SCTP_PACKET_PAYLOAD
+
+from .protocol import (CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, MAX_STEP, RECORD_SIZE, ChunkHeader, Encoding,
+                       QuantGrid, encode_payload)
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 import lz4.block
 import numpy as np
 
+from data.source import MAX_FRAME_POINTS
+
 MAGIC = 0x4C50  # bytes "PL" on the wire
 VERSION = 1
 
@@ -26,13 +28,8 @@ assert CHUNK_HEADER.size == 48
 
 #: Largest message we ever send: aiortc assumes 65536 when the peer states no max-message-size.
 MAX_MESSAGE_SIZE = 65536
-#: User data per SCTP packet in aiortc 1.16 (its USERDATA_MAX_LENGTH): one DATA chunk per packet.
-SCTP_PACKET_PAYLOAD = 1160
 #: Largest point count one chunk may declare (bounds the decoder's allocation).
 MAX_CHUNK_POINTS = (MAX_MESSAGE_SIZE * 255) // 16
-MAX_FRAME_POINTS = 1 << 21
-"""Largest frame a chunk may declare (2,097,152 points; a 128-beam sensor sends about 260k): it bounds
-the frame buffer a receiver allocates for it (32 MiB of float32 x, y, z, intensity)."""
 MAX_STEP = 1.0
 """Largest INT16 quantisation step, metres; with a finite origin it keeps decoded points finite."""
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiortc import RTCDataChannel
 from aiortc.exceptions import InvalidStateError
 
-from .protocol import SCTP_PACKET_PAYLOAD
+from rtc.sctp_backlog import channel_backlog
 
 
 class PointSink(Protocol):
@@ -35,15 +35,8 @@ class DataChannelSink:
         return self.channel.readyState == "open"
 
     def backlog(self) -> int:
-        """``bufferedAmount`` only counts data not yet handed to SCTP; aiortc's SCTP transport keeps an
-        outbound queue and data in flight of its own, which we add (aiortc 1.16 internals, read
-        defensively so another version degrades to bufferedAmount alone)."""
-        backlog = self.channel.bufferedAmount
-        sctp = getattr(self.channel, "transport", None)
-        queue = getattr(sctp, "_outbound_queue", None)
-        if queue is not None:
-            backlog += len(queue) * SCTP_PACKET_PAYLOAD + int(getattr(sctp, "_flight_size", 0))
-        return backlog
+        """Queued in aiortc or in flight, not only ``bufferedAmount`` (rtc/sctp_backlog.py)."""
+        return channel_backlog(self.channel)
 
     async def send(self, message: bytes) -> None:
         try:

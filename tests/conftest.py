@@ -14,10 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.process import StreamerProcess  # noqa: E402
+from lab.chromium import CHROMIUM  # noqa: E402
+from lab.process import StreamerProcess  # noqa: E402
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CHROMIUM = "/usr/bin/chromium"
 
 
 def require(condition: bool, reason: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-
 from aiohttp import web
 
 from data.synthetic import SyntheticOptions, SyntheticSource
@@ -12,7 +11,7 @@ from signaling.app import ServerConfig, init_app
 from signaling.ice import IceOptions
 from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions
-
+from viewers.settings import ViewerSettings
 
 MINIMAL_OFFER = ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
                  "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n"
@@ -23,12 +22,18 @@ MINIMAL_OFFER = ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDL
 ICE credentials, a fingerprint; no candidates, so it never connects."""
 
 
+def server_config(broadcaster: FrameBroadcaster, **fields: Any) -> ServerConfig:
+    """A ServerConfig for ``broadcaster``; ``fields`` of ViewerSettings and of ServerConfig, by name."""
+    viewer_fields = {k: fields.pop(k) for k in list(fields) if k in ViewerSettings.__dataclass_fields__}
+    return ServerConfig(ViewerSettings(broadcaster, **viewer_fields), **fields)
+
+
 def make_app(fps: float = 10.0, quantize_mm: float = 0.0, ice: IceOptions | None = None,
              frames_per_pass: int | None = None, loop: bool = True) -> tuple[web.Application, FrameBroadcaster, SyntheticSource]:
     source = SyntheticSource(SyntheticOptions(fps=fps, frames_per_pass=frames_per_pass))
     options = EncoderOptions(quantize_mm=quantize_mm)
     broadcaster = FrameBroadcaster(source, options, fps, loop=loop)
-    app = init_app(ServerConfig(broadcaster, ice or IceOptions()))
+    app = init_app(server_config(broadcaster, ice=ice or IceOptions()))
     return app, broadcaster, source
 
 

@@ -11,14 +11,14 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rtcsctptransport import SackChunk
 
-from stream.reassembly import use_unordered_reassembly
+from rtc.sctp_reassembly import use_unordered_reassembly
 
 
 async def lossy_pair(drop_every: int, fixed_reassembly: bool = False
                      ) -> tuple[RTCPeerConnection, RTCPeerConnection, Any, list[bytes], list[int]]:
     """Two aiortc peers over loopback; the receiver drops every ``drop_every``-th SCTP packet carrying DATA.
 
-    ``fixed_reassembly``: the receiver uses stream/reassembly.py, as our headless viewer does.
+    ``fixed_reassembly``: the receiver uses rtc/sctp_reassembly.py, as our headless viewer does.
     """
     sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     receiver = RTCPeerConnection(RTCConfiguration(iceServers=[]))

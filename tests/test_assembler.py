@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from data.synthetic import SyntheticSource
-from stream.assembler import AssembledFrame, FrameAssembler, newer
+from headless.assembler import AssembledFrame, FrameAssembler, newer
 from stream.encoder import EncoderOptions, FrameEncoder
 
 

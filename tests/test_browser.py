@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright  # a missing Playwright fails, never skips
 
-from bench.browser import CHROMIUM_ARGS
+from lab.chromium import CHROMIUM_ARGS
 from tests.conftest import ROOT, ServerProcess, self_signed
 from tests.sdp_fuzz import CHROMIUM_OFFERS, mutate, sanitize
+
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 BACKGROUND = np.array([11, 13, 18])
 

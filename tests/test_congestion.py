@@ -1,4 +1,4 @@
-"""Loss-tolerant congestion response (stream/congestion.py): the loss meter, the window rule, the
+"""Loss-tolerant congestion response (rtc/sctp_congestion.py): the loss meter, the window rule, the
 FORWARD TSN pacing, and a real aiortc association losing packets."""
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-
 from aiortc.rtcsctptransport import (SCTP_DATA_FIRST_FRAG, SCTP_DATA_LAST_FRAG, SCTP_DATA_UNORDERED, DataChunk,
                                      RTCSctpTransport)
 
-from stream.congestion import LossTolerance, LossToleranceOptions, SackLossMeter, install_loss_tolerance
-from stream.protocol import SCTP_PACKET_PAYLOAD as MTU
+from rtc.sctp_backlog import SCTP_PACKET_PAYLOAD as MTU
+from rtc.sctp_congestion import LossTolerance, LossToleranceOptions, SackLossMeter, install_loss_tolerance
 from stream.sinks import DataChannelSink
 from tests.sctp_pair import emulated_pair, lossy_pair, send_paced
 
@@ -242,15 +241,6 @@ async def test_no_rtt_sample_from_a_chunk_a_gap_block_acknowledged_earlier() -> 
     sctp._sent_queue.popleft()  # (aiortc's own handling would have taken it out)
     await sctp._receive_sack_chunk(sack(102, []))  # a chunk the cumulative ack is first to acknowledge: sampled
     assert sctp._sent_queue[0]._sent_count == 1 and tolerance.stats.rtt_samples_skipped == 1
-
-
-def test_the_installed_aiortc_is_the_one_the_patches_were_written_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    """server.py warns at start-up otherwise (requirements.txt pins it; an upgrade must re-run these tests)."""
-    import aiortc
-    from stream.congestion import check_aiortc
-    assert check_aiortc() == []
-    monkeypatch.setattr(aiortc, "__version__", "9.9.9")
-    assert check_aiortc() == ["aiortc 9.9.9 installed, stream/congestion.py was written for 1.16.0"]
 
 
 def test_install_is_idempotent_and_refuses_unknown_internals() -> None:

@@ -85,14 +85,15 @@ def test_any_control_message_is_handled_or_ignored_and_counted() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from signaling.session import ViewerSession
+    from viewers.session import ViewerSession
+    from viewers.settings import ViewerSettings
 
     class Sink:
         def backlog(self) -> int:
             return 0
 
     replies: list[str] = []
-    session = ViewerSession("fuzz", Sink(), replies.append, broadcaster=None, pacing=None)  # type: ignore[arg-type]
+    session = ViewerSession("fuzz", Sink(), replies.append, ViewerSettings(broadcaster=None))  # type: ignore[arg-type]
     known = st.fixed_dictionaries({"type": st.sampled_from(["ping", "stats", "pause", "resume", "hello", "x"])},
                                   optional={"id": st.integers() | st.text(max_size=80) | st.booleans() | st.none(),
                                             "t0": st.floats() | st.text(max_size=3), "fps": st.floats() | st.none()})

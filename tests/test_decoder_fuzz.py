@@ -10,7 +10,7 @@ from pathlib import Path
 import lz4.block
 import numpy as np
 
-from stream.assembler import AssembledFrame, FrameAssembler
+from headless.assembler import AssembledFrame, FrameAssembler
 from stream.encoder import EncoderOptions, FrameEncoder
 from stream.protocol import CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_FRAME_POINTS, MAX_MESSAGE_SIZE
 

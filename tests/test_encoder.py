@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from data.synthetic import SyntheticSource
-from stream.encoder import SCTP_PACKET_PAYLOAD, EncoderOptions, FrameEncoder
+from rtc.sctp_backlog import SCTP_PACKET_PAYLOAD
+from stream.encoder import EncoderOptions, FrameEncoder
 from stream.protocol import MAX_MESSAGE_SIZE, Encoding, decode_chunk
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from data.synthetic import SyntheticSource
+from headless.assembler import AssembledFrame
+from headless.receiver import PointReceiver, ReceiverOptions, WebSocketReceiver
 from signaling.app import PEERS, WS_VIEWERS
-from stream.assembler import AssembledFrame
-from stream.receiver import PointReceiver, ReceiverOptions, WebSocketReceiver
 from tests.helpers import make_app
 
 
@@ -42,7 +42,7 @@ async def test_lossless_frames_arrive_identical_over_an_unordered_unreliable_cha
         assert rx.state.hello is not None
         assert rx.state.hello["pointsChannel"] == {"ordered": False, "maxRetransmits": 0, "maxPacketLifeTime": None}
         assert rx.state.hello["transport"] == "webrtc"
-        # random loss is not congestion on this channel (stream/congestion.py), and /stats says so
+        # random loss is not congestion on this channel (rtc/sctp_congestion.py), and /stats says so
         assert peer.congestion is not None and peer.describe()["congestion"]["cwndBytes"] > 0
         await until(lambda: len(complete) >= 30, 120)
         records = list(rx.state.records)

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data.synthetic import SyntheticOptions, SyntheticSource
-from signaling.app import PEERS, ServerConfig, init_app
+from headless.receiver import PointReceiver, WebSocketReceiver
+from signaling.app import PEERS, init_app
 from signaling.cli import check_stream_name
 from signaling.guard import TOKEN_COOKIE, RateLimit
 from signaling.ice import IceOptions
@@ -21,8 +22,7 @@ from signaling.publisher import Publisher, RegistrationRefused
 from signaling.rendezvous import RendezvousConfig, init_rendezvous_app
 from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions
-from stream.receiver import PointReceiver, WebSocketReceiver
-from tests.helpers import MINIMAL_OFFER, register
+from tests.helpers import MINIMAL_OFFER, register, server_config
 
 TOKEN = "correct-horse-battery"
 SDP = MINIMAL_OFFER
@@ -31,7 +31,7 @@ SDP = MINIMAL_OFFER
 def streamer(**cfg: Any) -> tuple[aiohttp.web.Application, FrameBroadcaster]:
     source = SyntheticSource(SyntheticOptions(fps=5, frames_per_pass=20))
     b = FrameBroadcaster(source, EncoderOptions(quantize_mm=5), 5.0)
-    return init_app(ServerConfig(b, **cfg)), b
+    return init_app(server_config(b, **cfg)), b
 
 
 @pytest.fixture
@@ -217,9 +217,9 @@ async def test_publishers_need_the_publish_token(aiohttp_server: Any) -> None:
     server = await aiohttp_server(init_rendezvous_app(RendezvousConfig(token=TOKEN, publish_token="publisher-only")))
     base = str(server.make_url("")).rstrip("/")
     source = SyntheticSource(SyntheticOptions(fps=2, frames_per_pass=5))
-    from signaling.offers import PeerSettings
     from stream.sender import PacingOptions
-    settings_ = PeerSettings(FrameBroadcaster(source, EncoderOptions(), 2.0), PacingOptions(), None)
+    from viewers.settings import ViewerSettings
+    settings_ = ViewerSettings(FrameBroadcaster(source, EncoderOptions(), 2.0), PacingOptions(), None)
     for token in (None, TOKEN):  # a viewer's token is not a publisher's
         with pytest.raises(RegistrationRefused, match="refused the token"):
             await asyncio.wait_for(Publisher(base, "car1", settings_, token=token).run(), 10)

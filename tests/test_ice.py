@@ -14,7 +14,7 @@ from aioice import stun
 from aioice.turn import create_turn_endpoint
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
-from bench.process import free_port
+from lab.process import free_port
 from natlab.coturn import Coturn
 from signaling.ice import IceOptions, rest_credential, rtc_configuration
 from tests.conftest import require, which
@@ -132,7 +132,7 @@ async def test_an_unanswering_stun_server_holds_the_offer_for_the_cap_not_5_s() 
 
     from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
-    from signaling.gathering import cap_gathering
+    from rtc.ice_gathering import cap_gathering
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # receives, never answers
         silent.bind(("127.0.0.1", 0))
@@ -151,7 +151,7 @@ async def test_an_unanswering_stun_server_holds_the_offer_for_the_cap_not_5_s() 
 
 async def test_a_check_the_peer_answers_with_its_own_is_sent_again_at_once() -> None:
     """Through two NATs a viewer's first check is dropped until the streamer has sent one its way
-    (RFC 8445 section 7.3.1.4, signaling/triggered_checks.py). Modelled here at the streamer: a check
+    (RFC 8445 section 7.3.1.4, rtc/ice_triggered_checks.py). Modelled here at the streamer: a check
     transaction of the viewer's whose first packet arrives before the streamer has sent a check from that
     socket to that address is lost whole, retransmissions included; one that starts after passes. The
     streamer's own checks are held until the viewer has tried that pair, so that the viewer's pair is always
@@ -162,8 +162,8 @@ async def test_a_check_the_peer_answers_with_its_own_is_sent_again_at_once() -> 
     from aioice import stun
     from aiortc import RTCConfiguration, RTCPeerConnection
 
-    from signaling.aioice_access import ice_connection
-    from signaling.triggered_checks import retrigger_in_progress_checks
+    from rtc.ice_agent import ice_connection
+    from rtc.ice_triggered_checks import retrigger_in_progress_checks
 
     viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     streamer = RTCPeerConnection(RTCConfiguration(iceServers=[]))

@@ -1,11 +1,11 @@
-"""The streamer's memory report and release (signaling/memory.py), on this machine's glibc."""
+"""The streamer's memory report and release (viewers/memory.py), on this machine's glibc."""
 from __future__ import annotations
 
 import asyncio
 import ctypes
 
-from signaling import memory
-from signaling.memory import memory_report, release_free_memory, release_soon
+from viewers import memory
+from viewers.memory import memory_report, release_free_memory, release_soon
 
 MiB = 1024 * 1024
 

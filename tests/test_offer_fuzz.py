@@ -24,15 +24,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data.synthetic import SyntheticOptions, SyntheticSource
-from signaling.app import PEERS, ServerConfig, init_app
-from signaling.offers import LIVE_PEER_CONNECTIONS, OfferError, PeerSettings, answer_offer
+from headless.receiver import PointReceiver
+from signaling.app import PEERS, init_app
 from signaling.publisher import Publisher
 from signaling.rendezvous import STREAMS, RendezvousConfig, init_rendezvous_app
 from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions
-from stream.receiver import PointReceiver
 from stream.sender import PacingOptions
+from tests.helpers import server_config
 from tests.sdp_fuzz import chromium_offers, mutate, sanitize
+from viewers.answer import LIVE_PEER_CONNECTIONS, UnusableOffer, answer_offer
+from viewers.settings import ViewerSettings
 
 COUNT = int(os.environ.get("OFFER_FUZZ_COUNT", "300"))
 CONNECT_TIMEOUT = 1.0
@@ -152,7 +154,7 @@ async def post_json(http: aiohttp.ClientSession, url: str, sdp: str) -> tuple[in
 
 
 async def test_mutated_offers_leave_nothing_behind_in_the_streamer(aiohttp_server: Any, error_log: ErrorLog) -> None:
-    app = init_app(ServerConfig(broadcaster(), offer_rate=None, max_viewers=None, connect_timeout=CONNECT_TIMEOUT))
+    app = init_app(server_config(broadcaster(), offer_rate=None, max_viewers=None, connect_timeout=CONNECT_TIMEOUT))
     server = await aiohttp_server(app)
     bases = {**await aiortc_offers(), **chromium_offers()}
     url = str(server.make_url("/offer"))
@@ -170,7 +172,7 @@ async def test_mutated_offers_through_the_rendezvous_server_leave_nothing_behind
         aiohttp_server: Any, error_log: ErrorLog) -> None:
     server = await aiohttp_server(init_rendezvous_app(RendezvousConfig(offer_rate=None, answer_timeout=30)))
     base = str(server.make_url("")).rstrip("/")
-    settings_ = PeerSettings(broadcaster(), PacingOptions(), None, connect_timeout=CONNECT_TIMEOUT)
+    settings_ = ViewerSettings(broadcaster(), PacingOptions(), None, connect_timeout=CONNECT_TIMEOUT)
     publisher = Publisher(base, "car1", settings_)
     running = asyncio.create_task(publisher.run())
     broadcast = asyncio.create_task(settings_.broadcaster.run())
@@ -211,14 +213,14 @@ async def test_a_peer_whose_answer_and_close_fail_inside_aiortc_gives_everything
         caplog: pytest.LogCaptureFixture) -> None:
     """Finding 1 of docs/security.md, below the offer checks: aiortc raises in createAnswer and then in close().
     Mutation checks: without the try/finally in ViewerPeer.close the peer stays in ``peers`` (its slot is lost
-    for good); without signaling/closing.py's fallback answer_offer raises AttributeError, not OfferError."""
+    for good); without rtc/peer_close.py's fallback answer_offer raises AttributeError, not UnusableOffer."""
     peers: set[Any] = set()
-    settings_ = PeerSettings(broadcaster(), PacingOptions(), None)
+    settings_ = ViewerSettings(broadcaster(), PacingOptions(), None)
     udp_before = udp_sockets()
     refused = ""
     try:
         await answer_offer(settings_, peers, await broken_offer(), RTCConfiguration(iceServers=[]), "test")
-    except OfferError as exc:  # (not pytest.raises: its traceback would keep the peer connection alive)
+    except UnusableOffer as exc:  # (not pytest.raises: its traceback would keep the peer connection alive)
         refused = str(exc)
     assert "could not use the offer" in refused
     assert not peers
@@ -229,7 +231,7 @@ async def test_a_peer_whose_answer_and_close_fail_inside_aiortc_gives_everything
 
 async def test_offers_that_broke_aiortc_do_not_take_viewer_slots(aiohttp_server: Any, error_log: ErrorLog) -> None:
     """Finding 1 of docs/security.md, as an attacker sent it: 16 such offers filled --max-viewers 16 for good."""
-    app = init_app(ServerConfig(broadcaster(), offer_rate=None, max_viewers=16))
+    app = init_app(server_config(broadcaster(), offer_rate=None, max_viewers=16))
     server = await aiohttp_server(app)
     sdp = await broken_offer()
     async with aiohttp.ClientSession() as http:

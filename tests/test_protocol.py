@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream.protocol import (CHUNK_HEADER, MAX_MESSAGE_SIZE, ChunkHeader, Encoding, decode_chunk,
-                             encode_chunk)
+from stream.protocol import CHUNK_HEADER, MAX_MESSAGE_SIZE, ChunkHeader, Encoding, decode_chunk, encode_chunk
 from tests.golden.make_golden import bad_messages, vectors
 
 GOLDEN = Path(__file__).parent / "golden"

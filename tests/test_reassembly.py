@@ -1,4 +1,4 @@
-"""Unordered reassembly on aiortc's receiving side (stream/reassembly.py)."""
+"""Unordered reassembly on aiortc's receiving side (rtc/sctp_reassembly.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,10 +8,9 @@ import pytest
 from aiortc.rtcsctptransport import (SCTP_DATA_FIRST_FRAG, SCTP_DATA_LAST_FRAG, SCTP_DATA_UNORDERED, DataChunk,
                                      InboundStream)
 
-from stream.protocol import SCTP_PACKET_PAYLOAD as MTU
-from stream.reassembly import UnorderedInboundStream
+from rtc.sctp_backlog import SCTP_PACKET_PAYLOAD as MTU
+from rtc.sctp_reassembly import UnorderedInboundStream
 from tests.sctp_pair import lossy_pair, send_paced
-
 
 
 def fragment(tsn: int, flags: int, data: bytes, unordered: bool = True) -> DataChunk:

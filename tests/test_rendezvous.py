@@ -12,18 +12,17 @@ import aiohttp
 import pytest
 
 from data.synthetic import SyntheticOptions, SyntheticSource
+from headless.receiver import PointReceiver
+from rtc.sctp_congestion import LossToleranceOptions
 from signaling.ice import IceOptions
-from signaling.offers import PeerSettings
 from signaling.publisher import Publisher, RegistrationRefused, publish_url
 from signaling.rendezvous import STREAMS, RendezvousConfig, init_rendezvous_app
 from stream.broadcaster import FrameBroadcaster
-from stream.congestion import LossToleranceOptions
 from stream.encoder import EncoderOptions
-from stream.receiver import PointReceiver
 from stream.sender import PacingOptions
 from tests.conftest import ServerProcess, self_signed
 from tests.helpers import MINIMAL_OFFER, register
-
+from viewers.settings import ViewerSettings
 
 
 @pytest.fixture
@@ -42,8 +41,8 @@ async def signaling(aiohttp_server: Any) -> Any:
     return await aiohttp_server(init_rendezvous_app(RendezvousConfig(ice, answer_timeout=5.0)))
 
 
-def settings(b: FrameBroadcaster) -> PeerSettings:
-    return PeerSettings(b, PacingOptions(), LossToleranceOptions())
+def settings(b: FrameBroadcaster) -> ViewerSettings:
+    return ViewerSettings(b, PacingOptions(), LossToleranceOptions())
 
 
 async def started(publisher: Publisher, timeout: float = 10.0) -> asyncio.Task[None]:

@@ -92,7 +92,7 @@ OFFER_WITH_MDNS = (
 
 
 def test_mdns_candidates_are_taken_out_of_the_offer_for_later() -> None:
-    from signaling.mdns import defer_mdns_candidates
+    from rtc.mdns_candidates import defer_mdns_candidates
     deferral = defer_mdns_candidates(OFFER_WITH_MDNS)
     assert ".local" not in deferral.sdp and "127.0.0.1 5001" in deferral.sdp and deferral.sdp.startswith("v=0\r\n")
     # aiortc must not hear end-of-candidates before the deferred ones are added
@@ -106,7 +106,7 @@ def test_mdns_candidates_are_taken_out_of_the_offer_for_later() -> None:
 async def test_deferred_mdns_candidates_resolve_to_addresses_or_are_left_out() -> None:
     from aioice import mdns
 
-    from signaling.mdns import defer_mdns_candidates, resolve_deferred
+    from rtc.mdns_candidates import defer_mdns_candidates, resolve_deferred
     deferral = defer_mdns_candidates(OFFER_WITH_MDNS)
     responder = await mdns.create_mdns_protocol()
     try:

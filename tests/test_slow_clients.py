@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from headless.receiver import PointReceiver, WebSocketReceiver
 from signaling.app import PEERS, WS_VIEWERS
-from signaling.outbox import Outbox, OutboxLimits
-from stream.receiver import PointReceiver, WebSocketReceiver
 from tests.helpers import make_app
+from viewers.outbox import Outbox, OutboxLimits
 
 DEEP = '{"type": "ping", "id": ' + "[" * 5000 + "]" * 5000 + "}"
 
@@ -87,7 +87,7 @@ def ws_text_frame(text: str) -> bytes:
 async def test_a_websocket_viewer_that_sends_pings_and_never_reads_is_cut_off(aiohttp_server: Any) -> None:
     """Finding 2 of docs/security.md: such a client grew the server by ~110 MB/s, and its own traffic kept
     the heartbeat from ever dropping it. Mutation check: with one send task per control message again
-    (signaling/websocket.py) the client is still connected after 20 s."""
+    (viewers/websocket.py) the client is still connected after 20 s."""
     app, _, _ = make_app(fps=10)
     server = await aiohttp_server(app)
     reader, writer = await raw_websocket(server.port)

@@ -14,9 +14,9 @@ import pytest
 from data.folder import FolderSource
 from data.kitti import KittiSource
 from data.sample import write_sample
-from stream.protocol import MAX_FRAME_POINTS
 from data.source import SourceError
 from data.synthetic import SyntheticOptions, SyntheticSource
+from stream.protocol import MAX_FRAME_POINTS
 from tests.conftest import ROOT
 
 

@@ -11,7 +11,7 @@ batches of ``--batch`` (10), each batch in its own process, ending in one of thr
   said, the streamer must notice the silence);
 - ``ghost``: the viewer posts an offer and vanishes before connecting (the streamer's connect timeout).
 It then waits for the streamer to be idle and to have released what its viewers freed
-(signaling/memory.py), and compares it with a baseline taken the same way after ``--warmup``
+(viewers/memory.py), and compares it with a baseline taken the same way after ``--warmup``
 connections (default 10; 0 = a streamer that never had a viewer): 0 viewers, 0 peer connections left
 uncollected, no more asyncio tasks, resident memory within 10 %. The memory report (/stats) splits
 resident memory into mapped files (library code), the C heap in use and free, and, with
@@ -35,8 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.process import StreamerProcess  # noqa: E402
-from signaling.memory import RELEASE_DELAY  # noqa: E402
+from lab.process import StreamerProcess  # noqa: E402
+from viewers.memory import RELEASE_DELAY  # noqa: E402
 
 BATCH = 10
 KINDS = ("close", "kill", "ghost")
@@ -48,7 +48,7 @@ SERVER_FLAGS = ["--quantize", "5", "--fps", "5", "--max-viewers", "0", "--max-of
 async def viewers(url: str, count: int, kind: str) -> None:
     from aiortc import RTCConfiguration, RTCPeerConnection
 
-    from stream.receiver import PointReceiver
+    from headless.receiver import PointReceiver
 
     if kind == "ghost":
         import aiohttp
@@ -99,13 +99,13 @@ def stats(url: str, collect: bool = False) -> dict[str, Any]:
 
 
 def kib(memory: dict[str, int | None]) -> dict[str, int | None]:
-    """/stats' memory report (signaling/memory.py) in KiB."""
+    """/stats' memory report (viewers/memory.py) in KiB."""
     return {key: None if value is None else value // 1024 for key, value in memory.items()}
 
 
 def settle(url: str, timeout: float) -> dict[str, Any]:
     """/stats once the streamer has no viewers left (or ``timeout`` passed) and has released what the
-    last ones freed (signaling/memory.py)."""
+    last ones freed (viewers/memory.py)."""
     deadline = time.monotonic() + timeout
     while stats(url)["viewers"] and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from data.synthetic import SyntheticSource  # noqa: E402
-from stream.encoder import SCTP_PACKET_PAYLOAD, EncoderOptions, FrameEncoder  # noqa: E402
-from stream.receiver import PointReceiver  # noqa: E402
+from headless.receiver import PointReceiver  # noqa: E402
+from rtc.sctp_backlog import SCTP_PACKET_PAYLOAD  # noqa: E402
+from stream.encoder import EncoderOptions, FrameEncoder  # noqa: E402
 
 
 def encoder_figures(packets: int, quantize: float, frames: list[np.ndarray]) -> dict[str, float]:

@@ -1,5 +1,5 @@
 // Reassembles unordered, lossy point chunks into frames; keeps the link statistics.
-// Mirrors stream/assembler.py: a frame finishes when all its chunks are in, or partially when its
+// Mirrors headless/assembler.py: a frame finishes when all its chunks are in, or partially when its
 // last chunk has arrived (the sender sends a frame's chunks in order, once: the missing ones were lost)
 // or a chunk of a newer frame arrives; chunks of finished frames are late and dropped.
 import { ChunkError, decodeChunkInto } from './protocol.js';

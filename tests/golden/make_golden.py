@@ -17,8 +17,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from stream.protocol import (CHUNK_HEADER, MAX_FRAME_POINTS, ChunkHeader, Encoding, decode_chunk,  # noqa: E402
-                             encode_chunk)
+from stream.protocol import CHUNK_HEADER, MAX_FRAME_POINTS, ChunkHeader, Encoding, decode_chunk, encode_chunk  # noqa: E402
 
 
 def vectors() -> dict[str, tuple[ChunkHeader, np.ndarray]]:

@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from stream.broadcaster import FrameBroadcaster
 from stream.control import encode_control, parse_control
-from stream.sender import PacingOptions, ViewerSender
+from stream.sender import ViewerSender
 from stream.sinks import PointSink
+
+from .settings import ViewerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -20,31 +21,32 @@ class ViewerSession:
     """Runs one viewer's stream over ``sink``; control text goes out through ``send_control``."""
 
     def __init__(self, label: str, sink: PointSink, send_control: Callable[[str], None],
-                 broadcaster: FrameBroadcaster, pacing: PacingOptions, stats_interval: float = 1.0) -> None:
+                 settings: ViewerSettings) -> None:
         self.label = label
-        self.sender = ViewerSender(sink, broadcaster, pacing, label)
-        self.broadcaster = broadcaster
+        self.settings = settings
+        self.sender = ViewerSender(sink, settings.broadcaster, settings.pacing, label)
         self.viewer_stats: dict[str, Any] = {}
         self.control_errors = 0
         self.last_heard = time.monotonic()
         """When the viewer last sent a control message (good or bad), monotonic seconds."""
         self._send_control = send_control
-        self._stats_interval = stats_interval
 
-    async def run(self, hello: dict[str, Any]) -> None:
-        """Say hello, then stream until the sink closes or the stream ends. Cancel to stop."""
-        self._send_control(encode_control("hello", **hello))
+    async def run(self, about_viewer: dict[str, Any]) -> None:
+        """Say hello (the stream's metadata and ``about_viewer``), then stream until the sink closes or the
+        stream ends. Cancel to stop."""
+        broadcaster = self.settings.broadcaster
+        self._send_control(encode_control("hello", **broadcaster.metadata(), **about_viewer))
         reporter = asyncio.create_task(self._report_stats())
         try:
             await self.sender.run()
-            if self.broadcaster.finished:
+            if broadcaster.finished:
                 self._send_control(encode_control("end", **self.sender.stats.as_dict()))
         finally:
             reporter.cancel()
 
     async def _report_stats(self) -> None:
         while True:
-            await asyncio.sleep(self._stats_interval)
+            await asyncio.sleep(self.settings.stats_interval)
             self._send_control(encode_control("stats", serverTime=time.time(), **self.sender.stats.as_dict()))
 
     def on_control(self, raw: str | bytes) -> None:

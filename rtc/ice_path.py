@@ -2,7 +2,7 @@
 
 aiortc's ``getStats()`` has no candidate-pair entries, so this reads aioice's nominated pair
 (private API, aioice 0.13: ``Connection._nominated``; the connection reached as
-signaling/aioice_access.py says).
+rtc/ice_agent.py says).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection
 
-from .aioice_access import ice_connection
+from .ice_agent import ice_connection
 
 
 def selected_path(pc: RTCPeerConnection) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .protocol import decode_chunk
+from stream.protocol import decode_chunk
 
 logger = logging.getLogger(__name__)
 

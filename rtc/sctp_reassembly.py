@@ -52,15 +52,20 @@ class UnorderedInboundStream(sctp_module.InboundStream):  # type: ignore[misc]
                 i = j + 1  # incomplete: the chunk after the run may start a message of its own
 
 
+def supported(sctp: Any) -> bool:
+    """Whether ``sctp`` (an aiortc ``RTCSctpTransport``) has the internals this module replaces."""
+    return isinstance(getattr(sctp, "_inbound_streams", None), dict) and hasattr(sctp, "_get_inbound_stream")
+
+
 def use_unordered_reassembly(sctp: Any) -> bool:
     """Make ``sctp`` (an aiortc ``RTCSctpTransport``) create :class:`UnorderedInboundStream`s.
 
     Returns False, leaving aiortc's behaviour, if its internals are not the ones this was written for.
     """
-    streams = getattr(sctp, "_inbound_streams", None)
-    if not isinstance(streams, dict) or not hasattr(sctp, "_get_inbound_stream"):
+    if not supported(sctp):
         logger.warning("aiortc SCTP internals differ: keeping its own unordered reassembly")
         return False
+    streams = sctp._inbound_streams
 
     for stream in streams.values():  # streams opened already (the subclass adds no state)
         if type(stream) is sctp_module.InboundStream:

@@ -8,7 +8,7 @@ A STUN or TURN server slower than that on the path is skipped for this connectio
 candidates still connect, and a TURN allocation takes a few round trips, far below the cap.
 
 Private API (aioice 0.13): ``Connection.get_component_candidates(..., timeout=5)``, the connection
-reached as signaling/aioice_access.py says.
+reached as rtc/ice_agent.py says.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import functools
 
 from aiortc import RTCPeerConnection
 
-from .aioice_access import ice_connection
+from .ice_agent import ice_connection
 
 GATHER_TIMEOUT = 2.0
 """Seconds; the browser client's cap too."""

@@ -20,7 +20,7 @@ from typing import Any
 from aioice.ice import CandidatePair
 from aiortc import RTCPeerConnection
 
-from .aioice_access import ice_connection
+from .ice_agent import ice_connection
 
 logger = logging.getLogger(__name__)
 

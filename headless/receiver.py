@@ -13,15 +13,15 @@ from typing import Any
 import aiohttp
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
-from signaling.gathering import cap_gathering
+from rtc.ice_gathering import cap_gathering
+from rtc.ice_path import selected_path
+from rtc.ice_triggered_checks import retrigger_in_progress_checks
+from rtc.sctp_reassembly import use_unordered_reassembly
 from signaling.ice import rtc_configuration
-from signaling.path import selected_path
-from signaling.triggered_checks import retrigger_in_progress_checks
+from stream.control import ClockOffsetEstimator, encode_control
+from stream.untrusted_json import loads_bounded
 
 from .assembler import AssembledFrame, FrameAssembler
-from .control import ClockOffsetEstimator, encode_control
-from .reassembly import use_unordered_reassembly
-from .untrusted_json import loads_bounded
 
 logger = logging.getLogger(__name__)
 

@@ -10,20 +10,18 @@ from typing import Any
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
-from stream.broadcaster import FrameBroadcaster
-from stream.congestion import LossTolerance, LossToleranceOptions, install_loss_tolerance
-from stream.sender import PacingOptions
+from rtc.ice_gathering import cap_gathering
+from rtc.ice_path import selected_path
+from rtc.ice_triggered_checks import retrigger_in_progress_checks
+from rtc.mdns_candidates import MdnsDeferral, defer_mdns_candidates, resolve_deferred
+from rtc.peer_close import close_peer_connection
+from rtc.sctp_congestion import LossTolerance, install_loss_tolerance
 from stream.sinks import DataChannelSink
 from stream.tasks import TaskSet
 
-from .closing import close_peer_connection
-from .gathering import cap_gathering
-from .mdns import MdnsDeferral, defer_mdns_candidates, resolve_deferred
 from .memory import release_soon
-from .outbox import OutboxLimits
-from .path import selected_path
 from .session import ViewerSession
-from .triggered_checks import retrigger_in_progress_checks
+from .settings import ViewerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -35,41 +33,30 @@ _ids = itertools.count(1)
 class ViewerPeer:
     """Owns one RTCPeerConnection. Closes itself when the connection fails, closes, or never connects."""
 
-    def __init__(self, pc: RTCPeerConnection, broadcaster: FrameBroadcaster, pacing: PacingOptions,
-                 hello: dict[str, Any], on_closed: Callable[[ViewerPeer], None],
-                 connect_timeout: float = 30.0, stats_interval: float = 1.0,
-                 loss_tolerance: LossToleranceOptions | None = LossToleranceOptions(),
-                 silence_timeout: float | None = 15.0, control_backlog: int = OutboxLimits().max_chars) -> None:
+    def __init__(self, pc: RTCPeerConnection, settings: ViewerSettings,
+                 on_closed: Callable[[ViewerPeer], None]) -> None:
         self.id = next(_ids)
         self.label = f"viewer-{self.id}"
         self.pc = pc
-        self.broadcaster = broadcaster
-        self.pacing = pacing
-        self.hello = hello
-        self.loss_tolerance = loss_tolerance
-        """None: standard SCTP congestion control even on an unreliable point channel."""
+        self.settings = settings
         self.congestion: LossTolerance | None = None
         self.points: RTCDataChannel | None = None
         self.control: RTCDataChannel | None = None
         self.session: ViewerSession | None = None
-        self.created = time.monotonic()
         self._on_closed = on_closed
-        self._stats_interval = stats_interval
-        self._control_backlog = control_backlog
-        """Bytes of control messages that may wait in aiortc before the viewer counts as not reading."""
         self._tasks = TaskSet(self.label)
         self._closing = False
         self.on_connected: Callable[[ViewerPeer], None] | None = None
         """Called once when the connection is up (e.g. to log the candidate path)."""
         pc.on("datachannel", self._on_datachannel)
         pc.on("connectionstatechange", self._on_state)
-        self._spawn(self._connect_watchdog(connect_timeout))
-        if silence_timeout is not None:
-            self._spawn(self._silence_watchdog(silence_timeout))
+        self._spawn(self._connect_watchdog(settings.connect_timeout))
+        if settings.silence_timeout is not None:
+            self._spawn(self._silence_watchdog(settings.silence_timeout))
 
     # ----------------------------------------------------------------- lifecycle
     async def answer(self, offer: RTCSessionDescription) -> RTCSessionDescription:
-        """Answer at once; the offer's mDNS candidates are resolved and added afterwards (signaling/mdns.py)."""
+        """Answer at once; the offer's mDNS candidates are resolved and added afterwards (rtc/mdns_candidates.py)."""
         deferral = defer_mdns_candidates(offer.sdp)
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=deferral.sdp, type=offer.type))
         if not cap_gathering(self.pc):
@@ -150,10 +137,10 @@ class ViewerPeer:
             logger.info("%s: points channel ordered=%s maxRetransmits=%s maxPacketLifeTime=%s", self.label,
                         channel.ordered, channel.maxRetransmits, channel.maxPacketLifeTime)
             channel.on("close", lambda: self._spawn(self.close()))
-            if self.loss_tolerance is not None and (channel.maxRetransmits is not None
-                                                    or channel.maxPacketLifeTime is not None):
+            tolerance = self.settings.loss_tolerance
+            if tolerance is not None and (channel.maxRetransmits is not None or channel.maxPacketLifeTime is not None):
                 # points may be lost by design on this channel: random loss must not throttle it
-                self.congestion = install_loss_tolerance(self.pc.sctp, self.loss_tolerance)
+                self.congestion = install_loss_tolerance(self.pc.sctp, tolerance)
         elif channel.label == CONTROL_LABEL and self.control is None:
             self.control = channel
         else:
@@ -170,11 +157,9 @@ class ViewerPeer:
             return
         if self.points.readyState != "open" or self.control.readyState != "open":
             return
-        self.session = ViewerSession(self.label, DataChannelSink(self.points), self._send_control,
-                                     self.broadcaster, self.pacing, self._stats_interval)
+        self.session = ViewerSession(self.label, DataChannelSink(self.points), self._send_control, self.settings)
         self.control.on("message", self.session.on_control)
-        self._spawn(self.session.run({**self.hello, "viewer": self.id, "transport": "webrtc",
-                                      "pointsChannel": self.points_channel()}))
+        self._spawn(self.session.run({"viewer": self.id, "transport": "webrtc", "pointsChannel": self.points_channel()}))
 
     def points_channel(self) -> dict[str, Any] | None:
         """How the viewer opened its point channel (W3C names), None before it has."""
@@ -187,7 +172,7 @@ class ViewerPeer:
         control = self.control
         if control is None or control.readyState != "open" or self._closing:
             return
-        if control.bufferedAmount + len(text) > self._control_backlog:
+        if control.bufferedAmount + len(text) > self.settings.outbox.max_chars:
             # aiortc queues what SCTP cannot send yet without bound: a viewer that sends but never
             # acknowledges would grow it for ever (docs/security.md, finding 2)
             logger.warning("%s: not reading (%d bytes of control messages wait): disconnecting", self.label,
@@ -197,7 +182,7 @@ class ViewerPeer:
         control.send(text)
 
     def path(self) -> dict[str, Any] | None:
-        """The selected ICE candidate pair (signaling/path.py), None before one is."""
+        """The selected ICE candidate pair (rtc/ice_path.py), None before one is."""
         return selected_path(self.pc)
 
     def describe(self) -> dict[str, Any]:

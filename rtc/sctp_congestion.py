@@ -54,10 +54,8 @@ checks that they exist and leaves the association alone (standard SCTP) if they 
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from types import SimpleNamespace
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -301,33 +299,13 @@ class LossTolerance:
                          self.meter.last_burst, self.options.max_burst, sctp._srtt, sctp._cwnd)
 
 
-WRITTEN_FOR = "1.16.0"
-"""The aiortc version these patches were written and measured with."""
 _SET_ON_START = ("_ssthresh",)
 """Required attributes an association gets only when it starts: not on a fresh transport."""
 
 
-def check_aiortc() -> list[str]:
-    """What start-up should warn about: the installed aiortc's version if it is not WRITTEN_FOR, and the
-    names in ``_REQUIRED`` it lacks (each association would then keep standard SCTP)."""
-    import aiortc
-    from aiortc.rtcsctptransport import RTCSctpTransport
-
-    problems = []
-    if aiortc.__version__ != WRITTEN_FOR:
-        problems.append(f"aiortc {aiortc.__version__} installed, stream/congestion.py was written for {WRITTEN_FOR}")
-    async def fresh() -> Any:  # aiortc takes the running loop when a transport is made
-        return RTCSctpTransport(SimpleNamespace(state="new", transport=None))
-
-    loop = asyncio.new_event_loop()
-    try:
-        probe = loop.run_until_complete(fresh())
-    finally:
-        loop.close()
-    missing = [name for name in _REQUIRED if name not in _SET_ON_START and not hasattr(probe, name)]
-    if missing:
-        problems.append(f"aiortc's SCTP lacks {', '.join(missing)}: the point channel keeps standard SCTP")
-    return problems
+def missing_internals(probe: Any) -> list[str]:
+    """The names in ``_REQUIRED`` that ``probe`` (a fresh aiortc ``RTCSctpTransport``) lacks."""
+    return [name for name in _REQUIRED if name not in _SET_ON_START and not hasattr(probe, name)]
 
 
 def install_loss_tolerance(sctp: Any, options: LossToleranceOptions = LossToleranceOptions()

@@ -10,13 +10,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from stream.broadcaster import FrameBroadcaster
-from stream.sender import PacingOptions
 from stream.sinks import WebSocketSink
 from stream.tasks import TaskSet
 
-from .outbox import Outbox, OutboxLimits
+from .outbox import Outbox
 from .session import ViewerSession
+from .settings import ViewerSettings
 
 logger = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -25,17 +24,16 @@ _ids = itertools.count(1)
 class WebSocketViewer:
     """One viewer connected over a WebSocket; registered in the app's viewer set while connected."""
 
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, broadcaster: FrameBroadcaster,
-                 pacing: PacingOptions, limits: OutboxLimits = OutboxLimits()) -> None:
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, settings: ViewerSettings) -> None:
         self.id = next(_ids)
         self.label = f"ws-viewer-{self.id}"
         self.ws = ws
         self._request = request
         # TCP paces itself (congestion control) and loses nothing to bursts: send as fast as it takes them
-        tcp_pacing = replace(pacing, spread=0.0)
-        sink = WebSocketSink(ws, request, send_timeout=limits.max_wait, on_stuck=self._cut_off)
-        self.session = ViewerSession(self.label, sink, self._send_control, broadcaster, tcp_pacing)
-        self.outbox = Outbox(ws.send_str, self._cut_off, self.label, limits)
+        tcp = replace(settings, pacing=replace(settings.pacing, spread=0.0))
+        sink = WebSocketSink(ws, request, send_timeout=settings.outbox.max_wait, on_stuck=self._cut_off)
+        self.session = ViewerSession(self.label, sink, self._send_control, tcp)
+        self.outbox = Outbox(ws.send_str, self._cut_off, self.label, settings.outbox)
         self._tasks = TaskSet(self.label)
 
     def _send_control(self, text: str) -> None:
@@ -48,9 +46,9 @@ class WebSocketViewer:
         if transport is not None:
             transport.abort()
 
-    async def serve(self, hello: dict[str, Any]) -> None:
+    async def serve(self) -> None:
         self._tasks.spawn(self.outbox.run())
-        self._tasks.spawn(self.session.run({**hello, "viewer": self.id, "transport": "websocket"}))
+        self._tasks.spawn(self.session.run({"viewer": self.id, "transport": "websocket"}))
         try:
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:

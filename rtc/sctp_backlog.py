@@ -1,0 +1,23 @@
+"""How much of a data channel's data is still on its way, as far as the sender can tell.
+
+``RTCDataChannel.bufferedAmount`` counts only what aiortc has not handed to SCTP yet; its SCTP
+transport keeps an outbound queue and data in flight of its own. Private API (aiortc 1.16):
+``RTCSctpTransport._outbound_queue`` and ``._flight_size``, read defensively: another version
+degrades to ``bufferedAmount`` alone.
+"""
+from __future__ import annotations
+
+from aiortc import RTCDataChannel
+
+SCTP_PACKET_PAYLOAD = 1160
+"""User data per SCTP packet in aiortc 1.16 (its USERDATA_MAX_LENGTH): one DATA chunk per packet."""
+
+
+def channel_backlog(channel: RTCDataChannel) -> int:
+    """Bytes accepted by ``channel`` and not yet acknowledged by the peer (queued or in flight)."""
+    backlog = channel.bufferedAmount
+    sctp = getattr(channel, "transport", None)
+    queue = getattr(sctp, "_outbound_queue", None)
+    if queue is not None:
+        backlog += len(queue) * SCTP_PACKET_PAYLOAD + int(getattr(sctp, "_flight_size", 0))
+    return backlog
