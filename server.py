@@ -122,11 +122,11 @@ def serve(argv: list[str]) -> int:
     setup_logging(args.verbose)
     from data.cli import create_source
     from data.source import SourceError
+    from rtc.versions import dependency_problems
     from signaling.app import ServerConfig, init_app
     from signaling.cli import (check_stream_name, connection_limits, ice_flags_given, ice_options, listen_url,
                                offer_rate, secret, tls_context)
     from stream.broadcaster import FrameBroadcaster
-    from rtc.versions import dependency_problems
     from stream.cli import encoder_options, loss_tolerance_options, pacing_options
     from viewers.settings import ViewerSettings
 

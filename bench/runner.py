@@ -108,17 +108,17 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         run.receiver_cpu_seconds = result["cpu_seconds"]
         run.first_frame_ms = result.get("first_frame_ms")
         before, after = result["before"], result["after"]
-        run.frames_offered = after["broadcast"]["frames_encoded"] - before["broadcast"]["frames_encoded"]
+        run.frames_offered = after["broadcast"]["framesEncoded"] - before["broadcast"]["framesEncoded"]
         measured = [v for v in after["viewers"] if v["sender"] and v["id"] != frozen_id]
         if frozen_id is not None:
             # the streamer closes a viewer that stays silent (--viewer-timeout; a WebSocket's heartbeat):
             # then its last figures are those of the start of the measurement
             last = [v for v in (*after["viewers"], *before["viewers"]) if v["id"] == frozen_id and v["sender"]]
-            frozen = last[0]["sender"] if last else {"frames_sent": 0, "frames_skipped": 0}
-            run.stalled_viewer = {"frames_sent": frozen["frames_sent"], "frames_skipped": frozen["frames_skipped"],
+            frozen = last[0]["sender"] if last else {"framesSent": 0, "framesSkipped": 0}
+            run.stalled_viewer = {"frames_sent": frozen["framesSent"], "frames_skipped": frozen["framesSkipped"],
                                   "closed_by_streamer": not any(v["id"] == frozen_id for v in after["viewers"])}
-        skipped_before = {v["id"]: v["sender"]["frames_skipped"] for v in before["viewers"] if v["sender"]}
-        run.frames_skipped = sum(v["sender"]["frames_skipped"] - skipped_before.get(v["id"], 0) for v in measured)
+        skipped_before = {v["id"]: v["sender"]["framesSkipped"] for v in before["viewers"] if v["sender"]}
+        run.frames_skipped = sum(v["sender"]["framesSkipped"] - skipped_before.get(v["id"], 0) for v in measured)
         run.t3_expired = t3_expired(before, measured)
     except Exception as exc:  # a transport that fails is reported, the others still run
         logger.warning("%s failed: %s", transport, exc)
@@ -135,8 +135,8 @@ def t3_expired(before: dict[str, Any], measured: list[dict[str, Any]]) -> int | 
     counted = [v for v in measured if v.get("congestion")]
     if not counted:
         return None
-    start = {v["id"]: v["congestion"]["t3_expired"] for v in before["viewers"] if v.get("congestion")}
-    return sum(v["congestion"]["t3_expired"] - start.get(v["id"], 0) for v in counted)
+    start = {v["id"]: v["congestion"]["t3Expired"] for v in before["viewers"] if v.get("congestion")}
+    return sum(v["congestion"]["t3Expired"] - start.get(v["id"], 0) for v in counted)
 
 
 async def start_stalled_viewer(plan: BenchPlan, transport: str, url: str) -> asyncio.subprocess.Process:

@@ -18,7 +18,8 @@ from rtc.ice_path import selected_path
 from rtc.ice_triggered_checks import retrigger_in_progress_checks
 from rtc.sctp_reassembly import use_unordered_reassembly
 from signaling.ice import rtc_configuration
-from stream.control import ClockOffsetEstimator, encode_control
+from stream.clock import ClockOffsetEstimator
+from stream.messages import End, Hello, Ping, Pong, SenderStatsMessage, ViewerMessage, encode
 from stream.untrusted_json import loads_bounded
 
 from .assembler import AssembledFrame, FrameAssembler
@@ -116,8 +117,8 @@ class BaseReceiver:
         self.assembler.flush()
         await self._close_transport()
 
-    def send_control(self, kind: str, **fields: Any) -> None:
-        self._send_text(encode_control(kind, **fields))
+    def send_control(self, message: ViewerMessage) -> None:
+        self._send_text(encode(message))
 
     async def wait_frames(self, count: int, timeout: float = 30.0) -> list[FrameRecord]:
         """Wait until ``count`` frames have been finished (complete or partial)."""
@@ -158,15 +159,15 @@ class BaseReceiver:
         except (ValueError, KeyError, TypeError):
             logger.warning("bad control message from server: %r", raw[:100])
             return
-        if kind == "hello":
+        if kind == Hello.type:
             self.state.hello = message
             self._hello.set()
-        elif kind == "pong" and message.get("id") in self._pings:
+        elif kind == Pong.type and message.get("id") in self._pings:
             t0 = self._pings.pop(message["id"])
             self.clock.add(t0, float(message["serverTime"]), time.time())
-        elif kind == "stats":
+        elif kind == SenderStatsMessage.type:
             self.state.server_stats = message
-        elif kind == "end":
+        elif kind == End.type:
             self.state.ended = True
             self.assembler.flush()
             self._frame_event.set()
@@ -177,7 +178,7 @@ class BaseReceiver:
             self._pings[ping_id] = time.time()
             if len(self._pings) > 32:
                 self._pings.pop(next(iter(self._pings)))
-            self.send_control("ping", id=ping_id, t0=self._pings[ping_id])
+            self.send_control(Ping(ping_id, self._pings[ping_id]))
             await asyncio.sleep(self.options.ping_interval)
 
 

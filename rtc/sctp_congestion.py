@@ -207,10 +207,10 @@ class LossTolerance:
                 and srtt is not None and srtt >= self.options.min_rtt)
 
     def describe(self) -> dict[str, Any]:
-        """For /stats: what the rule did, the loss it measured, the current window."""
+        """What the rule did, the loss it measured, the current window (Python names: /stats camel-cases them)."""
         srtt = self.sctp._srtt
-        return {**self.stats.__dict__, "lossPct": round(100 * self.meter.fraction, 2),
-                "cwndBytes": int(self.sctp._cwnd), "srttMs": round(1000 * srtt, 1) if srtt is not None else None}
+        return {**vars(self.stats), "loss_pct": round(100 * self.meter.fraction, 2), "cwnd_bytes": int(self.sctp._cwnd),
+                "srtt_ms": round(1000 * srtt, 1) if srtt is not None else None}
 
     def _update_advanced_peer_ack_point(self) -> None:
         sctp = self.sctp

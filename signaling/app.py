@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from stream.messages import wire_fields
 from viewers.answer import LIVE_PEER_CONNECTIONS, UnusableOffer, answer_offer
 from viewers.memory import memory_report, release_soon
 from viewers.peer import ViewerPeer
@@ -68,7 +69,7 @@ async def stats(request: web.Request) -> web.Response:
     b = request.app[CONFIG].viewers.broadcaster
     if request.query.get("gc") == "1":  # count only what is really still referenced (slow: diagnostics)
         gc.collect()
-    return web.json_response({"broadcast": dict(b.stats.__dict__), "finished": b.finished,
+    return web.json_response({"broadcast": wire_fields(b.stats), "finished": b.finished,
                               "viewers": describe_viewers(request.app), "tasks": len(asyncio.all_tasks()),
                               "peerConnections": len(LIVE_PEER_CONNECTIONS), "memory": memory_report()})
 

@@ -92,9 +92,9 @@ class FrameBroadcaster:
             self._changed.notify_all()
 
     def metadata(self) -> dict[str, Any]:
-        """What a viewer is told about the stream when it joins (control message ``hello``)."""
+        """What a viewer is told about the stream when it joins (the ``hello`` message's stream fields)."""
         return {"source": self.source.description, "frames": len(self.source), "fps": self.fps,
-                "encoding": self.options.encoding.name.lower(), "quantizeMm": self.options.quantize_mm}
+                "encoding": self.options.encoding.name.lower(), "quantize_mm": self.options.quantize_mm}
 
     async def wait_newer(self, than: int | None) -> EncodedFrame | None:
         """The newest frame whose id differs from ``than``; None once the stream has finished."""

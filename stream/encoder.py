@@ -14,13 +14,12 @@ import math
 import time
 from dataclasses import dataclass
 
-import lz4.block
 import numpy as np
 
 from rtc.sctp_backlog import SCTP_PACKET_PAYLOAD
 
 from .protocol import (CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, MAX_STEP, RECORD_SIZE, ChunkHeader, Encoding,
-                       QuantGrid, encode_payload)
+                       QuantGrid, encode_payload, int16_payload)
 
 logger = logging.getLogger(__name__)
 
@@ -114,10 +113,9 @@ class FrameEncoder:
     def _payload(self, points: np.ndarray, grid: QuantGrid | None, start: int, stop: int
                  ) -> tuple[Encoding, bytes, tuple[float, float, float]]:
         if grid is not None:
-            quantized = grid.planes(start, stop)
-            if quantized is not None:
-                planes, origin = quantized
-                return Encoding.INT16, lz4.block.compress(planes, store_size=False), origin
+            compressed = int16_payload(grid, start, stop)
+            if compressed is not None:
+                return Encoding.INT16, *compressed
             # too wide for int16 at this step (e.g. 1 mm over a long chunk): send it lossless
             self.fallback_chunks += 1
         payload, origin = encode_payload(Encoding.FLOAT32, 0.0, points[start:stop])

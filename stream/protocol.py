@@ -134,11 +134,21 @@ def encode_payload(encoding: Encoding, step: float, points: np.ndarray) -> tuple
         planes = transpose_bytes(np.ascontiguousarray(points, dtype=FLOAT32_DTYPE))
         origin = (0.0, 0.0, 0.0)
     else:
-        quantized = QuantGrid(points, step).planes(0, len(points))
-        if quantized is None:
+        compressed = int16_payload(QuantGrid(points, step), 0, len(points))
+        if compressed is None:
             span = float(np.ptp(points[:, :3], axis=0).max())
             raise ValueError(f"chunk spans {span:.1f} m: too wide for int16 at {step * 1000:g} mm")
-        planes, origin = quantized
+        return compressed
+    return lz4.block.compress(planes, store_size=False), origin
+
+
+def int16_payload(grid: QuantGrid, start: int, stop: int) -> tuple[bytes, tuple[float, float, float]] | None:
+    """The INT16 payload (LZ4 block) of points start..stop of a quantised frame and its origin; None when they
+    span more than int16 can at the grid's step."""
+    quantized = grid.planes(start, stop)
+    if quantized is None:
+        return None
+    planes, origin = quantized
     return lz4.block.compress(planes, store_size=False), origin
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from .broadcaster import FrameBroadcaster
 from .encoder import EncodedFrame
+from .messages import wire_fields
 from .sinks import PointSink
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ class SenderStats:
     bytes_sent: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        """Under their wire names (camelCase), as in /stats."""
+        return wire_fields(self)
 
 
 class ViewerSender:

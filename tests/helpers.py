@@ -1,6 +1,9 @@
 """Helpers for tests that run the streaming app or the rendezvous server in-process."""
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -42,3 +45,10 @@ async def register(ws: aiohttp.ClientWebSocketResponse, stream: str, session: st
     await ws.send_json({"type": "register", "stream": stream, "session": session})
     reply: dict[str, Any] = await ws.receive_json(timeout=5)
     return reply
+
+
+async def until(condition: Callable[[], bool], timeout: float) -> None:
+    """Poll ``condition`` every 0.1 s until it holds or ``timeout`` seconds pass (the caller asserts)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)

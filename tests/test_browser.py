@@ -103,8 +103,8 @@ def wait_until(condition: Any, timeout: float = 30.0) -> None:
 
 def frames_pass(server: ServerProcess, count: int) -> None:
     """Wait until the streamer has encoded ``count`` more frames (synchronise on the stream, not a clock)."""
-    encoded = server_stats(server.url)["broadcast"]["frames_encoded"]
-    wait_until(lambda: server_stats(server.url)["broadcast"]["frames_encoded"] >= encoded + count)
+    encoded = server_stats(server.url)["broadcast"]["framesEncoded"]
+    wait_until(lambda: server_stats(server.url)["broadcast"]["framesEncoded"] >= encoded + count)
 
 
 def test_colour_modes_change_the_picture(browser: Browser, server_process: Any, tmp_path: Path) -> None:
@@ -143,9 +143,9 @@ def test_two_tabs_receive_and_each_frame_is_encoded_once(browser: Browser, serve
     wait_frames(a, drawn_a + 5)
     wait_frames(b, drawn_b + 5)
     after, elapsed = server_stats(server.url), time.monotonic() - t0
-    encoded = after["broadcast"]["frames_encoded"] - before["broadcast"]["frames_encoded"]
+    encoded = after["broadcast"]["framesEncoded"] - before["broadcast"]["framesEncoded"]
     assert len(after["viewers"]) == 2
-    assert all(v["sender"]["frames_sent"] > 0 for v in after["viewers"])
+    assert all(v["sender"]["framesSent"] > 0 for v in after["viewers"])
     assert encoded <= elapsed * fps + 2, (encoded, elapsed)  # not once per tab
 
 
@@ -171,7 +171,7 @@ def test_websocket_and_reliable_viewer_options(browser: Browser, server_process:
     assert set(viewers) == {"websocket", "webrtc"}
     # ?reliable=1: ordered and reliable (mutation: without {ordered: true} in connection.js this fails)
     assert viewers["webrtc"]["pointsChannel"] == {"ordered": True, "maxRetransmits": None, "maxPacketLifeTime": None}
-    assert all(v["sender"]["frames_sent"] > 0 for v in viewers.values())
+    assert all(v["sender"]["framesSent"] > 0 for v in viewers.values())
     samples = status(ws)["samples"]
     # [id, drawn at, latency ms, points %, complete, clock error ms]: a latency can read low by at most the
     # error of the clock estimate (half the best ping's round trip; null before the first: the same clock)

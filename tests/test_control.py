@@ -1,11 +1,12 @@
-"""Control messages and the clock-offset estimator."""
+"""Control messages (stream/messages.py) and the clock-offset estimator (stream/clock.py)."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from stream.control import ClockOffsetEstimator, encode_control, parse_control
+from stream.clock import ClockOffsetEstimator
+from stream.messages import Hello, Ping, Pong, SenderStatsMessage, ViewerStats, encode, parse_viewer_message
 
 
 def test_clock_offset_recovers_an_injected_offset() -> None:
@@ -38,14 +39,26 @@ def test_clock_window_forgets_old_samples() -> None:
 ])
 def test_bad_control_messages_are_refused(raw: str | bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        parse_control(raw)
+        parse_viewer_message(raw)
 
 
 def test_control_round_trip() -> None:
-    assert parse_control(encode_control("ping", id=3, t0=1.5)) == {"type": "ping", "id": 3, "t0": 1.5}
+    assert parse_viewer_message(encode(Ping(3, 1.5))) == Ping(3, 1.5)
+    assert parse_viewer_message('{"type": "viewerStats", "fps": 9.5}') == ViewerStats({"fps": 9.5})
 
 
-KNOWN_TYPES = {"ping", "stats", "pause", "resume"}
+def test_server_messages_are_camel_case_json_with_the_type_first() -> None:
+    """One vocabulary on the wire: re-declared here, so a renamed field fails (docs/protocol.md)."""
+    assert encode(Pong(7, 1.5, 2.0)) == '{"type":"pong","id":7,"t0":1.5,"serverTime":2.0}'
+    assert encode(SenderStatsMessage(5, 1, 70, 9000, 3.0)) == (
+        '{"type":"senderStats","framesSent":5,"framesSkipped":1,"chunksSent":70,"bytesSent":9000,"serverTime":3.0}')
+    hello = Hello("synthetic", 500, 10.0, "int16", 5.0, 3, "webrtc", {"ordered": False, "maxRetransmits": 0})
+    assert json.loads(encode(hello)) == {
+        "type": "hello", "source": "synthetic", "frames": 500, "fps": 10.0, "encoding": "int16", "quantizeMm": 5.0,
+        "viewer": 3, "transport": "webrtc", "pointsChannel": {"ordered": False, "maxRetransmits": 0}}
+
+
+KNOWN_TYPES = {"ping", "viewerStats", "pause", "resume"}
 """Re-declared from docs/protocol.md on purpose: the oracle below must not ask the code under test."""
 
 
@@ -81,7 +94,7 @@ def expected_outcome(raw: str | bytes) -> str:
 
 def test_any_control_message_is_handled_or_ignored_and_counted() -> None:
     """Thousands of generated control messages: the session never raises, answers every good ping once and
-    counts every bad message, as an oracle written from docs/protocol.md (not parse_control) expects."""
+    counts every bad message, as an oracle written from docs/protocol.md (not the parser under test) expects."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
@@ -94,14 +107,15 @@ def test_any_control_message_is_handled_or_ignored_and_counted() -> None:
 
     replies: list[str] = []
     session = ViewerSession("fuzz", Sink(), replies.append, ViewerSettings(broadcaster=None))  # type: ignore[arg-type]
-    known = st.fixed_dictionaries({"type": st.sampled_from(["ping", "stats", "pause", "resume", "hello", "x"])},
+    known = st.fixed_dictionaries({"type": st.sampled_from(["ping", "viewerStats", "stats", "pause", "resume", "hello",
+                                                            "x"])},
                                   optional={"id": st.integers() | st.text(max_size=80) | st.booleans() | st.none(),
                                             "t0": st.floats() | st.text(max_size=3), "fps": st.floats() | st.none()})
     shallow = st.one_of(st.text(max_size=300), st.binary(max_size=300), known.map(json.dumps),
                         st.recursive(st.none() | st.integers() | st.text(max_size=10),
                                      lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c,
                                                                                          max_size=3)).map(json.dumps))
-    deep = st.integers(25, 40).map(lambda d: '{"type": "stats", "x": ' + "[" * d + "]" * d + "}")
+    deep = st.integers(25, 40).map(lambda d: '{"type": "viewerStats", "x": ' + "[" * d + "]" * d + "}")
 
     @settings(max_examples=3000, deadline=None, derandomize=True, database=None)
     @given(st.one_of(shallow, deep))

@@ -6,7 +6,6 @@ import hashlib
 import json
 import time
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,14 +14,8 @@ from data.synthetic import SyntheticSource
 from headless.assembler import AssembledFrame
 from headless.receiver import PointReceiver, ReceiverOptions, WebSocketReceiver
 from signaling.app import PEERS, WS_VIEWERS
-from tests.helpers import make_app
-
-
-async def until(condition: Callable[[], bool], timeout: float) -> None:
-    """Poll ``condition`` every 0.2 s until it holds or ``timeout`` seconds pass (the caller asserts)."""
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
+from stream.messages import Pause, Resume, ViewerStats
+from tests.helpers import make_app, until
 
 
 def digest(points: np.ndarray) -> str:
@@ -93,7 +86,7 @@ async def test_two_viewers_share_each_encoded_frame(server_process: Any) -> None
         await until(lambda: len(set(seen[0]) & set(seen[1])) >= 6, 60)
         elapsed = time.monotonic() - started
         after = await asyncio.to_thread(stats)
-    encoded = after["broadcast"]["frames_encoded"] - before["broadcast"]["frames_encoded"]
+    encoded = after["broadcast"]["framesEncoded"] - before["broadcast"]["framesEncoded"]
     common = set(seen[0]) & set(seen[1])
     assert len(common) >= 6, (sorted(seen[0]), sorted(seen[1]), after["viewers"])
     assert all(seen[0][f] == seen[1][f] for f in common)
@@ -135,16 +128,16 @@ async def test_pause_and_resume_over_the_control_channel(aiohttp_server: Any) ->
         (peer,) = app[PEERS]
         assert peer.session is not None
         sender = peer.session.sender
-        rx.send_control("pause")
+        rx.send_control(Pause())
         await until(lambda: sender.paused and not sender.sending, 30)  # the frame in flight when it came is done
         sent, drawn = sender.stats.chunks_sent, len(rx.state.records)
         await frames_pass(5)
         assert sender.stats.chunks_sent == sent  # five frames went by, none of it to this viewer
         assert len(rx.state.records) <= drawn + 1  # at most the frame that was in flight is finished now
-        rx.send_control("resume")
+        rx.send_control(Resume())
         await rx.wait_frames(len(rx.state.records) + 3, timeout=60)
         assert sender.stats.chunks_sent > sent
-        rx.send_control("stats", fps=5.0)
+        rx.send_control(ViewerStats({"fps": 5.0}))
         rx.control.send("{broken")  # type: ignore[union-attr]
         await until(lambda: peer.session.viewer_stats == {"fps": 5.0} and peer.session.control_errors == 1, 10)
         assert peer.session.viewer_stats == {"fps": 5.0} and peer.session.control_errors == 1

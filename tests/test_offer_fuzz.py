@@ -11,7 +11,6 @@ import gc
 import json
 import logging
 import os
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ from signaling.rendezvous import STREAMS, RendezvousConfig, init_rendezvous_app
 from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions
 from stream.sender import PacingOptions
-from tests.helpers import server_config
+from tests.helpers import server_config, until
 from tests.sdp_fuzz import chromium_offers, mutate, sanitize
 from viewers.answer import LIVE_PEER_CONNECTIONS, UnusableOffer, answer_offer
 from viewers.settings import ViewerSettings
@@ -118,12 +117,6 @@ async def fuzz(post: Post, bases: dict[str, str], count: int) -> Counter[int]:
     await asyncio.to_thread(one)
     print(f"{count} mutated offers: {dict(sorted(statuses.items()))}")  # pytest -s shows it
     return statuses
-
-
-async def until(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
 
 
 async def assert_released(peers: Callable[[], int], tasks_before: int, udp_before: int,

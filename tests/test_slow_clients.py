@@ -14,7 +14,8 @@ import pytest
 
 from headless.receiver import PointReceiver, WebSocketReceiver
 from signaling.app import PEERS, WS_VIEWERS
-from tests.helpers import make_app
+from stream.messages import Ping
+from tests.helpers import make_app, until
 from viewers.outbox import Outbox, OutboxLimits
 
 DEEP = '{"type": "ping", "id": ' + "[" * 5000 + "]" * 5000 + "}"
@@ -131,7 +132,7 @@ async def test_a_webrtc_viewer_that_sends_and_never_acknowledges_is_cut_off(aioh
         started = time.monotonic()
         while app[PEERS] and time.monotonic() - started < 15:
             for i in range(200):
-                rx.send_control("ping", id="y" * 64, t0=float(i))
+                rx.send_control(Ping("y" * 64, float(i)))
             await asyncio.sleep(0.05)
         assert not app[PEERS], peer.describe()
         assert time.monotonic() - started < 15
@@ -148,14 +149,17 @@ async def test_malformed_control_messages_are_counted_and_the_viewer_keeps_strea
         (peer,) = app[PEERS]
         for bad in (DEEP, json.dumps({"type": "ping", "id": "z" * 65}), json.dumps({"type": "ping", "t0": "x"})):
             rx.control.send(bad)  # type: ignore[union-attr]
+        assert peer.session is not None
+        await until(lambda: peer.session.control_errors == 3, 15)  # type: ignore[union-attr]
+        assert peer.session.control_errors == 3
         before = len(rx.state.records)
-        await rx.wait_frames(before + 3, timeout=30)
-        assert peer.session is not None and peer.session.control_errors == 3
+        await rx.wait_frames(before + 3, timeout=30)  # and the stream goes on
         assert peer.pc.connectionState == "connected"
     async with WebSocketReceiver(base) as ws:
         await ws.wait_frames(1, timeout=30)
         ws._send_text(DEEP)
+        (viewer,) = app[WS_VIEWERS]
+        await until(lambda: viewer.session.control_errors == 1, 15)
+        assert viewer.session.control_errors == 1
         before = len(ws.state.records)
         await ws.wait_frames(before + 3, timeout=30)
-        (viewer,) = app[WS_VIEWERS]
-        assert viewer.session.control_errors == 1

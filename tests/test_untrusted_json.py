@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream.control import parse_control
+from stream.messages import parse_viewer_message
 from stream.untrusted_json import MAX_DEPTH, loads_bounded, nesting_depth
 
 
@@ -68,6 +68,6 @@ def test_the_limit_itself_is_accepted() -> None:
 
 
 def test_a_deeply_nested_control_message_is_refused_not_a_recursion_error() -> None:
-    """Finding 5 of docs/security.md: 10 KB of brackets raised RecursionError out of parse_control."""
+    """Finding 5 of docs/security.md: 10 KB of brackets raised RecursionError out of the control-message parser."""
     with pytest.raises(ValueError, match="control message nests 5001 levels deep"):
-        parse_control('{"type": "ping", "id": ' + "[" * 5000 + "]" * 5000 + "}")
+        parse_viewer_message('{"type": "ping", "id": ' + "[" * 5000 + "]" * 5000 + "}")

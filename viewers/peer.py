@@ -16,6 +16,7 @@ from rtc.ice_triggered_checks import retrigger_in_progress_checks
 from rtc.mdns_candidates import MdnsDeferral, defer_mdns_candidates, resolve_deferred
 from rtc.peer_close import close_peer_connection
 from rtc.sctp_congestion import LossTolerance, install_loss_tolerance
+from stream.messages import camel
 from stream.sinks import DataChannelSink
 from stream.tasks import TaskSet
 
@@ -159,7 +160,7 @@ class ViewerPeer:
             return
         self.session = ViewerSession(self.label, DataChannelSink(self.points), self._send_control, self.settings)
         self.control.on("message", self.session.on_control)
-        self._spawn(self.session.run({"viewer": self.id, "transport": "webrtc", "pointsChannel": self.points_channel()}))
+        self._spawn(self.session.run(self.id, "webrtc", self.points_channel()))
 
     def points_channel(self) -> dict[str, Any] | None:
         """How the viewer opened its point channel (W3C names), None before it has."""
@@ -193,4 +194,4 @@ class ViewerPeer:
                 "paused": session.sender.paused if session else False,
                 "viewer": session.viewer_stats if session else {},
                 "controlErrors": session.control_errors if session else 0,
-                "congestion": self.congestion.describe() if self.congestion else None}
+                "congestion": {camel(k): v for k, v in self.congestion.describe().items()} if self.congestion else None}

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from stream.control import encode_control, parse_control
+from stream.messages import (End, Hello, Pause, Ping, Pong, Resume, SenderStatsMessage, ViewerMessage, ViewerStats,
+                             encode, parse_viewer_message)
 from stream.sender import ViewerSender
 from stream.sinks import PointSink
 
@@ -30,57 +30,53 @@ class ViewerSession:
         self.last_heard = time.monotonic()
         """When the viewer last sent a control message (good or bad), monotonic seconds."""
         self._send_control = send_control
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            Ping: self._on_ping, ViewerStats: self._on_viewer_stats, Pause: self._on_pause, Resume: self._on_resume}
 
-    async def run(self, about_viewer: dict[str, Any]) -> None:
-        """Say hello (the stream's metadata and ``about_viewer``), then stream until the sink closes or the
-        stream ends. Cancel to stop."""
-        broadcaster = self.settings.broadcaster
-        self._send_control(encode_control("hello", **broadcaster.metadata(), **about_viewer))
+    async def run(self, viewer: int, transport: str, points_channel: dict[str, Any] | None = None) -> None:
+        """Say hello, then stream until the sink closes or the stream ends. Cancel to stop."""
+        self._send(Hello(**self.settings.broadcaster.metadata(), viewer=viewer, transport=transport,
+                         points_channel=points_channel))
         reporter = asyncio.create_task(self._report_stats())
         try:
             await self.sender.run()
-            if broadcaster.finished:
-                self._send_control(encode_control("end", **self.sender.stats.as_dict()))
+            if self.settings.broadcaster.finished:
+                self._send(End(**self._counters()))
         finally:
             reporter.cancel()
+
+    def _send(self, message: Any) -> None:
+        self._send_control(encode(message))
+
+    def _counters(self) -> dict[str, int]:
+        return dict(vars(self.sender.stats))
 
     async def _report_stats(self) -> None:
         while True:
             await asyncio.sleep(self.settings.stats_interval)
-            self._send_control(encode_control("stats", serverTime=time.time(), **self.sender.stats.as_dict()))
+            self._send(SenderStatsMessage(**self._counters(), server_time=time.time()))
 
     def on_control(self, raw: str | bytes) -> None:
+        """A control message from the viewer: handled, or ignored and counted (and never raising)."""
         self.last_heard = time.monotonic()
         try:
-            message = parse_control(raw)
+            message: ViewerMessage = parse_viewer_message(raw)
         except ValueError as exc:
             self.control_errors += 1
             logger.debug("%s: ignored control message: %s", self.label, exc)
             return
-        kind = message["type"]
-        if kind == "ping":
-            ping_id, t0 = message.get("id"), message.get("t0")
-            if not (_echoable(ping_id) and (t0 is None or _number(t0))):
-                self.control_errors += 1  # a pong echoes these: they must stay small
-                logger.debug("%s: ignored a ping with an id or t0 it cannot echo", self.label)
-                return
-            self._send_control(encode_control("pong", id=ping_id, t0=t0, serverTime=time.time()))
-        elif kind == "stats":
-            self.viewer_stats = {k: v for k, v in message.items() if k != "type"}
-            logger.debug("%s: viewer stats %s", self.label, json.dumps(self.viewer_stats))
-        elif kind in ("pause", "resume"):
-            self.sender.paused = kind == "pause"
-            logger.info("%s: %s", self.label, "paused" if self.sender.paused else "resumed")
+        self._handlers[type(message)](message)
 
+    def _on_ping(self, ping: Ping) -> None:
+        self._send(Pong(ping.id, ping.t0, time.time()))
 
-MAX_ECHOED_ID = 64
-"""Characters of a ping's string id that a pong echoes; a longer one is refused (docs/protocol.md)."""
+    def _on_viewer_stats(self, stats: ViewerStats) -> None:
+        self.viewer_stats = stats.fields
 
+    def _on_pause(self, _: Pause) -> None:
+        self.sender.paused = True
+        logger.info("%s: paused", self.label)
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _echoable(value: Any) -> bool:
-    """A ping id a pong may echo: absent, a number, or a short string."""
-    return value is None or _number(value) or (isinstance(value, str) and len(value) <= MAX_ECHOED_ID)
+    def _on_resume(self, _: Resume) -> None:
+        self.sender.paused = False
+        logger.info("%s: resumed", self.label)

@@ -48,7 +48,7 @@ class WebSocketViewer:
 
     async def serve(self) -> None:
         self._tasks.spawn(self.outbox.run())
-        self._tasks.spawn(self.session.run({"viewer": self.id, "transport": "websocket"}))
+        self._tasks.spawn(self.session.run(self.id, "websocket"))
         try:
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:

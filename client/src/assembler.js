@@ -39,7 +39,6 @@ export class FrameAssembler {
     this.stats = new LinkStats();
     this.open = new Map();
     this.newest = null;
-    this.lastError = '';
   }
 
   /** @param {ArrayBuffer} message */
@@ -83,10 +82,7 @@ export class FrameAssembler {
       if (!(err instanceof ChunkError)) throw err;
       if (status === 'late') this.stats.lateChunks += 1;
       else if (status === 'duplicate') this.stats.duplicateChunks += 1;
-      else {
-        this.stats.badChunks += 1;
-        this.lastError = err.message;
-      }
+      else this.stats.badChunks += 1;
       return;
     }
     frame.seen.add(header.chunkIndex);

@@ -43,7 +43,7 @@ export class Hud {
     if (el && el.textContent !== text) el.textContent = text;
   }
 
-  show({ state, summary, drawn, server, badChunks, source }) {
+  show({ state, summary, drawn, server, badChunks }) {
     this.set('state', state);
     this.set('fps', summary.fps.toFixed(1));
     this.set('drawn', drawn.fps.toFixed(1));
@@ -51,9 +51,8 @@ export class Hud {
     this.set('loss', `${summary.lossPct.toFixed(1)} %`);
     this.set('mbps', summary.mbps.toFixed(1));
     this.set('points', summary.points.toLocaleString('en-US'));
-    this.set('skipped', server ? String(server.frames_skipped) : '–');
+    this.set('skipped', server ? String(server.framesSkipped) : '–');
     this.set('bad', String(badChunks));
-    if (source) this.set('source', source);
     this.element.dataset.state = state;
   }
 

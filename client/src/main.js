@@ -1,22 +1,16 @@
 // Viewer entry point: wires the connection, the assembler, the scene and the HUD.
 import { forgetTokenInAddress } from './address.js';
 import { FrameAssembler } from './assembler.js';
-import { ClockOffsetEstimator } from './clock.js';
 import { connectionFromLocation, signalingBase } from './connection.js';
-import { Hud, LinkMeter } from './hud.js';
+import { Hud } from './hud.js';
+import { pauseOrResume } from './messages.js';
 import { PointScene } from './scene.js';
+import { Telemetry } from './telemetry.js';
 
 const PING_INTERVAL_MS = 1000;
 const PATH_INTERVAL_MS = 2000;
 
-let scene, hud, connection, assembler;
-const clock = new ClockOffsetEstimator();
-const received = new LinkMeter(); // frames as they are reassembled: rate, loss, bandwidth
-const drawn = new LinkMeter(); // frames as they reach the screen: rate, capture-to-draw latency
-const pings = new Map();
-let pingId = 0;
-let serverStats = null;
-let hello = null;
+let scene, hud, connection, assembler, telemetry;
 let paused = false;
 
 /** Exposed for tests and for curious users in the console. */
@@ -25,12 +19,8 @@ const status = {
   renders: 0, colorMode: 'intensity', // times the scene was drawn, and the colour map it was last drawn with
   decodeMs: 0, renderMs: 0, // main-thread time spent decoding chunks and rendering, cumulative
   controlErrors: 0, // control messages ignored: not JSON objects with a type, or of an unknown type
-  // per drawn frame: [frameId, drawn at (server clock, s), latency ms, points %, complete, clock error ms]; the
-  // clock error bounds how far the server clock estimate may be off (half the best ping's RTT; null before one)
-  samples: [],
+  samples: [], // per drawn frame (telemetry.js says what is in each)
 };
-const MAX_SAMPLES = 20000;
-let unreported = [];
 window.pointStream = status;
 
 const now = () => (performance.timeOrigin + performance.now()) / 1000;
@@ -48,6 +38,8 @@ function init() {
     },
     onControl: onControl,
   });
+  telemetry = new Telemetry((msg) => connection.sendControl(msg), now);
+  status.samples = telemetry.samples;
   connection.addEventListener('step', (ev) => {
     if (ev.detail === 'offer') initScene();
   });
@@ -70,20 +62,14 @@ function init() {
     },
     onFrame: (frame) => {
       status.framesReceived += 1;
-      received.addFrame({
-        t: now(),
-        bytes: frame.bytesReceived,
-        points: frame.pointsReceived,
-        chunks: frame.chunkCount,
-        chunksReceived: frame.chunksReceived,
-      });
+      telemetry.frameReceived(frame);
       scene.present(frame);
     },
     clock: now,
   });
   bindControls();
   window.addEventListener('resize', onWindowResize);
-  setInterval(ping, PING_INTERVAL_MS);
+  setInterval(() => telemetry.ping(), PING_INTERVAL_MS);
   setInterval(updateHud, 250);
   setInterval(updatePath, PATH_INTERVAL_MS);
   connection.start();
@@ -96,32 +82,26 @@ function initScene() {
   scene.renderer.setAnimationLoop(animate);
 }
 
-function onControl(msg) {
-  if (msg.type === 'hello') {
-    hello = msg;
+/** What the client does with each server message type; any other type is ignored and counted. */
+const handlers = {
+  /** @param {import('./messages.js').Hello} msg */
+  hello(msg) {
     const mode = msg.encoding === 'int16' ? `int16 ${msg.quantizeMm} mm` : 'float32';
     hud.set('source', `${msg.source} · ${mode}`);
-    ping();
-  } else if (msg.type === 'pong' && pings.has(msg.id)) {
-    const t0 = pings.get(msg.id);
-    pings.delete(msg.id);
-    clock.add(t0, msg.serverTime, now());
-  } else if (msg.type === 'stats') {
-    serverStats = msg;
-    // answered at the server's pace (1/s), not on a timer: a hidden tab's timers are throttled to a
-    // minute, but its message events are not, so the server keeps hearing from it (--viewer-timeout)
-    reportStats();
-  } else if (!['end'].includes(msg.type)) {
-    status.controlErrors += 1; // a type this client does not know: ignored, counted
-  }
-}
+    telemetry.ping();
+  },
+  pong: (msg) => telemetry.onPong(msg),
+  senderStats: (msg) => telemetry.onSenderStats(msg, {
+    framesDrawn: status.framesDrawn, badChunks: assembler.stats.badChunks, path: status.path || null,
+    controlErrors: controlErrors(),
+  }),
+  end: () => {},
+};
 
-function ping() {
-  const id = pingId++;
-  const t0 = now();
-  pings.set(id, t0);
-  if (pings.size > 32) pings.delete(pings.keys().next().value);
-  connection.sendControl({ type: 'ping', id, t0 });
+function onControl(msg) {
+  const handler = Object.hasOwn(handlers, msg.type) ? handlers[msg.type] : null;
+  if (handler) handler(msg);
+  else status.controlErrors += 1;
 }
 
 function animate() {
@@ -130,20 +110,13 @@ function animate() {
   status.renderMs += performance.now() - t0;
   status.renders = scene.renders;
   if (!frame) return;
-  const t = now();
   status.framesDrawn += 1;
   status.lastDrawnPoints = frame.pointsReceived;
   if (status.firstFrameMs === null) {
     status.firstFrameMs = performance.now();
     status.connectTimings = { ...(connection.timings || {}), scriptStart: Math.round(scriptStart) };
   }
-  const latencyMs = (t + clock.offset - frame.captureTime) * 1000;
-  drawn.addFrame({ t, latencyMs });
-  const sample = [frame.frameId, t + clock.offset, latencyMs, (100 * frame.pointsReceived) / frame.framePoints,
-    frame.complete ? 1 : 0, clock.best ? clock.best.rtt * 500 : null];
-  status.samples.push(sample);
-  if (status.samples.length > MAX_SAMPLES) status.samples.shift();
-  unreported.push([sample[0], Math.round(latencyMs * 10) / 10, Math.round(sample[3] * 10) / 10]);
+  telemetry.frameDrawn(frame);
 }
 
 function controlErrors() {
@@ -152,11 +125,12 @@ function controlErrors() {
 
 function updateHud() {
   const t = now();
-  const s = received.summary(t);
-  const d = drawn.summary(t);
+  const s = telemetry.received.summary(t);
+  const d = telemetry.drawn.summary(t);
   status.summary = { ...s, drawnFps: d.fps, latencyMs: d.latencyMs };
   status.link = { ...assembler.stats };
-  hud.show({ state: connection.state, summary: s, drawn: d, server: serverStats, badChunks: assembler.stats.badChunks });
+  hud.show({ state: connection.state, summary: s, drawn: d, server: telemetry.serverStats,
+    badChunks: assembler.stats.badChunks });
 }
 
 /** The selected candidate pair, for the HUD (direct or relayed, and how). */
@@ -174,20 +148,6 @@ async function updatePath() {
   hud.showPath(status.path);
 }
 
-function reportStats() {
-  const t = now();
-  const s = received.summary(t);
-  const d = drawn.summary(t);
-  connection.sendControl({
-    type: 'stats', fps: s.fps, drawnFps: d.fps, latencyMs: d.latencyMs, lossPct: s.lossPct, mbps: s.mbps,
-    points: s.points, framesDrawn: status.framesDrawn, badChunks: assembler.stats.badChunks,
-    clockRttMs: clock.best ? clock.best.rtt * 1000 : null, path: status.path || null,
-    controlErrors: controlErrors(),
-    frames: unreported.slice(-100), // [frameId, latency ms, points %] drawn since the last report
-  });
-  unreported = [];
-}
-
 function bindControls() {
   const color = document.getElementById('color-mode');
   color.addEventListener('change', () => {
@@ -199,7 +159,7 @@ function bindControls() {
   const pause = document.getElementById('pause');
   pause.addEventListener('click', () => {
     paused = !paused;
-    connection.sendControl({ type: paused ? 'pause' : 'resume' });
+    connection.sendControl(pauseOrResume(paused));
     pause.textContent = paused ? 'Resume' : 'Pause';
   });
 }

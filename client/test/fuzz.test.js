@@ -92,7 +92,7 @@ test('ten thousand bad chunks: counted, nothing thrown, nothing written outside 
       if (buffers.length > 4) buffers.shift();
       return buffer.subarray(0, n * 4);
     },
-    onFrame: (frame) => frames.push(frame.frameId),
+    onFrame: (frame) => frames.push(frame),
     clock: () => 0,
   });
   const rand = prng(20261124);
@@ -116,8 +116,11 @@ test('ten thousand bad chunks: counted, nothing thrown, nothing written outside 
   // still sound: a newer, valid frame assembles completely
   const good = seeds.map((b) => new DataView(b.buffer, b.byteOffset, b.byteLength)).find((v) => v.getUint16(18, true) === 1);
   const copy = new Uint8Array(good.buffer.slice(good.byteOffset, good.byteOffset + good.byteLength));
-  new DataView(copy.buffer).setUint32(4, ((assembler.newest ?? 0) + 1) >>> 0, true);
+  const id = ((assembler.newest ?? 0) + 1) >>> 0;
+  new DataView(copy.buffer).setUint32(4, id, true);
   frames.length = 0;
-  assembler.push(copy.buffer);
-  assert.equal(frames.length, 1);
+  assembler.push(copy.buffer); // finishes whatever older frame was open, then this one
+  const last = frames[frames.length - 1];
+  assert.equal(last.frameId, id);
+  assert.ok(last.complete);
 });

@@ -2,14 +2,17 @@
 
     .venv/bin/python tests/golden/make_golden.py
 
-Writes NAME.bin (one data-channel message) and NAME.json (its header fields and the decoded
-points as float32 values) for each vector, plus bad/*.bin (messages every decoder must reject).
-Only rerun when the wire format changes on purpose: the tests compare against these files.
+Each vector is one chunk of a frame encoded by the encoder the streamer runs (``FrameEncoder``), so a
+change to any byte it writes fails tests/test_protocol.py until the vectors are made again on purpose.
+Writes NAME.bin (one data-channel message) and NAME.json (its header fields, the points that went in
+and the decoded points as float32 values) for each vector, plus bad/*.bin (messages every decoder must
+reject). Only rerun when the wire format changes on purpose: the tests compare against these files.
 """
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +20,28 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from stream.protocol import CHUNK_HEADER, MAX_FRAME_POINTS, ChunkHeader, Encoding, decode_chunk, encode_chunk  # noqa: E402
+from stream.encoder import EncoderOptions, FrameEncoder  # noqa: E402
+from stream.protocol import CHUNK_HEADER, MAX_FRAME_POINTS, decode_chunk  # noqa: E402
 
 
-def vectors() -> dict[str, tuple[ChunkHeader, np.ndarray]]:
+@dataclass(frozen=True)
+class Vector:
+    """Chunk ``index`` of frame ``frame_id`` (``points``) as FrameEncoder(``options``) writes it."""
+
+    frame_id: int
+    capture_time: float
+    points: np.ndarray
+    options: EncoderOptions
+    index: int
+
+    def encode(self) -> tuple[bytes, np.ndarray]:
+        """The message, and the points of the frame that went into it."""
+        message = FrameEncoder(self.options).encode(self.frame_id, self.capture_time, self.points).messages[self.index]
+        h = decode_chunk(message).header
+        return message, self.points[h.point_offset:h.point_offset + h.point_count]
+
+
+def vectors() -> dict[str, Vector]:
     rng = np.random.default_rng(2024)
     small = np.array([[0.0, 0.0, 0.0, 0.0], [-1.5, 2.25, -0.125, 1.0], [79.99, -80.0, 3.0, 0.5],
                       [1e-7, -3.4e38, 6.5e4, 0.25], [12.345678, -0.000001, 1.73, 0.0625]], dtype=np.float32)
@@ -28,14 +49,11 @@ def vectors() -> dict[str, tuple[ChunkHeader, np.ndarray]]:
                               rng.uniform(0, 1, 300)]).astype(np.float32)
     far = np.column_stack([rng.normal(75, 2, 64), rng.normal(-40, 2, 64), rng.normal(2, 0.5, 64),
                            rng.uniform(0, 1, 64)]).astype(np.float32)
-    return {
-        "float32_small": (ChunkHeader(Encoding.FLOAT32, 7, 1700000000.25, 1, 3, 10, 5, 20, 0.0, (0.0, 0.0, 0.0)), small),
-        "float32_street": (ChunkHeader(Encoding.FLOAT32, 0xFFFFFFFF, 1795000000.125, 0, 1, 0, 300, 300, 0.0,
-                                       (0.0, 0.0, 0.0)), street),
-        "int16_5mm": (ChunkHeader(Encoding.INT16, 42, 1795000001.5, 2, 4, 600, 300, 1200, 0.005, (0.0, 0.0, 0.0)),
-                      street),
-        "int16_1mm_far": (ChunkHeader(Encoding.INT16, 43, 1795000001.75, 0, 2, 0, 64, 128, 0.001, (0.0, 0.0, 0.0)),
-                          far),
+    return {  # a single chunk; a middle chunk of three (index and offset not zero); a last chunk; 1 mm far away
+        "float32_small": Vector(7, 1700000000.25, small, EncoderOptions(), 0),
+        "float32_street": Vector(0xFFFFFFFF, 1795000000.125, street, EncoderOptions(chunk_packets=2), 1),
+        "int16_5mm": Vector(42, 1795000001.5, street, EncoderOptions(quantize_mm=5, chunk_packets=1), 1),
+        "int16_1mm_far": Vector(43, 1795000001.75, far, EncoderOptions(quantize_mm=1), 0),
     }
 
 
@@ -58,7 +76,7 @@ def bad_messages(good: bytes) -> dict[str, bytes]:
         "index_past_count": with_field(16, (5).to_bytes(2, "little") + (3).to_bytes(2, "little")),
         "zero_points": with_field(24, (0).to_bytes(4, "little")),
         "points_past_frame": with_field(20, (18).to_bytes(4, "little")),
-        "more_points_than_payload": with_field(24, (6).to_bytes(4, "little")),
+        "more_points_than_payload": with_field(24, (6).to_bytes(4, "little") + (20).to_bytes(4, "little")),
         "garbled_payload": bytes(header) + bytes(b ^ 0x5A for b in good[CHUNK_HEADER.size:]),
         "trailing_garbage": good + b"\x00\x01\x02",
         "frame_too_large": with_field(28, (MAX_FRAME_POINTS + 1).to_bytes(4, "little")),
@@ -68,8 +86,8 @@ def bad_messages(good: bytes) -> dict[str, bytes]:
 def main() -> None:
     (HERE / "bad").mkdir(exist_ok=True)
     first = None
-    for name, (header, points) in vectors().items():
-        message = encode_chunk(header, points)
+    for name, vector in vectors().items():
+        message, points = vector.encode()
         first = first or message
         chunk = decode_chunk(message)
         h = chunk.header

@@ -1,35 +1,7 @@
-"""Control-channel messages (JSON text on the reliable, ordered ``control`` channel).
-
-Shapes are documented in docs/protocol.md ("Control messages"). Parsing is strict about what
-it uses and ignores unknown fields, so either side can add fields without breaking the other.
-"""
+"""The offset between a viewer's clock and the streamer's, from ping/pong exchanges (client/src/clock.js too)."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
-
-from .untrusted_json import loads_bounded
-
-#: Message types a viewer may send.
-VIEWER_TYPES = frozenset({"ping", "stats", "pause", "resume"})
-MAX_CONTROL_MESSAGE = 16 * 1024
-
-
-def parse_control(text: str | bytes) -> dict[str, Any]:
-    """Parse one control message; raises ValueError if it is not a JSON object with a known ``type``."""
-    if isinstance(text, bytes):
-        raise ValueError("control messages are JSON text, got binary")
-    message = loads_bounded(text, MAX_CONTROL_MESSAGE, "control message")
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise ValueError("control message must be a JSON object with a string 'type'")
-    if message["type"] not in VIEWER_TYPES:
-        raise ValueError(f"unknown control message type {message['type']!r}")
-    return message
-
-
-def encode_control(kind: str, **fields: Any) -> str:
-    return json.dumps({"type": kind, **fields}, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
