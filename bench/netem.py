@@ -15,10 +15,10 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from types import TracebackType
 
 from lab.netns import delete, remove_stale, require_root, run
 from lab.process import ROOT, stop_process
+from lab.setup import BuiltOrClosed
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ PROFILES = {
 }
 
 
-class NetLab:
+class NetLab(BuiltOrClosed):
     """``with NetLab(profile) as lab:`` run the streamer with ``lab.server_prefix``, viewers with
     ``lab.viewer_prefix``; connect to ``SERVER_ADDR``."""
 
@@ -69,19 +69,10 @@ class NetLab:
     def viewer_prefix(self) -> list[str]:
         return ["ip", "netns", "exec", self.viewer_ns]
 
-    def __enter__(self) -> NetLab:
+    def _before_build(self) -> None:
         require_root("link profiles", {"ip": "iproute2", "nft": "nftables", "tc": "iproute2",
                                        "iptables": "iptables"}, "; run as root, or use --profile loopback")
         remove_stale(PREFIX)
-        try:
-            self._build()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
 
     def _build(self) -> None:
         p = self.profile

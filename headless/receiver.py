@@ -20,6 +20,7 @@ from rtc.sctp_reassembly import use_unordered_reassembly
 from signaling.ice import rtc_configuration
 from stream.clock import ClockOffsetEstimator
 from stream.messages import End, Hello, Ping, Pong, SenderStatsMessage, ViewerMessage, encode
+from stream.tasks import TaskSet
 from stream.untrusted_json import loads_bounded
 
 from .assembler import AssembledFrame, FrameAssembler
@@ -252,7 +253,7 @@ class WebSocketReceiver(BaseReceiver):
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._sends: set[asyncio.Future[None]] = set()
+        self._sends = TaskSet("websocket receiver")
 
     async def _open(self) -> None:
         self._http = aiohttp.ClientSession(headers=self._headers)
@@ -272,11 +273,10 @@ class WebSocketReceiver(BaseReceiver):
 
     def _send_text(self, text: str) -> None:
         if self._ws is not None and not self._ws.closed:
-            task = asyncio.ensure_future(self._ws.send_str(text))
-            self._sends.add(task)
-            task.add_done_callback(self._sends.discard)
+            self._sends.spawn(self._ws.send_str(text))
 
     async def _close_transport(self) -> None:
+        await self._sends.close()
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:

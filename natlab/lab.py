@@ -22,9 +22,9 @@ import itertools
 import logging
 import os
 from dataclasses import dataclass
-from types import TracebackType
 
 from lab.netns import delete, remove_stale, require_root, run
+from lab.setup import BuiltOrClosed
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ PREFIX = "pcsn"
 PUBLIC_HOST = "198.18.0.10"
 PUBLIC_GATEWAY = "198.18.0.254"
 NAT_WAN = {"a": "198.18.0.1", "b": "198.18.0.2"}
-SITE_HOST = {"a": "10.1.0.2", "b": "10.2.0.2"}
 SIGNALING_PORT = 8443
 TURN_PORT = 3478
 ROLES = ("pub", "nata", "a", "natb", "b")
@@ -82,7 +81,7 @@ def nat_rules(variant: Variant) -> str:
 """
 
 
-class NatLab:
+class NatLab(BuiltOrClosed):
     """``with NatLab("cone") as lab:`` then ``[*lab.prefix("a"), ...]`` runs a command at site A."""
 
     def __init__(self, variant: str = "cone") -> None:
@@ -95,18 +94,9 @@ class NatLab:
     def prefix(self, role: str) -> list[str]:
         return ["ip", "netns", "exec", self.namespaces[role]]
 
-    def __enter__(self) -> NatLab:
+    def _before_build(self) -> None:
         require_root("the NAT lab", {"ip": "iproute2", "nft": "nftables"})
         remove_stale(PREFIX)
-        try:
-            self._build()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
 
     def _ip(self, role: str, *args: str) -> None:
         run("ip", "-n", self.namespaces[role], *args)

@@ -6,9 +6,9 @@ import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from lab.process import StreamerProcess
+from lab.setup import BuiltOrClosed
 
 from .coturn import Coturn
 from .lab import PUBLIC_HOST, SIGNALING_PORT, TURN_PORT, NatLab
@@ -31,7 +31,7 @@ class StackOptions:
     """Flags for the streamer: light enough that the lab's five namespaces share 2 cores."""
 
 
-class LabStack:
+class LabStack(BuiltOrClosed):
     """``with LabStack(lab, workdir) as stack:`` viewers open ``stack.viewer_url`` from site B."""
 
     def __init__(self, lab: NatLab, workdir: Path, options: StackOptions = StackOptions()) -> None:
@@ -52,18 +52,7 @@ class LabStack:
         self.signaling: StreamerProcess | None = None
         self.publisher: StreamerProcess | None = None
 
-    def __enter__(self) -> LabStack:
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
-    def _start(self) -> None:
+    def _build(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         secret_file = self.workdir / "turn-secret"
         secret_file.write_text(self.secret)

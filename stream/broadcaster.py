@@ -45,11 +45,10 @@ class FrameBroadcaster:
         self.finished = False
         self.stats = BroadcastStats()
         self._changed = asyncio.Condition()
-        self._producer: FrameProducer | None = None
 
     async def run(self) -> None:
         """Publish frames until the source ends (or forever when looping). Cancel to stop."""
-        self._producer = producer = FrameProducer(self.source, self.options, self.loop)
+        producer = FrameProducer(self.source, self.options, self.loop)
         interval = 1.0 / self.fps
         next_tick = time.monotonic()
         frame_id = 0
