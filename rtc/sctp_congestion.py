@@ -83,14 +83,11 @@ class LossToleranceOptions:
     max_loss: float = 0.10
     """Loss fraction below which a reported loss leaves the congestion window unchanged (GCC's 10 %)."""
     max_burst: int = 2
-    """A loss report with more consecutive lost packets than this gets the standard response:
-    random loss rarely takes several packets in a row (three in a row at 2 %: 8 in a million), a
-    queue or socket buffer that overflows does."""
+    """A loss report with more consecutive lost packets than this gets the standard response (a queue
+    overflowing, not random loss)."""
     min_rtt: float = 0.010
-    """Seconds. Loss is tolerated only on an association whose smoothed RTT is at least this: on a
-    shorter link the standard response costs little (the window regrows within milliseconds), and
-    loss there is mostly a local receiver overflowing (measured on loopback with Chromium: 1.5 %
-    of chunks lost when tolerated, 0.14 % with the standard response, at the same throughput)."""
+    """Seconds: loss is tolerated only on an association whose smoothed RTT is at least this (docs/design.md,
+    "The point channel's SCTP")."""
     window_packets: int = 1000
     """About how many recent packets the loss fraction is measured over (older ones decay)."""
     min_packets: int = 100

@@ -24,19 +24,15 @@ class PacingOptions:
     """How one viewer's chunks are put on its channel."""
 
     spread: float = 0.2
-    """Fraction of the frame interval over which a frame's chunks are spread (0 = as fast as possible).
-    Pacing keeps bursts from overflowing the viewer's socket, but every bit of spread is latency:
-    measured (loopback, Chromium, lossless 10 Hz) 0.5 → 0.2 took p50 226 → 169 ms and frames
-    received 8.0 → 9.7/s, chunk loss 0.22 → 0.33 %; Python viewer, 5 mm: p50 67 → 44 ms."""
+    """Fraction of the frame interval over which a frame's chunks are spread (0 = as fast as possible);
+    docs/design.md, "Pacing", has the trade-off measured."""
     burst_bytes: int = 16 * 1024
     """Bytes sent back-to-back before the pacer yields (bursts are lost at the browser's UDP socket)."""
     max_backlog_bytes: int = 256 * 1024
     """Queued + in-flight bytes above which the sender pauses in the middle of a frame."""
     start_backlog_bytes: int = 32 * 1024
-    """A frame starts only when at most this much of older frames is still queued or in flight; until
-    then it waits, and it is skipped if a newer frame is ready first. Older data queued ahead of a
-    frame is pure latency: with the 256 KiB of ``max_backlog_bytes`` ahead of it, a 7 Mbit/s viewer
-    saw every frame 0.3 s late after a stall (a standing queue that never drained)."""
+    """A frame starts only when at most this much of older frames is still queued or in flight (else it
+    waits, and is skipped if a newer one is ready first); docs/design.md, "Pacing", says why."""
     min_rate_bytes: float = 8e6
     """Floor on the pacing rate, bytes/s, so small frames are not stretched needlessly."""
 
