@@ -1,8 +1,8 @@
 """A viewer that reports what it got: ``python -m natlab.probe {python,chromium} URL``.
 
 Prints one JSON line: frames, points in the fullest frame (Python) or the last one drawn (Chromium),
-the selected candidate pair (path) and the time from start (the browser: page open) to the first frame. Exit status 1 with ``{"error": ...}``
-when it gets no frames in time. Run it from the repository root, where the viewer is, e.g.
+the selected candidate pair (path) and the time from start (the browser: page open) to the first frame.
+Exit status 1 with ``{"error": ...}`` when it gets no frames in time. Run it from the repository root, where the viewer is, e.g.
 ``ip netns exec <site B> .venv/bin/python -m natlab.probe chromium URL``.
 """
 from __future__ import annotations

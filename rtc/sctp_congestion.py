@@ -177,7 +177,8 @@ class LossToleranceStats:
     rtt_samples_skipped: int = 0
     """RTT samples not taken because the chunk had been gap-acknowledged before the cumulative ack passed it."""
     t3_expired: int = 0
-    """Retransmission timeouts: nothing acknowledged for an RTO (a second or more); the window restarts at one packet."""
+    """Retransmission timeouts: nothing acknowledged for an RTO (a second or more); the window restarts at one
+    packet."""
 
 
 class LossTolerance:

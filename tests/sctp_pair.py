@@ -115,7 +115,8 @@ async def emulated_pair(rtt: float, loss: float, max_gap_blocks: int | None, see
     sctp, peer_sctp = sender.sctp, receiver.sctp
     assert sctp is not None and peer_sctp is not None
     # delayed from the first SCTP packet, so the RTT estimate is the path's; lossy once the channel is open
-    links = [EmulatedLink(peer_sctp._handle_data, rtt / 2, 0.0, rng), EmulatedLink(sctp._handle_data, rtt / 2, 0.0, rng)]
+    links = [EmulatedLink(peer_sctp._handle_data, rtt / 2, 0.0, rng),
+             EmulatedLink(sctp._handle_data, rtt / 2, 0.0, rng)]
     peer_sctp._handle_data, sctp._handle_data = links
     await receiver.setLocalDescription(await receiver.createAnswer())
     await sender.setRemoteDescription(receiver.localDescription)

@@ -195,7 +195,8 @@ class ForwardingAssociation:
         for tsn, state, frag in chunks:
             flags = (SCTP_DATA_FIRST_FRAG if "F" in frag else 0) | (SCTP_DATA_LAST_FRAG if "L" in frag else 0)
             chunk = DataChunk(flags | (0 if "o" in frag else SCTP_DATA_UNORDERED))
-            chunk.tsn, chunk._abandoned, chunk._acked, chunk._sent_count = tsn, state == "abandoned", state == "acked", 1
+            chunk.tsn, chunk._sent_count = tsn, 1
+            chunk._abandoned, chunk._acked = state == "abandoned", state == "acked"
             self._sent_queue.append(chunk)
 
     def _t3_cancel(self) -> None:
