@@ -46,7 +46,7 @@ def build_serve_parser() -> argparse.ArgumentParser:
 
     parser = command_parser(
         "server.py",
-        "Stream LiDAR point frames to browsers over WebRTC (LZ4 chunks on an unordered, unreliable data "
+        "Stream LiDAR point frames to browsers over WebRTC (compressed chunks on an unordered, unreliable data "
         "channel). Other modes: 'server.py signal --help', 'server.py make-sample --help', "
         "'server.py bench --help'.")
     add_source_arguments(parser)
@@ -127,7 +127,7 @@ def serve(argv: list[str]) -> int:
     from signaling.cli import (check_stream_name, connection_limits, ice_flags_given, ice_options, listen_url,
                                offer_rate, secret, tls_context)
     from stream.broadcaster import FrameBroadcaster
-    from stream.cli import encoder_options, loss_tolerance_options, pacing_options
+    from stream.cli import encoder_options, fit_options, loss_tolerance_options, pacing_options
     from viewers.settings import ViewerSettings
 
     try:
@@ -144,6 +144,7 @@ def serve(argv: list[str]) -> int:
         options = encoder_options(args)
         pacing = pacing_options(args)
         loss_tolerance = loss_tolerance_options(args)
+        fit = fit_options(args)
         ice = ice_options(args)
         tls = tls_context(args) if args.signaling is None else None
         client_tls = client_tls_context(args.signaling_ca)
@@ -159,14 +160,14 @@ def serve(argv: list[str]) -> int:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2
     broadcaster = FrameBroadcaster(source, options, args.fps, loop=args.loop)
-    viewers = ViewerSettings(broadcaster, pacing, loss_tolerance, max_viewers=args.max_viewers or None,
+    viewers = ViewerSettings(broadcaster, pacing, loss_tolerance, fit=fit, max_viewers=args.max_viewers or None,
                              connect_timeout=args.connect_timeout, silence_timeout=args.viewer_timeout)
     cfg = ServerConfig(viewers, ice, token=token if args.signaling is None else None, offer_rate=rate)
     for problem in dependency_problems():
         logger.warning("%s", problem)
     fast = install_uvloop()
     logger.info("source: %s, %d frames per pass, %g fps, %s%s", source.description, len(source), args.fps,
-                "int16 at %g mm" % args.quantize if args.quantize else "lossless float32",
+                encoder_options(args).describe(),
                 ", uvloop" if fast else "")
     if args.signaling is not None:
         own_ice = ice if ice_flags_given(args) else None

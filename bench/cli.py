@@ -14,6 +14,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from stream.encoder import EncoderOptions
+
 from .metrics import table, verdict
 from .netem import PROFILES, SERVER_ADDR, LinkProfile, NetLab
 from .runner import TRANSPORTS, BenchPlan, run_bench
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     link = profile.describe() if profile else "loopback"
     summaries = [r.summary() for r in runs]
     print()
-    print(f"{args.fps:g} Hz, {'lossless float32' if not args.quantize else f'int16 at {args.quantize:g} mm'}, "
+    print(f"{args.fps:g} Hz, {EncoderOptions(quantize_mm=args.quantize).describe()}, "
           f"source {args.source}, {args.viewers} {'Chromium' if args.browser else 'Python'} viewer(s) per transport, "
           f"{args.duration:g} s each, link {link}")
     print(table(summaries))

@@ -3,7 +3,7 @@
 ``RTCDataChannel.bufferedAmount`` counts only what aiortc has not handed to SCTP yet; its SCTP
 transport keeps an outbound queue and data in flight of its own. Private API (aiortc 1.16):
 ``RTCSctpTransport._outbound_queue`` and ``._flight_size``, read defensively: another version
-degrades to ``bufferedAmount`` alone.
+degrades to ``bufferedAmount`` alone. The round trip the link fitter needs is ``._srtt``, read the same way.
 """
 from __future__ import annotations
 
@@ -21,3 +21,10 @@ def channel_backlog(channel: RTCDataChannel) -> int:
     if queue is not None:
         backlog += len(queue) * SCTP_PACKET_PAYLOAD + int(getattr(sctp, "_flight_size", 0))
     return backlog
+
+
+def channel_round_trip(channel: RTCDataChannel) -> float | None:
+    """The SCTP association's smoothed round-trip time, seconds (``RTCSctpTransport._srtt``, aiortc 1.16), or
+    None before the first measurement or on another version."""
+    srtt = getattr(getattr(channel, "transport", None), "_srtt", None)
+    return float(srtt) if isinstance(srtt, (int, float)) else None

@@ -23,8 +23,8 @@ class BroadcastStats:
     encode_seconds: float = 0.0
     late_frames: int = 0
     """Ticks where producing the frame took longer than the frame interval."""
-    fallback_chunks: int = 0
-    """INT16 chunks sent as FLOAT32 because they were too wide for the quantisation step."""
+    fallback_frames: int = 0
+    """Frames sent as FLOAT32 because SPHERICAL could not code them (a total)."""
 
 
 class FrameBroadcaster:
@@ -67,7 +67,7 @@ class FrameBroadcaster:
                         logger.error("%s produced no frames (every file unreadable?)", self.source.description)
                     break
                 frame_id += 1
-                await self._publish(produced.encoded, produced.fallback_chunks)
+                await self._publish(produced.encoded, produced.fallback_frames)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -79,13 +79,13 @@ class FrameBroadcaster:
                 self._changed.notify_all()
             logger.info("broadcast ended after %d frames", self.stats.frames_encoded)
 
-    async def _publish(self, encoded: EncodedFrame, fallback_chunks: int) -> None:
+    async def _publish(self, encoded: EncodedFrame, fallback_frames: int) -> None:
         s = self.stats
         s.frames_encoded += 1
         s.points_encoded += encoded.point_count
         s.bytes_encoded += encoded.nbytes
         s.encode_seconds += encoded.encode_seconds
-        s.fallback_chunks = fallback_chunks
+        s.fallback_frames = fallback_frames
         async with self._changed:
             self.latest = encoded
             self._changed.notify_all()

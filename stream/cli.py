@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from rtc.sctp_congestion import LossToleranceOptions
 
-from .encoder import DEFAULT_CHUNK_PACKETS, EncoderOptions
+from .encoder import DEFAULT_CHUNK_PACKETS, DEFAULT_QUANTIZE_MM, EncoderOptions
+from .link_fit import MBIT, FitOptions
 from .sender import PacingOptions
 
 
@@ -16,11 +18,21 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     loop.add_argument("--loop", dest="loop", action="store_true", default=True,
                       help="start over at the end of the source (default)")
     loop.add_argument("--no-loop", dest="loop", action="store_false", help="stop after one pass")
-    group.add_argument("--quantize", type=float, default=0.0, metavar="MM",
-                       help="0 (default): lossless float32. MM > 0: x, y, z as int16 at MM millimetres "
-                            "(5 fits ±160 m), intensity as uint8; about 2.8× fewer bytes")
+    group.add_argument("--quantize", type=float, default=DEFAULT_QUANTIZE_MM, metavar="MM",
+                       help=f"MM > 0: points quantised at MM millimetres (range and angles, every point within "
+                            f"MM·0.87 of where it was), intensity as uint8 (default: {DEFAULT_QUANTIZE_MM:g}: below "
+                            "any LiDAR's noise; about 3× fewer bytes than lossless, 5 mm about 4×); "
+                            "0: lossless float32")
     group.add_argument("--chunk-packets", type=int, default=DEFAULT_CHUNK_PACKETS, metavar="N",
                        help=f"largest point message, in 1160-byte SCTP packets (default: {DEFAULT_CHUNK_PACKETS})")
+    group.add_argument("--fit", choices=["on", "off"], default="on",
+                       help="on (default): each viewer gets the share of each frame its link carries now (a prefix "
+                            "that covers the whole scene, sparser); off: every chunk of every frame, frames skipped "
+                            "when the link is busy (the sender before link fitting; for comparison)")
+    group.add_argument("--max-mbit", type=float, default=0.0, metavar="MBIT",
+                       help="most Mbit/s any one viewer is sent (default: 0 = as much as its link carries)")
+    group.add_argument("--max-point-share", type=float, default=1.0, metavar="FRACTION",
+                       help="largest share of each frame's points any viewer is sent (default: 1)")
     group.add_argument("--pace", type=float, default=PacingOptions.spread, metavar="FRACTION",
                        help="spread each frame's chunks over this fraction of the frame interval "
                             f"(default: {PacingOptions.spread}; 0 = send as fast as the link takes them)")
@@ -36,6 +48,13 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
 
 def encoder_options(args: argparse.Namespace) -> EncoderOptions:
     return EncoderOptions(quantize_mm=args.quantize, chunk_packets=args.chunk_packets)
+
+
+def fit_options(args: argparse.Namespace) -> FitOptions:
+    if args.max_mbit < 0 or not math.isfinite(args.max_mbit):
+        raise ValueError(f"--max-mbit must be 0 (no ceiling) or above, got {args.max_mbit}")
+    ceiling = args.max_mbit * MBIT if args.max_mbit else math.inf
+    return FitOptions(enabled=args.fit == "on", max_rate_bytes=ceiling, max_point_share=args.max_point_share)
 
 
 def pacing_options(args: argparse.Namespace) -> PacingOptions:

@@ -1,4 +1,5 @@
-"""Frame encoder: splits a frame into packet-sized chunks and compresses each chunk once.
+"""Frame encoder: splits a frame into packet-sized chunks, compresses each chunk once, and orders them so
+that any prefix of a frame covers the whole scene.
 
 Chunks are sized by *bytes on the wire*, not by point count: aiortc puts every SCTP DATA
 chunk (≤ 1160 bytes of user data) in its own packet, and an unreliable message is lost
@@ -6,6 +7,12 @@ whole if any of its packets is lost. So a message should fill a whole number of 
 (no half-empty trailing packet) and be only a few packets long. The encoder estimates the
 compressed bytes per point from the previous chunk, picks the point count that fills the
 budget, and re-encodes a smaller chunk in the rare case the estimate overshoots.
+
+Chunks hold runs of points in the source's order (a scanning LiDAR's order: along a ring, or along a
+column of lasers), which is what the codec predicts along. They are *sent* in bit-reversed order
+(``progressive_order``): the first chunks sent are spread evenly over the frame, each later one falls in
+the middle of the largest gap left, so a viewer that gets only part of a frame sees the whole field of
+view, sparser, never a wedge of it. A sender that fits a link sends a prefix of that order.
 """
 from __future__ import annotations
 
@@ -16,24 +23,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from codec import float32, spherical, zstd_payload
 from rtc.sctp_backlog import SCTP_PACKET_PAYLOAD
 
-from .protocol import (CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, MAX_STEP, RECORD_SIZE, ChunkHeader, Encoding,
-                       QuantGrid, encode_payload, int16_payload)
+from .protocol import CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, MAX_STEP, Bases, ChunkHeader, Encoding, Widths
 
 logger = logging.getLogger(__name__)
 
-#: Default message budget in SCTP packets. Chosen from the measurement in docs/protocol.md
+#: Default message budget in SCTP packets. Chosen from the measurement in docs/design.md
 #: ("Chunk size"): the loss amplification of longer messages vs the per-message cost of shorter ones.
 DEFAULT_CHUNK_PACKETS = 2
+#: Default quantisation step, millimetres: far below a LiDAR's own noise (centimetres), so a viewer
+#: cannot tell it from lossless; docs/design.md ("The point codec") has the measurements.
+DEFAULT_QUANTIZE_MM = 1.0
+
+Quantised = tuple[float, int, Widths, Bases]
+"""The header fields of a chunk's quantisation: step, turn, widths, bases."""
 
 
 @dataclass(frozen=True)
 class EncoderOptions:
     """How frames are put on the wire."""
 
-    quantize_mm: float = 0.0
-    """0: lossless float32. >0: int16 x, y, z at this step in millimetres, uint8 intensity."""
+    quantize_mm: float = DEFAULT_QUANTIZE_MM
+    """0: lossless float32. >0: SPHERICAL at this step in millimetres, uint8 intensity."""
     chunk_packets: int = DEFAULT_CHUNK_PACKETS
     """Largest message, in SCTP packets of 1160 bytes (1..56, i.e. up to 64 KiB)."""
 
@@ -50,11 +63,14 @@ class EncoderOptions:
 
     @property
     def encoding(self) -> Encoding:
-        return Encoding.INT16 if self.quantize_mm else Encoding.FLOAT32
+        return Encoding.SPHERICAL if self.quantize_mm else Encoding.FLOAT32
 
     @property
     def message_budget(self) -> int:
         return self.chunk_packets * SCTP_PACKET_PAYLOAD
+
+    def describe(self) -> str:
+        return f"{self.quantize_mm:g} mm" if self.quantize_mm else "lossless float32"
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,7 @@ class EncodedFrame:
     capture_time: float
     point_count: int
     messages: tuple[bytes, ...]
+    """The chunks in the order to send them (progressive_order); any prefix covers the whole frame."""
     encode_seconds: float
 
     @property
@@ -72,51 +89,86 @@ class EncodedFrame:
         return sum(len(m) for m in self.messages)
 
 
+def progressive_order(count: int) -> list[int]:
+    """0..count-1 in bit-reversed order (the van der Corput sequence): every prefix is spread evenly."""
+    bits = max(1, (count - 1).bit_length())
+    return sorted(range(count), key=lambda i: int(f"{i:0{bits}b}"[::-1], 2))
+
+
 class FrameEncoder:
     """Encodes frames with fixed options; safe to call from one worker thread at a time."""
 
     def __init__(self, options: EncoderOptions = EncoderOptions()) -> None:
         self.options = options
-        self.fallback_chunks = 0
-        """Chunks sent as FLOAT32 because they were too wide for int16 at the chosen step."""
+        self.fallback_frames = 0
+        """Frames sent as FLOAT32 because SPHERICAL could not code them (a point too far or not finite)."""
         self.retries = 0
         """Chunks re-encoded smaller because the size estimate overshot the budget."""
-        self._bytes_per_point = RECORD_SIZE[options.encoding] / 1.3
+        self._bytes_per_point = 3.0 if options.quantize_mm else 10.0
 
     def encode(self, frame_id: int, capture_time: float, points: np.ndarray) -> EncodedFrame:
         started = time.perf_counter()
         n = len(points)
         budget = self.options.message_budget - CHUNK_HEADER.size
-        step = self.options.quantize_mm / 1000.0
-        grid = QuantGrid(points, step) if self.options.encoding == Encoding.INT16 else None
-        pieces: list[tuple[int, int, Encoding, float, tuple[float, float, float], bytes]] = []
-        pos = 0
-        while pos < n:
-            count = int(min(n - pos, MAX_CHUNK_POINTS, max(1, budget * 0.95 / self._bytes_per_point)))
-            while True:
-                encoding, payload, origin = self._payload(points, grid, pos, pos + count)
-                if len(payload) <= budget or count == 1:
-                    break
-                self.retries += 1
-                count = max(1, min(count - 1, int(count * budget / len(payload) * 0.95)))
-            self._bytes_per_point = 0.7 * self._bytes_per_point + 0.3 * (len(payload) / count)
-            pieces.append((pos, count, encoding, step if encoding == Encoding.INT16 else 0.0, origin, payload))
-            pos += count
+        fid = frame_id & 0xFFFFFFFF
+        frame = self._spherical(points)
+        pieces: list[tuple[int, int, Quantised, bytes]] = []
+        if n:
+            # the first run alone calibrates the size estimate; the rest of the frame in one vectorised pass
+            pieces = self._fit(points, frame, [(0, min(n, self._run_length(budget)))], budget)
+            done = sum(p[1] for p in pieces)
+            self._bytes_per_point = sum(len(p[3]) for p in pieces) / done
+            count = self._run_length(budget)
+            pieces += self._fit(points, frame, [(start, min(n, start + count)) for start in range(done, n, count)],
+                                budget)
+            self._bytes_per_point = sum(len(p[3]) for p in pieces) / n
         if len(pieces) > 0xFFFF:
             raise ValueError(f"frame of {n} points needs {len(pieces)} chunks; the format allows 65535")
-        fid = frame_id & 0xFFFFFFFF
-        messages = tuple(
-            ChunkHeader(enc, fid, capture_time, i, len(pieces), off, cnt, n, stp, org).pack() + payload
-            for i, (off, cnt, enc, stp, org, payload) in enumerate(pieces))
-        return EncodedFrame(fid, capture_time, n, messages, time.perf_counter() - started)
+        encoding = Encoding.FLOAT32 if frame is None else Encoding.SPHERICAL
+        total = len(pieces)
+        messages = []
+        for rank, index in enumerate(progressive_order(total)):
+            offset, count, quantised, payload = pieces[index]
+            header = ChunkHeader(encoding, fid, capture_time, rank, total, total, offset, count, n, *quantised)
+            messages.append(header.pack() + payload)
+        return EncodedFrame(fid, capture_time, n, tuple(messages), time.perf_counter() - started)
 
-    def _payload(self, points: np.ndarray, grid: QuantGrid | None, start: int, stop: int
-                 ) -> tuple[Encoding, bytes, tuple[float, float, float]]:
-        if grid is not None:
-            compressed = int16_payload(grid, start, stop)
-            if compressed is not None:
-                return Encoding.INT16, *compressed
-            # too wide for int16 at this step (e.g. 1 mm over a long chunk): send it lossless
-            self.fallback_chunks += 1
-        payload, origin = encode_payload(Encoding.FLOAT32, 0.0, points[start:stop])
-        return Encoding.FLOAT32, payload, origin
+    def _run_length(self, budget: int) -> int:
+        """Points per chunk that should fill ``budget`` bytes (90 %: the estimate is an average)."""
+        return int(min(MAX_CHUNK_POINTS, max(1, budget * 0.9 / self._bytes_per_point)))
+
+    def _fit(self, points: np.ndarray, frame: spherical.SphericalFrame | None, bounds: list[tuple[int, int]],
+             budget: int) -> list[tuple[int, int, Quantised, bytes]]:
+        """Compressed runs ``bounds`` of the frame; a run over ``budget`` is re-encoded as several smaller ones."""
+        if not bounds:
+            return []
+        pieces = []
+        for (start, stop), (quantised, payload) in zip(bounds, self._payloads(points, frame, bounds)):
+            if len(payload) <= budget or stop - start == 1:
+                pieces.append((start, stop - start, quantised, payload))
+                continue
+            self.retries += 1
+            parts = min(stop - start, math.ceil(len(payload) / budget * 1.1))
+            edges = np.linspace(start, stop, parts + 1).astype(int).tolist()
+            pieces.extend(self._fit(points, frame, list(zip(edges[:-1], edges[1:])), budget))
+        return pieces
+
+    @staticmethod
+    def _payloads(points: np.ndarray, frame: spherical.SphericalFrame | None, bounds: list[tuple[int, int]]
+                  ) -> list[tuple[Quantised, bytes]]:
+        """The quantisation header fields (step, turn, widths, bases) and the compressed payload of each run."""
+        if frame is None:
+            return [((0.0, 0, (0, 0, 0), (0, 0, 0)), zstd_payload.compress(raw))
+                    for raw in float32.raw_planes(points, bounds)]
+        return [((frame.step, planes.turn, planes.widths, planes.bases), zstd_payload.compress(planes.raw))
+                for planes in frame.chunks(bounds)]
+
+    def _spherical(self, points: np.ndarray) -> spherical.SphericalFrame | None:
+        if not self.options.quantize_mm:
+            return None
+        try:
+            return spherical.SphericalFrame(points, self.options.quantize_mm / 1000.0)
+        except ValueError as exc:
+            self.fallback_frames += 1
+            logger.debug("frame sent lossless: %s", exc)
+            return None

@@ -106,7 +106,7 @@ class Hello:
     """Frames in one pass over the source."""
     fps: float
     encoding: str
-    """``float32`` or ``int16``."""
+    """``float32`` or ``spherical``."""
     quantize_mm: float
     viewer: int
     """This viewer's id on the streamer (as in /stats)."""
@@ -136,6 +136,15 @@ class SenderStatsMessage:
     """Frames this viewer never got because its link was still busy with an older one."""
     chunks_sent: int
     bytes_sent: int
+    points_sent: int = 0
+    points_offered: int = 0
+    """Points of the frames sent, whole; with ``points_sent``, the share the link fit let through."""
+    fitted_share: float = 1.0
+    """Share of the last frame's chunks this viewer was sent."""
+    rate_estimate_mbit: float = 0.0
+    """The sender's estimate of this viewer's path, Mbit/s; 0 when frames are not fitted to the link."""
+    rate_decreases: int = 0
+    rate_increases: int = 0
     server_time: float | None = None
 
 

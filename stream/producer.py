@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Produced:
     encoded: EncodedFrame
-    fallback_chunks: int
-    """Encoder total so far (chunks sent lossless because int16 could not span them)."""
+    fallback_frames: int
+    """Encoder total so far (frames sent lossless because SPHERICAL could not code them)."""
 
 
 class _Worker:
@@ -55,7 +55,7 @@ class _Worker:
             return None
         self.pending = self.reader.submit(next, self.frames, None)
         encoded = self.encoder.encode(frame_id, capture_time, frame.points)
-        return Produced(encoded, self.encoder.fallback_chunks)
+        return Produced(encoded, self.encoder.fallback_frames)
 
 
 _worker: _Worker | None = None

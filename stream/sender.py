@@ -1,4 +1,5 @@
-"""Per-viewer sender: newest frame wins, chunks paced across the frame interval, backlog bounded."""
+"""Per-viewer sender: newest frame wins, each frame fitted to the viewer's link (stream/link_fit.py), chunks paced
+across the frame interval, backlog bounded."""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,9 @@ from dataclasses import dataclass
 
 from .broadcaster import FrameBroadcaster
 from .encoder import EncodedFrame
+from .link_fit import MBIT, FitOptions, FrameBudget, LinkFitter
 from .messages import wire_fields
+from .protocol import with_chunks_sent
 from .sinks import PointSink
 
 logger = logging.getLogger(__name__)
@@ -44,8 +47,17 @@ class SenderStats:
     """Frames this viewer never got because its link was still busy with an older one."""
     chunks_sent: int = 0
     bytes_sent: int = 0
+    points_sent: int = 0
+    points_offered: int = 0
+    """Points of the frames sent, whole: with points_sent, the share the fit let through."""
+    fitted_share: float = 1.0
+    """Share of the last frame's chunks sent (1 when the whole frame went)."""
+    rate_estimate_mbit: float = 0.0
+    """The link fitter's estimate of this viewer's path, Mbit/s (0 when fitting is off)."""
+    rate_decreases: int = 0
+    rate_increases: int = 0
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | float]:
         """Under their wire names (camelCase), as in /stats."""
         return wire_fields(self)
 
@@ -54,11 +66,13 @@ class ViewerSender:
     """Sends the broadcaster's frames to one viewer's point transport."""
 
     def __init__(self, sink: PointSink, broadcaster: FrameBroadcaster,
-                 pacing: PacingOptions = PacingOptions(), label: str = "viewer") -> None:
+                 pacing: PacingOptions = PacingOptions(), label: str = "viewer", fit: FitOptions = FitOptions()) -> None:
         self.sink = sink
         self.broadcaster = broadcaster
         self.pacing = pacing
         self.stats = SenderStats()
+        self.fitter = LinkFitter(fit, broadcaster.fps) if fit.enabled and sink.acknowledged_backlog() else None
+        """None: every chunk of every frame (fitting off, or a transport whose backlog says nothing)."""
         self.paused = False
         self.sending = False
         """True while a frame is going out (a frame once started is finished, paused or not)."""
@@ -109,9 +123,12 @@ class ViewerSender:
         return latest is not None and latest.frame_id != frame.frame_id
 
     async def _wait_for_room(self, frame: EncodedFrame) -> bool:
-        """Wait until the backlog is small; False if a newer frame became ready meanwhile."""
+        """Wait until the backlog is small; False if a newer frame became ready meanwhile. A fitted sender
+        waits only for a link that holds more than ``max_backlog_bytes``: the fit takes a smaller backlog
+        off the frame's budget."""
         backlog, delay = self.sink.backlog(), POLL_MIN
-        while backlog > self.pacing.start_backlog_bytes:
+        limit = self.pacing.max_backlog_bytes if self.fitter else self.pacing.start_backlog_bytes
+        while backlog > limit:
             if self._newer_ready(frame) or not self.sink.is_open:
                 return False
             backlog, delay = await self._poll(backlog, delay)
@@ -131,14 +148,36 @@ class ViewerSender:
         finally:
             self.sending = False
 
+    def _fit(self, frame: EncodedFrame) -> tuple[tuple[bytes, ...], FrameBudget | None]:
+        """The chunks of ``frame`` this viewer gets (a prefix, relabelled with its length), and the budget."""
+        if self.fitter is None or not frame.messages:
+            return frame.messages, None
+        self.fitter.observe_rtt(self.sink.round_trip())
+        backlog = self.sink.backlog()
+        plan = self.fitter.budget([len(m) for m in frame.messages], backlog, time.monotonic(),
+                                  self.stats.bytes_sent - backlog)
+        if plan.chunks == len(frame.messages):
+            return frame.messages, plan
+        return tuple(with_chunks_sent(m, plan.chunks) for m in frame.messages[:plan.chunks]), plan
+
+    def _at_deadline(self, plan: FrameBudget, slack: int) -> None:
+        assert self.fitter is not None
+        if not self.sink.is_open:
+            return
+        self.fitter.at_deadline(plan, time.monotonic(), self.stats.bytes_sent - self.sink.backlog(), slack)
+        self.stats.rate_estimate_mbit = round(self.fitter.rate / MBIT, 2)
+        self.stats.rate_decreases, self.stats.rate_increases = self.fitter.decreases, self.fitter.increases
+
     async def _send_chunks(self, frame: EncodedFrame) -> None:
         interval = 1.0 / self.broadcaster.fps
         window = self.pacing.spread * interval
-        rate = max(self.pacing.min_rate_bytes, frame.nbytes / window) if window > 0 else float("inf")
+        messages, plan = self._fit(frame)
+        nbytes = sum(len(m) for m in messages)
+        rate = max(self.pacing.min_rate_bytes, nbytes / window) if window > 0 else float("inf")
         started = time.monotonic()
         sent_bytes = 0
         burst = 0
-        for message in frame.messages:
+        for message in messages:
             if not self.sink.is_open:
                 return
             if burst >= self.pacing.burst_bytes:
@@ -162,3 +201,13 @@ class ViewerSender:
             self.stats.chunks_sent += 1
             self.stats.bytes_sent += len(message)
         self.stats.frames_sent += 1
+        share = len(messages) / len(frame.messages) if frame.messages else 1.0
+        self.stats.fitted_share = round(share, 3)
+        self.stats.points_offered += frame.point_count
+        self.stats.points_sent += round(frame.point_count * share)
+        if plan is not None:
+            plan.sent_through = self.stats.bytes_sent
+            slack = 2 * max(len(m) for m in messages)
+            asyncio.get_running_loop().call_later(max(0.0, plan.deadline - time.monotonic()), self._at_deadline,
+                                                  plan, slack)
+            self.stats.rate_estimate_mbit = round(self.fitter.rate / MBIT, 2) if self.fitter else 0.0

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiortc import RTCDataChannel
 from aiortc.exceptions import InvalidStateError
 
-from rtc.sctp_backlog import channel_backlog
+from rtc.sctp_backlog import channel_backlog, channel_round_trip
 
 
 class PointSink(Protocol):
@@ -20,6 +20,12 @@ class PointSink(Protocol):
 
     def backlog(self) -> int:
         """Bytes accepted but not yet delivered (as far as the sender can tell)."""
+
+    def acknowledged_backlog(self) -> bool:
+        """True if ``backlog`` falls only when the viewer acknowledges (so the link can be fitted from it)."""
+
+    def round_trip(self) -> float | None:
+        """The transport's smoothed round-trip time, seconds, if it has one."""
 
     async def send(self, message: bytes) -> None: ...
 
@@ -37,6 +43,12 @@ class DataChannelSink:
     def backlog(self) -> int:
         """Queued in aiortc or in flight, not only ``bufferedAmount`` (rtc/sctp_backlog.py)."""
         return channel_backlog(self.channel)
+
+    def acknowledged_backlog(self) -> bool:
+        return True
+
+    def round_trip(self) -> float | None:
+        return channel_round_trip(self.channel)
 
     async def send(self, message: bytes) -> None:
         try:
@@ -65,6 +77,13 @@ class WebSocketSink:
     def backlog(self) -> int:
         transport = self.request.transport
         return transport.get_write_buffer_size() if transport is not None else 0
+
+    def acknowledged_backlog(self) -> bool:
+        """No: the kernel's TCP buffer takes megabytes before the write buffer grows."""
+        return False
+
+    def round_trip(self) -> float | None:
+        return None
 
     async def send(self, message: bytes) -> None:
         try:

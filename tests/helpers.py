@@ -14,6 +14,7 @@ from signaling.app import ServerConfig, init_app
 from signaling.ice import IceOptions
 from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions
+from stream.link_fit import FitOptions
 from viewers.settings import ViewerSettings
 
 MINIMAL_OFFER = ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
@@ -32,11 +33,12 @@ def server_config(broadcaster: FrameBroadcaster, **fields: Any) -> ServerConfig:
 
 
 def make_app(fps: float = 10.0, quantize_mm: float = 0.0, ice: IceOptions | None = None,
-             frames_per_pass: int | None = None, loop: bool = True) -> tuple[web.Application, FrameBroadcaster, SyntheticSource]:
+             frames_per_pass: int | None = None, loop: bool = True, fit: FitOptions | None = None
+             ) -> tuple[web.Application, FrameBroadcaster, SyntheticSource]:
     source = SyntheticSource(SyntheticOptions(fps=fps, frames_per_pass=frames_per_pass))
     options = EncoderOptions(quantize_mm=quantize_mm)
     broadcaster = FrameBroadcaster(source, options, fps, loop=loop)
-    app = init_app(server_config(broadcaster, ice=ice or IceOptions()))
+    app = init_app(server_config(broadcaster, ice=ice or IceOptions(), fit=fit or FitOptions()))
     return app, broadcaster, source
 
 

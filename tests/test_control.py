@@ -52,9 +52,9 @@ def test_server_messages_are_camel_case_json_with_the_type_first() -> None:
     assert encode(Pong(7, 1.5, 2.0)) == '{"type":"pong","id":7,"t0":1.5,"serverTime":2.0}'
     assert encode(SenderStatsMessage(5, 1, 70, 9000, 3.0)) == (
         '{"type":"senderStats","framesSent":5,"framesSkipped":1,"chunksSent":70,"bytesSent":9000,"serverTime":3.0}')
-    hello = Hello("synthetic", 500, 10.0, "int16", 5.0, 3, "webrtc", {"ordered": False, "maxRetransmits": 0})
+    hello = Hello("synthetic", 500, 10.0, "spherical", 5.0, 3, "webrtc", {"ordered": False, "maxRetransmits": 0})
     assert json.loads(encode(hello)) == {
-        "type": "hello", "source": "synthetic", "frames": 500, "fps": 10.0, "encoding": "int16", "quantizeMm": 5.0,
+        "type": "hello", "source": "synthetic", "frames": 500, "fps": 10.0, "encoding": "spherical", "quantizeMm": 5.0,
         "viewer": 3, "transport": "webrtc", "pointsChannel": {"ordered": False, "maxRetransmits": 0}}
 
 
@@ -104,6 +104,9 @@ def test_any_control_message_is_handled_or_ignored_and_counted() -> None:
     class Sink:
         def backlog(self) -> int:
             return 0
+
+        def acknowledged_backlog(self) -> bool:
+            return False
 
     replies: list[str] = []
     session = ViewerSession("fuzz", Sink(), replies.append, ViewerSettings(broadcaster=None))  # type: ignore[arg-type]

@@ -7,8 +7,9 @@ import struct
 import tracemalloc
 from pathlib import Path
 
-import lz4.block
 import numpy as np
+
+from codec import zstd_payload
 
 from headless.assembler import AssembledFrame, FrameAssembler
 from stream.encoder import EncoderOptions, FrameEncoder
@@ -17,7 +18,8 @@ from stream.protocol import CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_FRAME_POINTS, MA
 GOLDEN = Path(__file__).resolve().parent / "golden"
 ROUNDS = 10_000
 #: header fields a mutation may overwrite: (offset, struct format)
-FIELDS = [(4, "<I"), (16, "<H"), (18, "<H"), (20, "<I"), (24, "<I"), (28, "<I"), (32, "<f")]
+FIELDS = [(4, "<I"), (16, "<H"), (18, "<H"), (20, "<H"), (22, "<I"), (26, "<I"), (30, "<I"), (34, "<f"),
+          (38, "<I"), (42, "<B"), (43, "<B"), (44, "<B"), (45, "<I"), (49, "<i"), (53, "<i")]
 EXTREMES = [0, 1, 2, 0xFFFF, 0xFFFFFFFF, MAX_CHUNK_POINTS, MAX_CHUNK_POINTS + 1, MAX_FRAME_POINTS,
             MAX_FRAME_POINTS + 1]
 
@@ -25,7 +27,7 @@ EXTREMES = [0, 1, 2, 0xFFFF, 0xFFFFFFFF, MAX_CHUNK_POINTS, MAX_CHUNK_POINTS + 1,
 def seeds() -> list[bytes]:
     good = [p.read_bytes() for p in sorted(GOLDEN.glob("*.bin"))]
     points = np.random.default_rng(5).uniform(-50, 50, (3000, 4)).astype(np.float32)
-    for options in (EncoderOptions(), EncoderOptions(quantize_mm=5)):
+    for options in (EncoderOptions(quantize_mm=0), EncoderOptions(quantize_mm=5)):
         good += FrameEncoder(options).encode(1, 0.0, points).messages
     return good
 
@@ -48,6 +50,8 @@ def mutate(rng: np.random.Generator, seed: bytes) -> bytes:
         else:
             value = int(rng.choice(EXTREMES)) if rng.random() < 0.6 else int(rng.integers(1 << (8 * size)))
             value &= (1 << (8 * size)) - 1
+            if fmt == "<i" and value >= 1 << 31:
+                value -= 1 << 32
         data[offset:offset + size] = struct.pack(fmt, value)
         return bytes(data)
     if kind == 3:  # the payload replaced by garbage of random length
@@ -59,7 +63,7 @@ def mutate(rng: np.random.Generator, seed: bytes) -> bytes:
         if len(noise) >= 2 and rng.random() < 0.5:
             noise[0:2] = b"\x50\x4c"
         return bytes(noise)
-    # the payload of another chunk under this header (a plausible, well-formed, wrong LZ4 block)
+    # the payload of another chunk under this header (a plausible, well-formed, wrong zstd frame)
     other = seeds_cache[rng.integers(len(seeds_cache))]
     return bytes(data[:CHUNK_HEADER.size]) + other[CHUNK_HEADER.size:]
 
@@ -67,10 +71,10 @@ def mutate(rng: np.random.Generator, seed: bytes) -> bytes:
 seeds_cache = seeds()
 
 
-def lz4_bomb(points: int, frame_points: int) -> bytes:
+def zstd_bomb(points: int, frame_points: int) -> bytes:
     """A small, valid message that expands to ``points`` × 16 bytes (all zeros)."""
-    header = CHUNK_HEADER.pack(0x4C50, 1, 0, 99, 0.0, 0, 1, 0, points, frame_points, 0.0, 0.0, 0.0, 0.0)
-    return header + lz4.block.compress(bytes(points * 16), store_size=False)
+    header = CHUNK_HEADER.pack(0x4C50, 2, 0, 99, 0.0, 0, 1, 1, 0, points, frame_points, 0.0, 0, 0, 0, 0, 0, 0, 0)
+    return header + zstd_payload.compress(bytes(points * 16))
 
 
 def test_ten_thousand_bad_chunks_are_counted_and_nothing_escapes() -> None:
@@ -84,10 +88,10 @@ def test_ten_thousand_bad_chunks_are_counted_and_nothing_escapes() -> None:
             message = mutate(rng, seeds_cache[rng.integers(len(seeds_cache))])
             assembler.push(message)  # must not raise, whatever the bytes
             pushed += 1
-        # decompression bombs: as much as one 64 KiB block may claim, and more than it may
-        biggest = lz4_bomb(MAX_CHUNK_POINTS // 16, MAX_FRAME_POINTS)
+        # decompression bombs: as much as one 64 KiB message may claim, and more than it may
+        biggest = zstd_bomb(MAX_CHUNK_POINTS // 16, MAX_FRAME_POINTS)
         assert len(biggest) <= MAX_MESSAGE_SIZE
-        for message in (biggest, lz4_bomb(1000, 10), lz4_bomb(MAX_CHUNK_POINTS // 16, MAX_FRAME_POINTS + 1)):
+        for message in (biggest, zstd_bomb(1000, 10), zstd_bomb(MAX_CHUNK_POINTS // 16, MAX_FRAME_POINTS + 1)):
             assembler.push(message)
             pushed += 1
         _, peak = tracemalloc.get_traced_memory()
@@ -101,7 +105,7 @@ def test_ten_thousand_bad_chunks_are_counted_and_nothing_escapes() -> None:
 
     # the assembler is still sound: a fresh, newer frame assembles completely
     next_id = ((assembler.newest_frame_id or 0) + 1) & 0xFFFFFFFF
-    good = FrameEncoder(EncoderOptions()).encode(next_id, 1.0, np.ones((5000, 4), np.float32))
+    good = FrameEncoder(EncoderOptions(quantize_mm=0)).encode(next_id, 1.0, np.ones((5000, 4), np.float32))
     assembler.flush()
     frames.clear()
     for chunk in good.messages:
@@ -113,7 +117,7 @@ def test_a_chunk_claiming_a_huge_frame_allocates_nothing() -> None:
     assembler = FrameAssembler(lambda f: None, clock=lambda: 0.0)
     tracemalloc.start()
     try:
-        assembler.push(lz4_bomb(10, 0xFFFFFFFF))
+        assembler.push(zstd_bomb(10, 0xFFFFFFFF))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -6,7 +6,7 @@ import pytest
 
 from data.synthetic import SyntheticSource
 from rtc.sctp_backlog import SCTP_PACKET_PAYLOAD
-from stream.encoder import EncoderOptions, FrameEncoder
+from stream.encoder import EncoderOptions, FrameEncoder, progressive_order
 from stream.protocol import MAX_MESSAGE_SIZE, Encoding, decode_chunk
 
 
@@ -26,7 +26,7 @@ def reassemble(messages: tuple[bytes, ...]) -> tuple[np.ndarray, list[Encoding]]
 
 @pytest.mark.parametrize("packets", [1, 2, 4, 14])
 def test_lossless_frame_reassembles_exactly_in_packet_sized_chunks(frame: np.ndarray, packets: int) -> None:
-    encoded = FrameEncoder(EncoderOptions(chunk_packets=packets)).encode(9, 123.5, frame)
+    encoded = FrameEncoder(EncoderOptions(quantize_mm=0, chunk_packets=packets)).encode(9, 123.5, frame)
     sizes = np.array([len(m) for m in encoded.messages])
     assert sizes.max() <= packets * SCTP_PACKET_PAYLOAD <= MAX_MESSAGE_SIZE
     assert sizes.mean() > 0.85 * packets * SCTP_PACKET_PAYLOAD  # packets are nearly full
@@ -35,21 +35,44 @@ def test_lossless_frame_reassembles_exactly_in_packet_sized_chunks(frame: np.nda
     assert encoded.frame_id == 9 and encoded.point_count == len(frame)
 
 
-def test_quantized_frame_is_smaller_and_within_half_a_step(frame: np.ndarray) -> None:
-    lossless = FrameEncoder(EncoderOptions()).encode(1, 0.0, frame)
+def test_quantized_frame_is_smaller_and_within_the_grid_bound(frame: np.ndarray) -> None:
+    lossless = FrameEncoder(EncoderOptions(quantize_mm=0)).encode(1, 0.0, frame)
     encoder = FrameEncoder(EncoderOptions(quantize_mm=5))
     q = encoder.encode(1, 0.0, frame)
-    assert q.nbytes < lossless.nbytes / 2.5
+    assert q.nbytes < lossless.nbytes / 3.5
     points, encodings = reassemble(q.messages)
-    assert set(encodings) == {Encoding.INT16} and encoder.fallback_chunks == 0
-    assert np.abs(points[:, :3] - frame[:, :3]).max() <= 0.0025 + 120 * 2 ** -23
+    assert set(encodings) == {Encoding.SPHERICAL} and encoder.fallback_frames == 0
+    distance = np.linalg.norm(points[:, :3].astype(np.float64) - frame[:, :3], axis=1)
+    assert distance.max() <= 0.005 * np.sqrt(3) / 2 + 120 * 2 ** -22
 
 
-def test_chunks_too_wide_for_the_step_fall_back_to_lossless(frame: np.ndarray) -> None:
-    encoder = FrameEncoder(EncoderOptions(quantize_mm=0.5, chunk_packets=8))
-    points, encodings = reassemble(encoder.encode(1, 0.0, frame).messages)
-    assert Encoding.FLOAT32 in encodings and encoder.fallback_chunks > 0
-    assert np.abs(points[:, :3] - frame[:, :3]).max() <= 0.00025 + 120 * 2 ** -23
+def test_a_frame_spherical_cannot_code_goes_lossless(frame: np.ndarray) -> None:
+    encoder = FrameEncoder(EncoderOptions(quantize_mm=1))
+    broken = frame.copy()
+    broken[10, 0] = np.inf
+    points, encodings = reassemble(encoder.encode(1, 0.0, broken).messages)
+    assert set(encodings) == {Encoding.FLOAT32} and encoder.fallback_frames == 1
+    assert points.tobytes() == broken.tobytes()
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7, 64, 100, 129])
+def test_progressive_order_spreads_every_prefix(count: int) -> None:
+    """Every prefix of k chunks leaves no gap wider than 2·count/k chunks (bit reversal), and it is a
+    permutation. Mutation check: sending in index order leaves a gap of count - k."""
+    order = progressive_order(count)
+    assert sorted(order) == list(range(count))
+    for k in range(1, count + 1):
+        taken = sorted(order[:k])
+        gaps = np.diff([-1, *taken, count]) - 1
+        assert gaps.max() <= max(1, 2 * count / k), (k, taken)
+
+
+def test_the_encoder_sends_chunks_in_progressive_order(frame: np.ndarray) -> None:
+    encoded = FrameEncoder(EncoderOptions(quantize_mm=5)).encode(1, 0.0, frame)
+    headers = [decode_chunk(m).header for m in encoded.messages]
+    assert [h.chunk_index for h in headers] == list(range(len(headers)))  # the index is the place in the send order
+    by_offset = sorted(range(len(headers)), key=lambda rank: headers[rank].point_offset)
+    assert [by_offset[i] for i in progressive_order(len(headers))] == list(range(len(headers)))
 
 
 def test_empty_frame_has_no_messages() -> None:

@@ -14,6 +14,7 @@ from data.synthetic import SyntheticSource
 from headless.assembler import AssembledFrame
 from headless.receiver import PointReceiver, ReceiverOptions, WebSocketReceiver
 from signaling.app import PEERS, WS_VIEWERS
+from stream.link_fit import FitOptions
 from stream.messages import Pause, Resume, ViewerStats
 from tests.helpers import make_app, until
 
@@ -23,7 +24,7 @@ def digest(points: np.ndarray) -> str:
 
 
 async def test_lossless_frames_arrive_identical_over_an_unordered_unreliable_channel(aiohttp_server: Any) -> None:
-    app, broadcaster, source = make_app(fps=10)
+    app, broadcaster, source = make_app(fps=10, fit=FitOptions(enabled=False))  # whole frames, to compare
     server = await aiohttp_server(app)
     complete: list[AssembledFrame] = []
     rx = PointReceiver(str(server.make_url("/")), on_frame=lambda f: complete.append(f) if f.complete else None)
@@ -51,20 +52,28 @@ async def test_lossless_frames_arrive_identical_over_an_unordered_unreliable_cha
     assert broadcaster.stats.frames_encoded > 0
 
 
-async def test_quantized_stream_is_within_half_a_step(aiohttp_server: Any) -> None:
+async def test_quantized_fitted_stream_is_within_the_grid_bound(aiohttp_server: Any) -> None:
+    """The default sender (fitted to the link): whatever share of a frame arrives is within 5 mm·√3/2 of the
+    source, and the sender reports its rate estimate and share in /stats."""
     app, _, _ = make_app(fps=10, quantize_mm=5)
     server = await aiohttp_server(app)
-    complete: list[AssembledFrame] = []
-    rx = PointReceiver(str(server.make_url("/")), on_frame=lambda f: complete.append(f) if f.complete else None)
+    frames: list[AssembledFrame] = []
+    rx = PointReceiver(str(server.make_url("/")), on_frame=frames.append)
     async with rx:
-        assert rx.state.hello is not None and rx.state.hello["encoding"] == "int16"
-        await until(lambda: len(complete) >= 10, 60)
-    assert len(complete) >= 10
+        assert rx.state.hello is not None and rx.state.hello["encoding"] == "spherical"
+        await until(lambda: len(frames) >= 10, 60)
+        with urllib.request.urlopen(str(server.make_url("/stats"))) as reply:  # noqa: S310 (loopback)
+            (viewer,) = json.load(reply)["viewers"]
+    assert len(frames) >= 10
+    assert viewer["sender"]["rateEstimateMbit"] > 0 and 0 < viewer["sender"]["fittedShare"] <= 1
     reference = SyntheticSource()
-    for frame in complete[:10]:
+    for frame in frames[:10]:
         expected = reference.frame(frame.frame_id % len(reference)).points
-        assert np.abs(frame.points[:, :3] - expected[:, :3]).max() <= 0.0025 + 120 * 2 ** -23
-        assert np.abs(frame.points[:, 3] - expected[:, 3]).max() <= 0.5 / 255 + 1e-6
+        got = ~np.isnan(frame.points[:, 0])
+        assert got.sum() == frame.points_received > 0
+        distance = np.linalg.norm(frame.points[got, :3].astype(np.float64) - expected[got, :3], axis=1)
+        assert distance.max() <= 0.005 * np.sqrt(3) / 2 + 120 * 2 ** -22
+        assert np.abs(frame.points[got, 3] - expected[got, 3]).max() <= 0.5 / 255 + 1e-6
 
 
 async def test_two_viewers_share_each_encoded_frame(server_process: Any) -> None:

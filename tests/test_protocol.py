@@ -4,22 +4,24 @@ from __future__ import annotations
 import json
 import random
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from stream.protocol import CHUNK_HEADER, MAX_MESSAGE_SIZE, ChunkHeader, Encoding, decode_chunk, encode_chunk
+from stream.protocol import (CHUNK_HEADER, MAX_MESSAGE_SIZE, ChunkHeader, Encoding, decode_chunk, decode_header,
+                             encode_chunk, with_chunks_sent)
 from tests.golden.make_golden import bad_messages, vectors
 
 GOLDEN = Path(__file__).parent / "golden"
 # Re-declared here on purpose: a silent change of the header layout must fail this test.
-HEADER_LAYOUT = struct.Struct("<H B B I d H H I I I f f f f")
+HEADER_LAYOUT = struct.Struct("<H B B I d H H H I I I f I B B B I i i")
 
 
 def header(encoding: Encoding = Encoding.FLOAT32, n: int = 100, step: float = 0.0, **kw: object) -> ChunkHeader:
-    fields = dict(encoding=encoding, frame_id=3, capture_time=1795000000.5, chunk_index=0, chunk_count=1,
-                  point_offset=0, point_count=n, frame_points=n, step=step, origin=(0.0, 0.0, 0.0))
+    fields = dict(encoding=encoding, frame_id=3, capture_time=1795000000.5, chunk_index=0, chunk_count=1, chunks_sent=1,
+                  point_offset=0, point_count=n, frame_points=n, step=step)
     fields.update(kw)
     return ChunkHeader(**fields)  # type: ignore[arg-type]
 
@@ -31,40 +33,67 @@ def cloud(n: int, seed: int = 0, spread: float = 80.0) -> np.ndarray:
     return pts
 
 
-def test_header_layout_is_48_bytes_little_endian() -> None:
-    assert CHUNK_HEADER.size == HEADER_LAYOUT.size == 48
-    h = header(Encoding.INT16, n=7, step=0.005, frame_id=0x01020304, chunk_index=2, chunk_count=5,
-               point_offset=9, frame_points=30, origin=(1.5, -2.0, 0.25))
+def test_header_layout_is_57_bytes_little_endian() -> None:
+    assert CHUNK_HEADER.size == HEADER_LAYOUT.size == 57
+    h = header(Encoding.SPHERICAL, n=7, step=0.005, frame_id=0x01020304, chunk_index=2, chunk_count=5,
+               chunks_sent=4, point_offset=9, frame_points=30, turn=1000, widths=(1, 2, 3), bases=(7, -8, 9))
     raw = h.pack()
-    assert HEADER_LAYOUT.unpack(raw) == (0x4C50, 1, 1, 0x01020304, 1795000000.5, 2, 5, 9, 7, 30,
-                                         pytest.approx(0.005), 1.5, -2.0, 0.25)
+    assert HEADER_LAYOUT.unpack(raw) == (0x4C50, 2, 1, 0x01020304, 1795000000.5, 2, 5, 4, 9, 7, 30,
+                                         pytest.approx(0.005), 1000, 1, 2, 3, 7, -8, 9)
+    assert decode_header(with_chunks_sent(raw, 3)) == replace(h, chunks_sent=3, step=pytest.approx(0.005))
     assert raw[:2] == b"PL" and raw[4:8] == b"\x04\x03\x02\x01"
 
 
 def test_float32_round_trip_is_exact() -> None:
     pts = cloud(1000)
     pts[0] = [np.float32(1e-38), np.float32(-3.4e38), 0.0, 1.0]
+    pts[1] = [np.nan, np.inf, -np.inf, -0.0]
     chunk = decode_chunk(encode_chunk(header(n=1000), pts))
     assert chunk.points.dtype == np.float32
-    assert np.array_equal(chunk.points, pts)
+    assert chunk.points.tobytes() == pts.tobytes()
     assert chunk.header.capture_time == 1795000000.5
 
 
+def spherical_error(step_mm: float, pts: np.ndarray) -> tuple[float, float]:
+    """Largest distance between a point and its decoded self, and largest intensity error."""
+    chunk = decode_chunk(encode_chunk(header(Encoding.SPHERICAL, n=len(pts), step=step_mm / 1000), pts))
+    distance = np.linalg.norm(chunk.points[:, :3].astype(np.float64) - pts[:, :3], axis=1)
+    return float(distance.max()), float(np.abs(chunk.points[:, 3] - pts[:, 3]).max())
+
+
 @pytest.mark.parametrize("step_mm", [1.0, 5.0, 20.0])
-def test_quantized_round_trip_within_half_a_step(step_mm: float) -> None:
-    step = step_mm / 1000
-    spread = 30.0 if step_mm == 1.0 else 80.0  # int16 at 1 mm spans 65 m
+@pytest.mark.parametrize("spread", [1.0, 80.0, 3000.0])
+def test_spherical_round_trip_is_within_the_grid_bound(step_mm: float, spread: float) -> None:
+    """Every point within step·√3/2 of the original (the bound of rounding x, y, z to the step): the
+    angle step is fitted to the chunk's farthest point."""
     pts = cloud(2000, seed=1, spread=spread)
-    chunk = decode_chunk(encode_chunk(header(Encoding.INT16, n=2000, step=step), pts))
-    err = np.abs(chunk.points[:, :3] - pts[:, :3])
-    # half a step, plus float32 rounding of the decoded coordinate (|x| <= 80 m)
-    assert err.max() <= step / 2 + 80 * 2 ** -23
-    assert np.abs(chunk.points[:, 3] - pts[:, 3]).max() <= 0.5 / 255 + 1e-7
+    pts[0, :3] = 0.0  # the sensor's own position: no direction at all
+    distance, intensity = spherical_error(step_mm, pts)
+    # plus float32 rounding of the decoded coordinates (|x| <= spread)
+    assert distance <= step_mm / 1000 * np.sqrt(3) / 2 + spread * 2 ** -22
+    assert intensity <= 0.5 / 255 + 1e-7
 
 
-def test_quantized_chunk_too_wide_for_int16_is_refused() -> None:
-    with pytest.raises(ValueError, match="too wide for int16 at 1 mm"):
-        encode_chunk(header(Encoding.INT16, n=100, step=0.001), cloud(100, spread=80))
+def test_spherical_round_trip_of_a_scan_wraps_azimuth_the_short_way() -> None:
+    """A ring crossing ±π stores a small difference, not a turn (one byte plane of azimuth would not hold a
+    turn); and decodes to the right side."""
+    turns = np.linspace(0.9 * np.pi, 1.1 * np.pi, 500)
+    pts = np.column_stack([10 * np.cos(turns), 10 * np.sin(turns), np.full(500, -1.5), np.full(500, 0.5)])
+    pts = pts.astype(np.float32)
+    message = encode_chunk(header(Encoding.SPHERICAL, n=500, step=0.005), pts)
+    chunk = decode_chunk(message)
+    assert chunk.header.widths[1] == 1
+    assert np.linalg.norm(chunk.points[:, :3] - pts[:, :3], axis=1).max() <= 0.005 * np.sqrt(3) / 2 + 1e-5
+
+
+def test_spherical_refuses_points_it_cannot_code() -> None:
+    pts = cloud(10)
+    pts[3, 1] = np.nan
+    with pytest.raises(ValueError, match="not finite"):
+        encode_chunk(header(Encoding.SPHERICAL, n=10, step=0.001), pts)
+    pts[3, 1] = 3e6
+    with pytest.raises(ValueError, match="too far for a 1 mm step"):
+        encode_chunk(header(Encoding.SPHERICAL, n=10, step=0.001), pts)
 
 
 def test_message_size_limit() -> None:
@@ -80,36 +109,36 @@ def test_golden_vectors_decode_to_their_json(name: str) -> None:
     expected = json.loads((GOLDEN / f"{name}.json").read_text())
     chunk = decode_chunk(message)
     h = expected["header"]
-    assert (chunk.header.encoding, chunk.header.frame_id, chunk.header.capture_time, chunk.header.chunk_index,
-            chunk.header.chunk_count, chunk.header.point_offset, chunk.header.point_count,
-            chunk.header.frame_points) == (h["encoding"], h["frameId"], h["captureTime"], h["chunkIndex"],
-                                           h["chunkCount"], h["pointOffset"], h["pointCount"], h["framePoints"])
+    c = chunk.header
+    assert (c.encoding, c.frame_id, c.capture_time, c.chunk_index, c.chunk_count, c.chunks_sent, c.point_offset,
+            c.point_count, c.frame_points, c.step, c.turn, list(c.widths), list(c.bases)) == (
+        h["encoding"], h["frameId"], h["captureTime"], h["chunkIndex"], h["chunkCount"], h["chunksSent"], h["pointOffset"],
+        h["pointCount"], h["framePoints"], h["step"], h["turn"], h["widths"], h["bases"])
     assert np.array_equal(chunk.points, np.array(expected["points"], dtype=np.float32))
 
 
 @pytest.mark.parametrize("name", sorted(vectors()))
 def test_golden_vectors_are_what_the_streamers_encoder_writes_today(name: str) -> None:
     """Byte-identical re-encode by FrameEncoder, the code the streamer runs: neither the format nor the encoder
-    (nor LZ4's output) has drifted from the fixtures the JS decoder is tested against too."""
+    (nor zstd's output) has drifted from the fixtures the JS decoder is tested against too."""
     message, _ = vectors()[name].encode()
     assert message == (GOLDEN / f"{name}.bin").read_bytes()
 
 
 def test_a_changed_encoder_byte_fails_the_golden_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
-    import stream.encoder
-    real = stream.encoder.int16_payload
+    import codec.spherical
+    real = codec.spherical.SphericalFrame.chunks
 
-    def off_by_one(*args: object) -> object:
-        payload, origin = real(*args)  # type: ignore[arg-type, misc]
-        return payload, (origin[0] + 0.001, origin[1], origin[2])
+    def bases_off_by_one(self: codec.spherical.SphericalFrame, bounds: object) -> object:
+        return [replace(p, bases=(p.bases[0] + 1, *p.bases[1:])) for p in real(self, bounds)]  # type: ignore
 
-    monkeypatch.setattr(stream.encoder, "int16_payload", off_by_one)
-    message, _ = vectors()["int16_5mm"].encode()
-    assert message != (GOLDEN / "int16_5mm.bin").read_bytes()
+    monkeypatch.setattr(codec.spherical.SphericalFrame, "chunks", bases_off_by_one)
+    message, _ = vectors()["spherical_5mm"].encode()
+    assert message != (GOLDEN / "spherical_5mm.bin").read_bytes()
 
 
 def test_bad_fixtures_match_the_generator() -> None:
-    good = (GOLDEN / "float32_small.bin").read_bytes()
+    good = (GOLDEN / "spherical_5mm.bin").read_bytes()
     for name, message in bad_messages(good).items():
         assert (GOLDEN / "bad" / f"{name}.bin").read_bytes() == message
 
@@ -123,7 +152,8 @@ def test_bad_chunks_raise_value_error(path: Path) -> None:
 @pytest.mark.parametrize("mutate, message", [
     (lambda m: m[:10], "chunk too short: 10 bytes"),
     (lambda m: b"ZZ" + m[2:], "bad magic"),
-    (lambda m: m[:-5], "corrupt LZ4 block"),
+    (lambda m: m[:-5], "corrupt zstd frame|cut off"),
+    (lambda m: m + b"x", "1 bytes after the zstd frame"),
 ])
 def test_error_messages_say_what_is_wrong(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
     good = encode_chunk(header(n=50), cloud(50))
@@ -133,7 +163,7 @@ def test_error_messages_say_what_is_wrong(mutate, message: str) -> None:  # type
 
 def test_random_mutations_raise_only_value_error() -> None:
     rng = random.Random(7)
-    good = encode_chunk(header(Encoding.INT16, n=300, step=0.005), cloud(300))
+    good = encode_chunk(header(Encoding.SPHERICAL, n=300, step=0.005), cloud(300))
     rejected = 0
     for i in range(3000):
         m = bytearray(good)
@@ -158,33 +188,50 @@ def test_random_mutations_raise_only_value_error() -> None:
 
 BAD_HEADERS = [  # (field values that break the header, what the error says)
     ({"magic": 0x1234}, "bad magic"),
-    ({"version": 99}, "unsupported version"),
+    ({"version": 1}, "unsupported version"),
     ({"encoding": 7}, "unknown encoding"),
-    ({"chunk_index": 3, "chunk_count": 3}, "out of range"),
+    ({"chunk_index": 3, "chunk_count": 4, "chunks_sent": 3}, "out of range for 3 chunks sent"),
+    ({"chunk_count": 3, "chunks_sent": 4}, "4 chunks sent of 3"),
+    ({"chunks_sent": 0}, "0 chunks sent of 1"),
     ({"point_count": 0}, "invalid point count"),
     ({"point_count": 2_000_000}, "invalid point count"),
     ({"frame_points": 2**22}, "exceeds the limit"),
     ({"point_offset": 90}, "exceed frame size"),
-    ({"encoding": 1, "step": 5.0}, "invalid quantisation step"),
-    ({"encoding": 1, "step": 0.005, "ox": float("nan")}, "invalid quantisation step"),
+    ({"step": 5.0}, "invalid quantisation step"),
+    ({"step": float("nan")}, "invalid quantisation step"),
+    ({"turn": 3}, "invalid angle steps per turn"),
+    ({"turn": 2**31 + 1}, "invalid angle steps per turn"),
+    ({"w_azimuth": 5}, "invalid plane widths"),
+    ({"w_range": 0}, "invalid plane widths"),
+    ({"b_range": 2**31}, "invalid first range"),
+    ({"encoding": 0}, "a FLOAT32 chunk has quantisation fields"),
 ]
 
 
 @pytest.mark.parametrize("fields, message", BAD_HEADERS)
 def test_a_bad_header_is_refused_before_its_payload_is_decompressed(fields: dict[str, object], message: str,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Behind each bad header, a block that inflates 250-fold (a small decompression bomb): nothing may be
+    """Behind each bad header, a frame that inflates 1000-fold (a small decompression bomb): nothing may be
     decompressed. Mutation check: validating after decompressing calls the spy below."""
-    import lz4.block
+    import codec.zstd_payload
     names = ("magic", "version", "encoding", "frame_id", "capture_time", "chunk_index", "chunk_count",
-             "point_offset", "point_count", "frame_points", "step", "ox", "oy", "oz")
-    good = dict(zip(names, HEADER_LAYOUT.unpack(header(n=100, frame_points=100).pack())))
-    bomb = lz4.block.compress(bytes(1_000_000), store_size=False)
+             "chunks_sent", "point_offset", "point_count", "frame_points", "step", "turn", "w_range", "w_azimuth",
+             "w_elevation", "b_range", "b_azimuth", "b_elevation")
+    good = dict(zip(names, HEADER_LAYOUT.unpack(header(Encoding.SPHERICAL, n=100, step=0.005, turn=100,
+                                                       widths=(1, 1, 1), bases=(1, 2, 3)).pack())))
+    bomb = codec.zstd_payload.compress(bytes(1_000_000))
     calls: list[int] = []
-    monkeypatch.setattr(lz4.block, "decompress", lambda *a, **k: calls.append(1) or b"")
+    monkeypatch.setattr(codec.zstd_payload, "decompress_exact", lambda _, size: calls.append(1) or bytes(size))
     with pytest.raises(ValueError, match=message):
         decode_chunk(HEADER_LAYOUT.pack(*{**good, **fields}.values()) + bomb)
     assert not calls
-    with pytest.raises(ValueError, match="payload decodes to 0 bytes"):  # a good header does reach the spy
-        decode_chunk(HEADER_LAYOUT.pack(*good.values()) + bomb)
+    decode_chunk(HEADER_LAYOUT.pack(*good.values()) + bomb)  # a good header does reach the spy
     assert calls == [1]
+
+
+def test_a_frame_declaring_another_size_is_refused_before_decompressing() -> None:
+    """The zstd frame's own declared size must be the one the header implies (1000-fold bomb, declared)."""
+    import codec.zstd_payload
+    good = header(Encoding.SPHERICAL, n=100, step=0.005, turn=100, widths=(1, 1, 1)).pack()
+    with pytest.raises(ValueError, match="declares 1000000 bytes, the header implies 400"):
+        decode_chunk(good + codec.zstd_payload.compress(bytes(1_000_000)))

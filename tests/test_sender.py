@@ -20,6 +20,12 @@ class FakeSink:
     def backlog(self) -> int:
         return self.queued
 
+    def acknowledged_backlog(self) -> bool:
+        return False  # these tests are of the sender without link fitting (tests/test_link_fit.py has it)
+
+    def round_trip(self) -> float | None:
+        return None
+
     async def send(self, message: bytes) -> None:
         self.sent.append(message)
 

@@ -24,7 +24,7 @@ class ViewerSession:
                  settings: ViewerSettings) -> None:
         self.label = label
         self.settings = settings
-        self.sender = ViewerSender(sink, settings.broadcaster, settings.pacing, label)
+        self.sender = ViewerSender(sink, settings.broadcaster, settings.pacing, label, settings.fit)
         self.viewer_stats: dict[str, Any] = {}
         self.control_errors = 0
         self.last_heard = time.monotonic()

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from rtc.sctp_congestion import LossToleranceOptions
 from stream.broadcaster import FrameBroadcaster
+from stream.link_fit import FitOptions
 from stream.sender import PacingOptions
 
 from .outbox import OutboxLimits
@@ -23,6 +24,8 @@ class ViewerSettings:
     """How a frame's chunks are spread over the frame interval."""
     loss_tolerance: LossToleranceOptions | None = field(default_factory=LossToleranceOptions)
     """Congestion response of an unreliable point channel to random loss; None: standard SCTP."""
+    fit: FitOptions = field(default_factory=FitOptions)
+    """How much of each frame each viewer gets, from what its link carries."""
     max_viewers: int | None = DEFAULT_MAX_VIEWERS
     """Viewers at once, all transports; the next is refused with 503. None: no limit."""
     connect_timeout: float = 30.0

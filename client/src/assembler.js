@@ -1,7 +1,8 @@
 // Reassembles unordered, lossy point chunks into frames; keeps the link statistics.
-// Mirrors headless/assembler.py: a frame finishes when all its chunks are in, or partially when its
-// last chunk has arrived (the sender sends a frame's chunks in order, once: the missing ones were lost)
-// or a chunk of a newer frame arrives; chunks of finished frames are late and dropped.
+// Mirrors headless/assembler.py: a frame finishes when all the chunks it was sent are in (a sender fitting
+// the link sends only the first chunksSent), or partially when the last chunk it was sent has arrived (the
+// sender sends a frame's chunks in order, once: the missing ones were lost) or a chunk of a newer frame
+// arrives; chunks of finished frames are late and dropped.
 import { ChunkError, decodeChunkInto } from './protocol.js';
 
 /** True if 32-bit frame id a is after b (wrap-around aware). */
@@ -13,6 +14,7 @@ export class LinkStats {
   constructor() {
     this.chunksReceived = 0;
     this.chunksLost = 0;
+    this.chunksUnsent = 0;
     this.badChunks = 0;
     this.lateChunks = 0;
     this.duplicateChunks = 0;
@@ -64,12 +66,13 @@ export class FrameAssembler {
           }
           frame = {
             frameId: h.frameId, captureTime: h.captureTime, framePoints: h.framePoints, chunkCount: h.chunkCount,
+            chunksSent: h.chunksSent,
             points: this.bufferFor(h.framePoints), seen: new Set(), chunksReceived: 0, pointsReceived: 0,
             bytesReceived: 0, firstArrival: now, lastArrival: now,
           };
           this.open.set(h.frameId, frame);
         }
-        if (h.chunkCount !== frame.chunkCount || h.framePoints !== frame.framePoints) {
+        if (h.chunkCount !== frame.chunkCount || h.chunksSent !== frame.chunksSent || h.framePoints !== frame.framePoints) {
           throw new ChunkError('chunk disagrees with its frame on chunk or point count');
         }
         if (frame.seen.has(h.chunkIndex)) {
@@ -92,7 +95,7 @@ export class FrameAssembler {
     frame.lastArrival = now;
     this.stats.chunksReceived += 1;
     this.stats.bytesReceived += message.byteLength;
-    if (frame.chunksReceived === frame.chunkCount || header.chunkIndex === frame.chunkCount - 1) {
+    if (frame.chunksReceived === frame.chunksSent || header.chunkIndex === frame.chunksSent - 1) {
       this.open.delete(frame.frameId);
       this.finish(frame);
     }
@@ -112,7 +115,8 @@ export class FrameAssembler {
   finish(frame) {
     const s = this.stats;
     frame.complete = frame.chunksReceived === frame.chunkCount;
-    s.chunksLost += frame.chunkCount - frame.chunksReceived;
+    s.chunksLost += frame.chunksSent - frame.chunksReceived;
+    s.chunksUnsent += frame.chunkCount - frame.chunksSent;
     s.pointsReceived += frame.pointsReceived;
     if (frame.complete) s.framesComplete += 1;
     else s.framesPartial += 1;

@@ -86,7 +86,7 @@ function initScene() {
 const handlers = {
   /** @param {import('./messages.js').Hello} msg */
   hello(msg) {
-    const mode = msg.encoding === 'int16' ? `int16 ${msg.quantizeMm} mm` : 'float32';
+    const mode = msg.encoding === 'spherical' ? `${msg.quantizeMm} mm` : 'lossless';
     hud.set('source', `${msg.source} · ${mode}`);
     telemetry.ping();
   },

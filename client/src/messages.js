@@ -3,7 +3,7 @@
 
 /**
  * @typedef {{ordered: boolean, maxRetransmits: (number|null), maxPacketLifeTime: (number|null)}} PointsChannel
- * @typedef {{type: 'hello', source: string, frames: number, fps: number, encoding: ('float32'|'int16'),
+ * @typedef {{type: 'hello', source: string, frames: number, fps: number, encoding: ('float32'|'spherical'),
  *   quantizeMm: number, viewer: number, transport: ('webrtc'|'websocket'), pointsChannel?: PointsChannel}} Hello
  * @typedef {{type: 'pong', id?: (number|string), t0?: number, serverTime: number}} Pong
  * @typedef {{type: 'senderStats', framesSent: number, framesSkipped: number, chunksSent: number,

@@ -1,18 +1,22 @@
-// Point-chunk wire format (see docs/protocol.md): a 48-byte little-endian header, then one
-// LZ4 block holding the chunk's records byte-transposed (all first bytes, then all second bytes, ...).
-import lz4 from 'lz4js';
+// Point-chunk wire format (see docs/protocol.md): a 57-byte little-endian header, then one Zstandard
+// frame holding the chunk's points in the header's encoding. The same decoder as stream/protocol.py and
+// codec/ in Python, checked against the same golden vectors (tests/golden/).
+import { decompress as zstdDecompress } from 'fzstd';
 
 export const MAGIC = 0x4c50;
-export const VERSION = 1;
-export const HEADER_SIZE = 48;
-export const Encoding = Object.freeze({ FLOAT32: 0, INT16: 1 });
-export const RECORD_SIZE = Object.freeze({ [Encoding.FLOAT32]: 16, [Encoding.INT16]: 7 });
+export const VERSION = 2;
+export const HEADER_SIZE = 57;
+export const Encoding = Object.freeze({ FLOAT32: 0, SPHERICAL: 1 });
 /** Largest point count one chunk may declare (bounds the scratch buffer). */
 export const MAX_CHUNK_POINTS = Math.floor((65536 * 255) / 16);
 /** Largest frame a chunk may declare (bounds the frame buffer allocated for it); as in the Python codec. */
 export const MAX_FRAME_POINTS = 2 ** 21;
-/** Largest INT16 quantisation step, metres (with a finite origin, decoded points stay finite). */
+/** Largest quantisation step, metres. */
 export const MAX_STEP = 1.0;
+/** Angle steps per turn: at least this many, at most 2**31 (codec/spherical.py). */
+export const MIN_TURN = 4;
+export const MAX_TURN = 2 ** 31;
+export const MAX_RANGE_STEPS = 2 ** 31 - 1;
 
 /** Thrown for any malformed chunk; the caller counts it and drops the chunk. */
 export class ChunkError extends Error {}
@@ -21,7 +25,8 @@ export class ChunkError extends Error {}
  * Parse and validate a chunk header.
  * @param {DataView} view the whole message
  * @returns {{encoding:number, frameId:number, captureTime:number, chunkIndex:number, chunkCount:number,
- *   pointOffset:number, pointCount:number, framePoints:number, step:number, origin:number[]}}
+ *   chunksSent:number, pointOffset:number, pointCount:number, framePoints:number, step:number, turn:number, widths:number[],
+ *   bases:number[]}}
  */
 export function decodeHeader(view) {
   if (view.byteLength < HEADER_SIZE) {
@@ -32,21 +37,29 @@ export function decodeHeader(view) {
   const version = view.getUint8(2);
   if (version !== VERSION) throw new ChunkError(`unsupported version ${version}`);
   const encoding = view.getUint8(3);
-  if (!(encoding in RECORD_SIZE)) throw new ChunkError(`unknown encoding ${encoding}`);
+  if (encoding !== Encoding.FLOAT32 && encoding !== Encoding.SPHERICAL) {
+    throw new ChunkError(`unknown encoding ${encoding}`);
+  }
   const h = {
     encoding,
     frameId: view.getUint32(4, true),
     captureTime: view.getFloat64(8, true),
     chunkIndex: view.getUint16(16, true),
     chunkCount: view.getUint16(18, true),
-    pointOffset: view.getUint32(20, true),
-    pointCount: view.getUint32(24, true),
-    framePoints: view.getUint32(28, true),
-    step: view.getFloat32(32, true),
-    origin: [view.getFloat32(36, true), view.getFloat32(40, true), view.getFloat32(44, true)],
+    chunksSent: view.getUint16(20, true),
+    pointOffset: view.getUint32(22, true),
+    pointCount: view.getUint32(26, true),
+    framePoints: view.getUint32(30, true),
+    step: view.getFloat32(34, true),
+    turn: view.getUint32(38, true),
+    widths: [view.getUint8(42), view.getUint8(43), view.getUint8(44)],
+    bases: [view.getUint32(45, true), view.getInt32(49, true), view.getInt32(53, true)],
   };
-  if (h.chunkCount === 0 || h.chunkIndex >= h.chunkCount) {
-    throw new ChunkError(`chunk index ${h.chunkIndex} out of range for count ${h.chunkCount}`);
+  if (!(h.chunksSent > 0 && h.chunksSent <= h.chunkCount)) {
+    throw new ChunkError(`${h.chunksSent} chunks sent of ${h.chunkCount}`);
+  }
+  if (h.chunkIndex >= h.chunksSent) {
+    throw new ChunkError(`chunk index ${h.chunkIndex} out of range for ${h.chunksSent} chunks sent`);
   }
   if (h.pointCount === 0 || h.pointCount > MAX_CHUNK_POINTS) throw new ChunkError(`invalid point count ${h.pointCount}`);
   if (h.framePoints > MAX_FRAME_POINTS) {
@@ -55,76 +68,122 @@ export function decodeHeader(view) {
   if (h.pointOffset + h.pointCount > h.framePoints) {
     throw new ChunkError(`points ${h.pointOffset}+${h.pointCount} exceed frame size ${h.framePoints}`);
   }
-  if (encoding === Encoding.INT16 && !(h.step > 0 && h.step <= MAX_STEP && h.origin.every(Number.isFinite))) {
-    throw new ChunkError(`invalid quantisation step ${h.step} or origin ${h.origin}`);
+  if (encoding === Encoding.FLOAT32) {
+    if (h.step || h.turn || h.widths.some((w) => w) || h.bases.some((b) => b)) {
+      throw new ChunkError('a FLOAT32 chunk has quantisation fields');
+    }
+  } else {
+    if (!(h.step > 0 && h.step <= MAX_STEP)) throw new ChunkError(`invalid quantisation step ${h.step}`);
+    if (!(h.turn >= MIN_TURN && h.turn <= MAX_TURN)) throw new ChunkError(`invalid angle steps per turn ${h.turn}`);
+    if (!h.widths.every((w) => w >= 1 && w <= 4)) throw new ChunkError(`invalid plane widths ${h.widths}`);
+    if (h.bases[0] > MAX_RANGE_STEPS) throw new ChunkError(`invalid first range ${h.bases[0]}`);
   }
   return h;
 }
 
-let scratch = new Uint8Array(64 * 1024);
+/** Bytes of the decompressed payload the header implies. */
+export function rawSize(h) {
+  if (h.encoding === Encoding.FLOAT32) return h.pointCount * 16;
+  return h.pointCount * (h.widths[0] + h.widths[1] + h.widths[2] + 1);
+}
 
 /**
- * Check that an LZ4 block is well formed before handing it to lz4js, which does no bounds
- * checking (it reads past a truncated input as zeros and follows any match offset). Walks the
- * sequence headers only: every literal run must lie inside the input, every match must point
- * into data already decoded, and the output must be exactly ``expected`` bytes.
- * @returns {string|null} what is wrong, or null
+ * The content size a Zstandard frame header declares (RFC 8878, 3.1.1.1), or -1 when it declares none,
+ * uses a dictionary or is not a Zstandard frame. Read before decompressing, so that nothing but the size
+ * the chunk header implies is ever allocated.
  */
-export function lz4BlockProblem(src, expected) {
-  const end = src.length;
-  let s = 0;
-  let d = 0;
-  // a 4-bit length of 15 continues in the following bytes for as long as they are 255; -1 if cut off
-  const length = (n) => {
-    if (n !== 15) return n;
-    let b;
-    do {
-      if (s >= end) return -1;
-      b = src[s++];
-      n += b;
-    } while (b === 255);
-    return n;
-  };
-  while (s < end) {
-    const token = src[s++];
-    const literals = length(token >> 4);
-    if (literals < 0) return 'literal length runs past the input';
-    if (s + literals > end) return 'literal run past the end of the input';
-    s += literals;
-    d += literals;
-    if (d > expected) return 'block decodes to more bytes than the header declares';
-    if (s === end) break; // the last sequence has literals only
-    if (s + 2 > end) return 'match offset past the end of the input';
-    const offset = src[s] | (src[s + 1] << 8);
-    s += 2;
-    if (offset === 0 || offset > d) return `match offset ${offset} points before the start of the output`;
-    const match = length(token & 15);
-    if (match < 0) return 'match length runs past the input';
-    d += match + 4;
-    if (d > expected) return 'block decodes to more bytes than the header declares';
-  }
-  if (d !== expected) return `payload decodes to ${d} bytes, expected ${expected}`;
-  return null;
+export function zstdContentSize(src) {
+  if (src.length < 6 || src[0] !== 0x28 || src[1] !== 0xb5 || src[2] !== 0x2f || src[3] !== 0xfd) return -1;
+  const descriptor = src[4];
+  const sizeFlag = descriptor >> 6;
+  const singleSegment = (descriptor >> 5) & 1;
+  if (descriptor & 0x0b) return -1; // reserved bit, or a dictionary id
+  const sizeBytes = [singleSegment, 2, 4, 8][sizeFlag];
+  if (sizeBytes === 0) return -1;
+  const at = 5 + (singleSegment ? 0 : 1);
+  if (src.length < at + sizeBytes) return -1;
+  let size = 0;
+  for (let i = sizeBytes - 1; i >= 0; i--) size = size * 256 + src[at + i];
+  return sizeFlag === 1 ? size + 256 : size;
 }
 
 function decompress(bytes, expected) {
-  const problem = lz4BlockProblem(bytes, expected);
-  if (problem) throw new ChunkError(`corrupt LZ4 block: ${problem}`);
-  if (scratch.length < expected) scratch = new Uint8Array(expected);
-  const out = scratch.subarray(0, expected);
-  let end;
-  try {
-    end = lz4.decompressBlock(bytes, out, 0, bytes.length, 0);
-  } catch (err) {
-    throw new ChunkError(`corrupt LZ4 block: ${err.message}`);
+  const declared = zstdContentSize(bytes);
+  if (declared !== expected) {
+    throw new ChunkError(`zstd frame declares ${declared} bytes, the header implies ${expected}`);
   }
-  if (end !== expected) throw new ChunkError(`payload decodes to ${end} bytes, expected ${expected}`);
+  let out;
+  try {
+    out = zstdDecompress(bytes);
+  } catch (err) {
+    throw new ChunkError(`corrupt zstd frame: ${err.message}`);
+  }
+  if (out.length !== expected) throw new ChunkError(`payload decodes to ${out.length} bytes, expected ${expected}`);
   return out;
+}
+
+/** The value of ``width`` byte planes at ``p`` (plane ``k`` of ``count`` bytes starts at ``at + k*count``). */
+function planeValue(raw, at, count, width, p) {
+  let v = raw[at + p];
+  if (width > 1) v += raw[at + count + p] * 256;
+  if (width > 2) v += raw[at + 2 * count + p] * 65536;
+  if (width > 3) v += raw[at + 3 * count + p] * 16777216;
+  return v;
+}
+
+/** Zigzag-decoded: 0, 1, 2, 3, ... → 0, -1, 1, -2, ... (exact for values below 2**32). */
+function unzigzag(u) {
+  return u % 2 ? -(u + 1) / 2 : u / 2;
+}
+
+function decodeFloat32(raw, n, target, base) {
+  const bits = new Uint32Array(target.buffer, target.byteOffset + base * 4, n * 4);
+  const plane = n * 4;
+  for (let c = 0; c < 4; c++) {
+    let value = 0;
+    const at = c * plane;
+    for (let p = 0; p < n; p++) {
+      value = (value + planeValue(raw, at, n, 4, p)) >>> 0; // uint32 differences, wrapping
+      bits[p * 4 + c] = value;
+    }
+  }
+}
+
+function decodeSpherical(h, raw, n, target, base) {
+  const [wr, wa, we] = h.widths;
+  const atA = n * wr;
+  const atE = atA + n * wa;
+  const atI = atE + n * we;
+  const angle = (2 * Math.PI) / h.turn;
+  let [range, azimuth, elevation] = h.bases;
+  let intensity = 0;
+  let lastElevation = NaN;
+  let cosEl = 0;
+  let sinEl = 0;
+  for (let p = 0; p < n; p++) {
+    range += unzigzag(planeValue(raw, 0, n, wr, p));
+    azimuth += unzigzag(planeValue(raw, atA, n, wa, p));
+    elevation += unzigzag(planeValue(raw, atE, n, we, p));
+    intensity = (intensity + raw[atI + p]) & 255;
+    if (elevation !== lastElevation) { // constant along a ring: skip the trigonometry
+      lastElevation = elevation;
+      cosEl = Math.cos(elevation * angle);
+      sinEl = Math.sin(elevation * angle);
+    }
+    const r = range * h.step;
+    const horizontal = r * cosEl;
+    const az = azimuth * angle;
+    const o = base + p * 4;
+    target[o] = horizontal * Math.cos(az);
+    target[o + 1] = horizontal * Math.sin(az);
+    target[o + 2] = r * sinEl;
+    target[o + 3] = intensity / 255;
+  }
 }
 
 /**
  * Decode one chunk message into ``target`` (x, y, z, intensity float32 per point) at the
- * chunk's point offset. Nothing is written unless the whole chunk decoded.
+ * chunk's point offset. Nothing is written unless the whole payload decompressed.
  * @param {ArrayBuffer} message
  * @param {(header: object) => Float32Array} targetFor returns the frame buffer (length >= framePoints*4)
  * @returns {object} the header
@@ -132,31 +191,11 @@ function decompress(bytes, expected) {
 export function decodeChunkInto(message, targetFor) {
   const view = new DataView(message);
   const h = decodeHeader(view);
-  const n = h.pointCount;
-  const rs = RECORD_SIZE[h.encoding];
-  const planes = decompress(new Uint8Array(message, HEADER_SIZE), n * rs);
+  const raw = decompress(new Uint8Array(message, HEADER_SIZE), rawSize(h));
   const target = targetFor(h);
-  if (target.length < (h.pointOffset + n) * 4) throw new ChunkError('frame buffer too small for chunk');
+  if (target.length < (h.pointOffset + h.pointCount) * 4) throw new ChunkError('frame buffer too small for chunk');
   const base = h.pointOffset * 4;
-  if (h.encoding === Encoding.FLOAT32) {
-    const bytes = new Uint8Array(target.buffer, target.byteOffset + base * 4, n * 16);
-    for (let b = 0; b < 16; b++) {
-      const plane = b * n;
-      for (let p = 0; p < n; p++) bytes[p * 16 + b] = planes[plane + p];
-    }
-  } else {
-    const s = h.step;
-    for (let axis = 0; axis < 3; axis++) {
-      const lo = axis * 2 * n;
-      const hi = lo + n;
-      const o = h.origin[axis];
-      for (let p = 0; p < n; p++) {
-        const q = ((planes[hi + p] << 24) >> 16) | planes[lo + p];
-        target[base + p * 4 + axis] = o + q * s;
-      }
-    }
-    const ip = 6 * n;
-    for (let p = 0; p < n; p++) target[base + p * 4 + 3] = planes[ip + p] / 255;
-  }
+  if (h.encoding === Encoding.FLOAT32) decodeFloat32(raw, h.pointCount, target, base);
+  else decodeSpherical(h, raw, h.pointCount, target, base);
   return h;
 }

@@ -11,15 +11,17 @@ import { ClockOffsetEstimator } from '../src/clock.js';
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'tests', 'golden');
 const template = new Uint8Array(readFileSync(join(GOLDEN, 'float32_small.bin')));
 
-/** A copy of the golden chunk re-labelled as chunk ``index`` of ``count`` of frame ``frameId``. */
-function chunk(frameId, index, count) {
+/** A copy of the golden chunk re-labelled as chunk ``index`` of ``count`` of frame ``frameId``, of which the
+ * viewer is sent the first ``sent``. */
+function chunk(frameId, index, count, sent = count) {
   const m = template.slice();
   const v = new DataView(m.buffer);
   v.setUint32(4, frameId, true);
   v.setUint16(16, index, true);
   v.setUint16(18, count, true);
-  v.setUint32(20, index * 5, true);
-  v.setUint32(28, count * 5, true);
+  v.setUint16(20, sent, true);
+  v.setUint32(22, index * 5, true);
+  v.setUint32(30, count * 5, true);
   return m.buffer;
 }
 
@@ -28,6 +30,19 @@ function harness() {
   const a = new FrameAssembler({ bufferFor: (n) => new Float32Array(n * 4).fill(-1), onFrame: (f) => frames.push(f) });
   return { a, frames };
 }
+
+test('a viewer sent a prefix finishes the frame with the last chunk sent; unsent chunks are not losses', () => {
+  const { a, frames } = harness();
+  for (const i of [1, 0, 2]) a.push(chunk(1, i, 8, 3));
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0].complete, false);
+  assert.equal(frames[0].pointsReceived, 15);
+  assert.equal(a.stats.chunksLost, 0);
+  assert.equal(a.stats.chunksUnsent, 5);
+  a.push(chunk(2, 0, 8, 2));
+  a.push(chunk(2, 1, 8, 3)); // disagrees with its frame on chunksSent: bad
+  assert.equal(a.stats.badChunks, 1);
+});
 
 test('complete frames finish when their chunks are in, the ones before the last in any order', () => {
   const { a, frames } = harness();

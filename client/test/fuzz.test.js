@@ -75,7 +75,7 @@ function mutate(rand, seed) {
       if (noise.length >= 2 && rand() < 0.5) noise.set([0x50, 0x4c]);
       return noise;
     }
-    default: // another chunk's (well-formed, wrong) LZ4 block under this header
+    default: // another chunk's (well-formed, wrong) zstd frame under this header
       return concat(data.slice(0, HEADER_SIZE), seeds[int(seeds.length)].slice(HEADER_SIZE));
   }
 }

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import zstandard
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
@@ -49,16 +50,24 @@ def vectors() -> dict[str, Vector]:
                               rng.uniform(0, 1, 300)]).astype(np.float32)
     far = np.column_stack([rng.normal(75, 2, 64), rng.normal(-40, 2, 64), rng.normal(2, 0.5, 64),
                            rng.uniform(0, 1, 64)]).astype(np.float32)
-    return {  # a single chunk; a middle chunk of three (index and offset not zero); a last chunk; 1 mm far away
-        "float32_small": Vector(7, 1700000000.25, small, EncoderOptions(), 0),
-        "float32_street": Vector(0xFFFFFFFF, 1795000000.125, street, EncoderOptions(chunk_packets=2), 1),
-        "int16_5mm": Vector(42, 1795000001.5, street, EncoderOptions(quantize_mm=5, chunk_packets=1), 1),
-        "int16_1mm_far": Vector(43, 1795000001.75, far, EncoderOptions(quantize_mm=1), 0),
+    turns = np.linspace(0, 4 * np.pi, 900)  # two rings of a scan: smooth ranges, an edge, the wrap at ±π
+    ranges = 12 + 3 * np.sin(3 * turns) + np.where((turns % 2) < 0.3, 20.0, 0.0) + rng.normal(0, 0.01, 900)
+    elevation = np.where(turns < 2 * np.pi, -0.05, 0.02)
+    ring = np.column_stack([ranges * np.cos(elevation) * np.cos(turns - np.pi), ranges * np.cos(elevation)
+                            * np.sin(turns - np.pi), ranges * np.sin(elevation), rng.uniform(0, 1, 900)])
+    return {  # a single chunk; sent second of three (index and offset not zero); a last chunk; 1 mm far away
+        "float32_small": Vector(7, 1700000000.25, small, EncoderOptions(quantize_mm=0), 0),
+        "float32_street": Vector(0xFFFFFFFF, 1795000000.125, street, EncoderOptions(quantize_mm=0), 1),
+        "spherical_5mm": Vector(42, 1795000001.5, street, EncoderOptions(quantize_mm=5, chunk_packets=1), 1),
+        "spherical_1mm_far": Vector(43, 1795000001.75, far, EncoderOptions(quantize_mm=1), 0),
+        "spherical_1mm_rings": Vector(44, 1795000002.0, ring.astype(np.float32),
+                                      EncoderOptions(quantize_mm=1, chunk_packets=1), 2),
     }
 
 
 def bad_messages(good: bytes) -> dict[str, bytes]:
     header = bytearray(good[:CHUNK_HEADER.size])
+    h = decode_chunk(good).header
 
     def with_field(offset: int, value: bytes) -> bytes:
         h = bytearray(header)
@@ -74,35 +83,50 @@ def bad_messages(good: bytes) -> dict[str, bytes]:
         "bad_version": with_field(2, b"\x09"),
         "bad_encoding": with_field(3, b"\x05"),
         "index_past_count": with_field(16, (5).to_bytes(2, "little") + (3).to_bytes(2, "little")),
-        "zero_points": with_field(24, (0).to_bytes(4, "little")),
-        "points_past_frame": with_field(20, (18).to_bytes(4, "little")),
-        "more_points_than_payload": with_field(24, (6).to_bytes(4, "little") + (20).to_bytes(4, "little")),
+        "index_past_sent": with_field(20, h.chunk_index.to_bytes(2, "little")),
+        "more_sent_than_count": with_field(20, (h.chunk_count + 1).to_bytes(2, "little")),
+        "zero_points": with_field(26, (0).to_bytes(4, "little")),
+        "points_past_frame": with_field(22, (h.frame_points - h.point_count + 1).to_bytes(4, "little")),
+        "more_points_than_payload": with_field(26, (h.point_count + 1).to_bytes(4, "little")
+                                               + (h.frame_points + 1).to_bytes(4, "little")),
         "garbled_payload": bytes(header) + bytes(b ^ 0x5A for b in good[CHUNK_HEADER.size:]),
         "trailing_garbage": good + b"\x00\x01\x02",
-        "frame_too_large": with_field(28, (MAX_FRAME_POINTS + 1).to_bytes(4, "little")),
+        "frame_too_large": with_field(30, (MAX_FRAME_POINTS + 1).to_bytes(4, "little")),
+        "step_zero": with_field(34, bytes(4)),
+        "turn_too_small": with_field(38, (3).to_bytes(4, "little")),
+        "width_five": with_field(42, b"\x05"),
+        "width_zero": with_field(43, b"\x00"),
+        "first_range_too_far": with_field(45, (2**31).to_bytes(4, "little")),
+        "float32_with_step": with_field(3, b"\x00"),
+        "two_zstd_frames": good + good[CHUNK_HEADER.size:],
+        "zstd_size_unknown": bytes(header) + zstandard.ZstdCompressor(write_content_size=False).compress(
+            zstandard.ZstdDecompressor().decompress(good[CHUNK_HEADER.size:])),
     }
 
 
 def main() -> None:
     (HERE / "bad").mkdir(exist_ok=True)
-    first = None
+    spherical = None
     for name, vector in vectors().items():
         message, points = vector.encode()
-        first = first or message
+        spherical = spherical or (message if vector.options.quantize_mm else None)
         chunk = decode_chunk(message)
         h = chunk.header
         (HERE / f"{name}.bin").write_bytes(message)
         expected = {
             "header": {"encoding": int(h.encoding), "frameId": h.frame_id, "captureTime": h.capture_time,
-                       "chunkIndex": h.chunk_index, "chunkCount": h.chunk_count, "pointOffset": h.point_offset,
+                       "chunkIndex": h.chunk_index, "chunkCount": h.chunk_count, "chunksSent": h.chunks_sent,
+                       "pointOffset": h.point_offset,
                        "pointCount": h.point_count, "framePoints": h.frame_points, "step": h.step,
-                       "origin": list(h.origin)},
+                       "turn": h.turn, "widths": list(h.widths), "bases": list(h.bases)},
             "input": [[float(v) for v in row] for row in points],
             "points": [[float(v) for v in row] for row in chunk.points],
         }
         (HERE / f"{name}.json").write_text(json.dumps(expected, indent=1) + "\n")
-    assert first is not None
-    for name, message in bad_messages(first).items():
+    assert spherical is not None
+    for old in (HERE / "bad").glob("*.bin"):
+        old.unlink()
+    for name, message in bad_messages(spherical).items():
         (HERE / "bad" / f"{name}.bin").write_bytes(message)
 
 

@@ -1,0 +1,1 @@
+"""Point payload codecs: how one chunk's points become the bytes after its header (docs/protocol.md)."""

@@ -1,0 +1,119 @@
+"""Fits each frame to one viewer's link: how many of its chunks (a prefix of the progressive send order)
+go to that viewer, from what the link delivered lately.
+
+The fitter keeps a rate estimate per viewer and sizes each frame so that, at that rate, the frame's
+prefix occupies the link for at most ``frame_share`` of the frame interval: the rest of the interval
+keeps latency down (a frame is drawn when its last chunk is in) and leaves room for the next frame.
+
+It learns the rate from the one signal every transport gives the sender, the unacknowledged backlog
+(rtc/sctp_backlog.py), read once per frame at a deadline: ``frame_share`` of the interval plus the
+path's base round trip after the frame started. A frame still not acknowledged by then means a queue
+is building on the path (its bottleneck is slower than the frame was sized for): the rate drops at once
+to 90 % of what the path delivered while busy (at most halving it per frame), before loss, as delay-based congestion control does.
+A frame acknowledged in time while its size was limited by the fit lets the rate grow by
+``probe_gain``, so a faster link is found within a second. Whatever is still unacknowledged when the
+next frame starts is taken off that frame's budget, so a standing queue drains instead of growing.
+Random loss does not change the backlog's timing, so it does not lower the rate (the SCTP
+loss tolerance, rtc/sctp_congestion.py, keeps the window).
+
+docs/design.md ("Fitting the link") has the reasoning and the measurements.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MBIT = 1e6 / 8
+"""Bytes per second in one Mbit/s."""
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How frames are fitted to a viewer's link; ``enabled=False`` sends every chunk of every frame."""
+
+    enabled: bool = True
+    frame_share: float = 0.8
+    """Fraction of the frame interval one frame's prefix may take on the link at the estimated rate."""
+    max_rate_bytes: float = math.inf
+    """A ceiling on the rate, bytes/s (a user's cap per viewer)."""
+    max_point_share: float = 1.0
+    """Largest share of a frame's chunks (of its points, near enough) any viewer is sent."""
+    initial_rate_bytes: float = 10 * MBIT
+    min_rate_bytes: float = 0.25 * MBIT
+    probe_gain: float = 1.25
+    min_chunks: int = 4
+    """Fewest chunks of a frame sent (spread over the whole scene by the progressive order)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.frame_share <= 1:
+            raise ValueError(f"frame share must be in (0, 1], got {self.frame_share}")
+        if not 0 < self.max_point_share <= 1:
+            raise ValueError(f"largest share of points must be in (0, 1], got {self.max_point_share}")
+        if not self.max_rate_bytes > 0:
+            raise ValueError(f"rate ceiling must be above 0, got {self.max_rate_bytes}")
+
+
+@dataclass
+class FrameBudget:
+    """What the fitter decided for one frame, and what it needs to learn from it."""
+
+    chunks: int
+    """Chunks to send: the first ``chunks`` of the send order."""
+    deadline: float
+    """When the frame should be acknowledged (monotonic seconds), if the rate estimate is right."""
+    started: float
+    acked_at_start: int
+    limited: bool
+    """The fit (not the frame's size or the point share) decided how much was sent."""
+    sent_through: int = 0
+    """The sender's byte count once this frame was handed over: acknowledged up to it means drained."""
+
+
+class LinkFitter:
+    """Rate estimate and frame budgets for one viewer. Times are ``time.monotonic()`` seconds; ``acked`` counts
+    are the sender's bytes sent minus its backlog."""
+
+    def __init__(self, options: FitOptions, fps: float) -> None:
+        self.options = options
+        self.interval = 1.0 / fps
+        self.rate = min(options.initial_rate_bytes, options.max_rate_bytes)
+        """Estimated rate the path delivers, bytes/s."""
+        self.base_rtt: float | None = None
+        """Smallest round trip seen (the path without queues), seconds."""
+        self.decreases = 0
+        self.increases = 0
+
+    def observe_rtt(self, rtt: float | None) -> None:
+        if rtt is not None and rtt > 0:
+            self.base_rtt = rtt if self.base_rtt is None else min(self.base_rtt, rtt)
+
+    def budget(self, sizes: list[int], backlog: int, now: float, acked: int) -> FrameBudget:
+        """The prefix of a frame whose chunks (in send order) have ``sizes`` bytes, when ``backlog`` bytes of
+        earlier frames are still unacknowledged. What the path holds in flight (rate × base RTT) is normal;
+        anything beyond is a queue and comes off this frame's budget."""
+        o = self.options
+        rtt = self.base_rtt if self.base_rtt is not None else 0.05
+        queued = max(0.0, backlog - self.rate * rtt)
+        allowed = self.rate * o.frame_share * self.interval - queued
+        most = max(1, math.ceil(o.max_point_share * len(sizes)))
+        chunks = 0
+        total = 0
+        for size in sizes[:most]:
+            if total + size > allowed and chunks >= o.min_chunks:
+                break
+            total += size
+            chunks += 1
+        limited = chunks < min(len(sizes), most)
+        return FrameBudget(chunks, now + o.frame_share * self.interval + rtt + 0.005, now, acked, limited)
+
+    def at_deadline(self, frame: FrameBudget, now: float, acked: int, slack_bytes: int) -> None:
+        """Learn from one frame at its deadline: not acknowledged yet means a queue, so the rate is too high."""
+        o = self.options
+        if acked < frame.sent_through - slack_bytes:
+            delivered = (acked - frame.acked_at_start) / max(now - frame.started, 1e-3)
+            # at most halved per frame: one stalled read of the backlog must not throw the estimate away
+            self.rate = max(o.min_rate_bytes, 0.5 * self.rate, min(self.rate, 0.9 * delivered))
+            self.decreases += 1
+        elif frame.limited:
+            self.rate = min(o.max_rate_bytes, self.rate * o.probe_gain)
+            self.increases += 1
