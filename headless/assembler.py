@@ -1,9 +1,11 @@
 """Reassembles point chunks into frames on the receiving side and keeps the link statistics.
 
-Chunks arrive unordered and some never arrive. A frame is finished when all its chunks are in;
-partially, when its last chunk has arrived (the sender sends a frame's chunks in order and never
-again, so those still missing were lost) or when a chunk of a newer frame arrives (the sender never
-goes back to an older frame). Chunks of a frame already finished are counted as late and dropped.
+Chunks arrive unordered and some never arrive. A frame is finished when all the chunks it was sent are
+in; partially, when the last chunk it was sent has arrived (the sender sends a frame's chunks in their
+order, once: those still missing were lost) or when a chunk of a newer frame arrives (the sender never
+goes back to an older frame). A viewer may be sent only the first ``chunks_sent`` chunks of a frame (a
+sender fitting the link): the frame is then finished by its chunk ``chunks_sent - 1``. Chunks of a
+frame already finished are counted as late and dropped.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ class AssembledFrame:
     capture_time: float
     frame_points: int
     chunk_count: int
+    chunks_sent: int
+    """Chunks of the frame this viewer was sent (the rest were left out to fit the link)."""
     points: np.ndarray
     """frame_points × 4 float32; rows of lost chunks are NaN."""
     chunks_received: int = 0
@@ -42,7 +46,12 @@ class AssembledFrame:
 
     @property
     def complete(self) -> bool:
+        """Every point of the frame arrived."""
         return self.chunks_received == self.chunk_count
+
+    @property
+    def point_share(self) -> float:
+        return self.points_received / self.frame_points if self.frame_points else 1.0
 
     @property
     def latency(self) -> float:
@@ -54,6 +63,8 @@ class AssembledFrame:
 class LinkStats:
     chunks_received: int = 0
     chunks_lost: int = 0
+    chunks_unsent: int = 0
+    """Chunks the sender left out to fit the link (not lost: never sent)."""
     bad_chunks: int = 0
     """Messages that failed to decode (truncated, garbled, inconsistent)."""
     late_chunks: int = 0
@@ -100,12 +111,12 @@ class FrameAssembler:
                 self.stats.late_chunks += 1  # its frame is finished already
                 return
             self._newest = h.frame_id
-            frame = AssembledFrame(h.frame_id, h.capture_time, h.frame_points, h.chunk_count,
+            frame = AssembledFrame(h.frame_id, h.capture_time, h.frame_points, h.chunk_count, h.chunks_sent,
                                    np.full((h.frame_points, 4), np.nan, dtype=np.float32), first_arrival=now)
             self._open[h.frame_id] = frame
             for fid in [f for f in self._open if newer(h.frame_id, f)]:
                 self._finish(self._open.pop(fid), now)
-        if h.chunk_count != frame.chunk_count or h.frame_points != frame.frame_points:
+        if (h.chunk_count, h.chunks_sent, h.frame_points) != (frame.chunk_count, frame.chunks_sent, frame.frame_points):
             self.stats.bad_chunks += 1
             return
         if h.chunk_index in frame._seen:
@@ -119,7 +130,8 @@ class FrameAssembler:
         frame.last_arrival = now
         self.stats.chunks_received += 1
         self.stats.bytes_received += len(message)
-        if frame.complete or h.chunk_index == h.chunk_count - 1:  # all in, or the last one is: the rest was lost
+        if frame.chunks_received == frame.chunks_sent or h.chunk_index == h.chunks_sent - 1:
+            # all it was sent are in, or the last one sent is: the rest was lost
             self._finish(self._open.pop(h.frame_id), now)
 
     def flush(self) -> None:
@@ -131,7 +143,8 @@ class FrameAssembler:
     def _finish(self, frame: AssembledFrame, now: float) -> None:
         frame.finished_at = now
         s = self.stats
-        s.chunks_lost += frame.chunk_count - frame.chunks_received
+        s.chunks_lost += frame.chunks_sent - frame.chunks_received
+        s.chunks_unsent += frame.chunk_count - frame.chunks_sent
         s.points_received += frame.points_received
         if frame.complete:
             s.frames_complete += 1

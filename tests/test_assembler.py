@@ -80,3 +80,17 @@ def test_a_frame_whose_last_chunk_is_in_finishes_at_once_and_a_chunk_after_it_is
     assert assembler.stats.chunks_lost == len(messages) - 2
     assembler.push(messages[1])
     assert assembler.stats.late_chunks == 1 and len(frames) == 1
+
+
+def test_a_viewer_sent_a_prefix_finishes_with_the_last_chunk_sent_and_counts_no_loss() -> None:
+    """A fitted sender sends the first chunks_sent chunks (relabelled): the frame finishes with chunk
+    chunks_sent - 1, the rest is counted as unsent, not lost; the points that came are the frame's."""
+    from stream.protocol import with_chunks_sent
+    points, messages = encoded(1)
+    prefix = [with_chunks_sent(m, 5) for m in messages[:5]]
+    assembler, frames = run([prefix[1], prefix[0], prefix[3], prefix[2], prefix[4]])
+    (frame,) = frames
+    assert not frame.complete and frame.chunks_received == frame.chunks_sent == 5
+    assert assembler.stats.chunks_lost == 0 and assembler.stats.chunks_unsent == len(messages) - 5
+    got = ~np.isnan(frame.points[:, 0])
+    assert 0 < frame.point_share < 1 and np.array_equal(frame.points[got], points[got])

@@ -26,6 +26,7 @@ export class LinkMeter {
       lossPct: chunks ? (100 * (chunks - got)) / chunks : 0,
       mbps: f.length > 1 ? (f.slice(1).reduce((a, x) => a + (x.bytes ?? 0), 0) * 8) / span / 1e6 : 0,
       points: f[f.length - 1].points ?? 0,
+      pointShare: f[f.length - 1].framePoints ? f[f.length - 1].points / f[f.length - 1].framePoints : 1,
     };
   }
 }
@@ -50,7 +51,10 @@ export class Hud {
     this.set('latency', drawn.latencyMs === null ? '–' : `${drawn.latencyMs.toFixed(0)} ms`);
     this.set('loss', `${summary.lossPct.toFixed(1)} %`);
     this.set('mbps', summary.mbps.toFixed(1));
-    this.set('points', summary.points.toLocaleString('en-US'));
+    this.set('points', `${summary.points.toLocaleString('en-US')} (${Math.round(100 * (summary.pointShare ?? 1))} %)`);
+    this.set('fit', !server ? '–' : server.rateEstimateMbit
+      ? `${server.rateEstimateMbit.toFixed(1)} Mbit/s · ${Math.round(100 * server.fittedShare)} % of the frame`
+      : 'off: whole frames');
     this.set('skipped', server ? String(server.framesSkipped) : '–');
     this.set('bad', String(badChunks));
     this.element.dataset.state = state;

@@ -48,8 +48,8 @@ export class Telemetry {
   /** A frame finished reassembling. */
   frameReceived(frame) {
     this.received.addFrame({
-      t: this.now(), bytes: frame.bytesReceived, points: frame.pointsReceived, chunks: frame.chunkCount,
-      chunksReceived: frame.chunksReceived,
+      t: this.now(), bytes: frame.bytesReceived, points: frame.pointsReceived, chunks: frame.chunksSent,
+      chunksReceived: frame.chunksReceived, framePoints: frame.framePoints,
     });
   }
 

@@ -1,0 +1,95 @@
+"""Link fitting (stream/link_fit.py): each frame's prefix sized from what the link delivers, against a
+simulated bottleneck (a fluid model of a rate-limited queue with a base round trip), no network."""
+from __future__ import annotations
+
+import pytest
+
+from stream.link_fit import MBIT, FitOptions, LinkFitter
+
+FPS = 10.0
+CHUNK = 2000
+FRAME_CHUNKS = 150  # a full 5 mm frame: 300 kB, 24 Mbit/s at 10 Hz
+
+
+class Bottleneck:
+    """Bytes go in when sent and are acknowledged at ``rate`` bytes/s, one base round trip later."""
+
+    def __init__(self, rate: float, rtt: float = 0.05) -> None:
+        self.rate, self.rtt = rate, rtt
+        self.sent = 0
+        self._busy_until = 0.0
+        self._log: list[tuple[float, int]] = []  # (acknowledged at, total bytes by then)
+
+    def send(self, now: float, nbytes: int) -> None:
+        self._busy_until = max(self._busy_until, now) + nbytes / self.rate
+        self.sent += nbytes
+        self._log.append((self._busy_until + self.rtt, self.sent))
+
+    def acked(self, now: float) -> int:
+        return max((total for at, total in self._log if at <= now), default=0)
+
+
+def run(fitter: LinkFitter, link: Bottleneck, frames: int, start: float = 0.0) -> list[int]:
+    """Frames at 10 Hz through the fitter into the link; the chunks sent of each."""
+    sent = []
+    deadlines = []
+    for k in range(frames):
+        now = start + k / FPS
+        for when, plan in [d for d in deadlines if d[0] <= now]:
+            fitter.at_deadline(plan, when, link.acked(when), 2 * CHUNK)
+            deadlines.remove((when, plan))
+        fitter.observe_rtt(link.rtt)
+        backlog = link.sent - link.acked(now)
+        plan = fitter.budget([CHUNK] * FRAME_CHUNKS, backlog, now, link.acked(now))
+        link.send(now, plan.chunks * CHUNK)
+        plan.sent_through = link.sent
+        deadlines.append((plan.deadline, plan))
+        sent.append(plan.chunks)
+    return sent
+
+
+@pytest.mark.parametrize("mbit", [5, 20])
+def test_the_fit_converges_to_what_the_link_carries_without_a_standing_queue(mbit: float) -> None:
+    """Mutation check: without the decrease at the deadline the queue (and the latency) grows without bound."""
+    link = Bottleneck(mbit * MBIT)
+    fitter = LinkFitter(FitOptions(), FPS)
+    sent = run(fitter, link, 100)
+    steady = sent[50:]
+    carried = mbit * MBIT / FPS / CHUNK  # chunks per frame interval the link carries
+    assert 0.5 * carried <= sum(steady) / len(steady) <= carried
+    # every steady frame is acknowledged within its interval plus a round trip: no queue builds up
+    now = 100 / FPS
+    assert link.sent - link.acked(now + 1 / FPS + link.rtt) <= 2 * CHUNK
+
+
+def test_a_fast_link_gets_whole_frames_and_a_rate_step_is_followed_both_ways() -> None:
+    link = Bottleneck(50 * MBIT)
+    fitter = LinkFitter(FitOptions(), FPS)
+    fast = run(fitter, link, 30)
+    assert fast[-5:] == [FRAME_CHUNKS] * 5
+    link.rate = 5 * MBIT  # the step down: within 1 s the frames fit the slow link
+    slow = run(fitter, link, 30, start=3.0)
+    carried = 5 * MBIT / FPS / CHUNK
+    assert all(n <= carried * 1.3 for n in slow[10:])
+    link.rate = 50 * MBIT  # and back up: nine tenths of the frame within 1 s, whole frames after 1.2 s
+    again = run(fitter, link, 20, start=6.0)
+    assert min(again[10:]) >= 0.9 * FRAME_CHUNKS and again[12:] == [FRAME_CHUNKS] * 8
+
+
+def test_caps_and_the_least_a_frame_gets() -> None:
+    fitter = LinkFitter(FitOptions(max_point_share=0.5), FPS)
+    assert fitter.budget([100] * 10, 0, 0.0, 0).chunks == 5
+    capped = LinkFitter(FitOptions(max_rate_bytes=1 * MBIT, initial_rate_bytes=1 * MBIT), FPS)
+    link = Bottleneck(50 * MBIT)
+    assert max(run(capped, link, 30)) <= 1 * MBIT / FPS / CHUNK * 0.8 + 1
+    starved = LinkFitter(FitOptions(), FPS)
+    assert starved.budget([CHUNK] * 10, 10**9, 0.0, 0).chunks == FitOptions().min_chunks
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"frame_share": 0}, "frame share"), ({"max_point_share": 1.5}, "largest share"),
+    ({"max_rate_bytes": 0}, "rate ceiling"),
+])
+def test_bad_options_are_refused(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FitOptions(**kwargs)  # type: ignore[arg-type]
