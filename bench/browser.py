@@ -12,7 +12,8 @@ from lab.process import tree_cpu_seconds
 
 from .metrics import FrameSample
 
-QUERY = {"webrtc-unreliable": "", "webrtc-reliable": "?reliable=1", "websocket": "?transport=websocket"}
+QUERY = {"webrtc-unreliable": "", "webrtc-unfitted": "", "webrtc-reliable": "?reliable=1",
+         "websocket": "?transport=websocket"}
 
 
 async def record_browser(transport: str, url: str, viewers: int, duration: float, warmup: float,
@@ -51,10 +52,10 @@ async def record_browser(transport: str, url: str, viewers: int, duration: float
             link = [0, 0, 0]
             for viewer, pg in enumerate(pages):
                 state = await pg.evaluate("({link: {...window.pointStream.link}, samples: window.pointStream.samples})")
-                for frame_id, drawn_at, latency, points_pct, complete, _clock_error in state["samples"]:
+                for frame_id, drawn_at, latency, points_pct, complete, _clock_error, coverage in state["samples"]:
                     if start <= drawn_at <= end:
                         samples.append(FrameSample(viewer, frame_id, drawn_at - latency / 1000, drawn_at, latency,
-                                                   points_pct, bool(complete)))
+                                                   points_pct, bool(complete), coverage))
                 l0 = links0[viewer]
                 link[0] += state["link"]["chunksReceived"] - l0["chunksReceived"]
                 link[1] += state["link"]["chunksLost"] - l0["chunksLost"]

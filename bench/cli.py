@@ -34,6 +34,12 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delay-ms", type=float, help="emulated one-way delay (RTT = 2×), overrides the profile's")
     parser.add_argument("--loss-pct", type=float, help="emulated packet loss per direction, overrides the profile's")
     parser.add_argument("--rate-mbit", type=float, help="emulated link rate, overrides the profile's (0 = none)")
+    parser.add_argument("--rate-steps", default="", metavar="MBIT@S,...",
+                        help="change the emulated link's rate during each row, e.g. 5@5,50@10: 5 Mbit/s from 5 s into "
+                             "the measurement, 50 from 10 s (needs --rate-mbit or a profile with a rate); the table "
+                             "gets each step's recovery time (latency back under --recovery-ms)")
+    parser.add_argument("--recovery-ms", type=float, default=200.0,
+                        help="latency every frame after a rate step must stay under to count as recovered (200)")
     parser.add_argument("--browser", action="store_true",
                         help="viewers are real headless Chromium pages running the client (needs Debian's chromium); "
                              "latency is measured to the frame being drawn")
@@ -47,7 +53,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 def streamer_args(args: argparse.Namespace) -> list[str]:
     out = ["--source", args.source, "--seed", str(args.seed), "--fps", str(args.fps),
            "--quantize", str(args.quantize), "--chunk-packets", str(args.chunk_packets), "--pace", str(args.pace),
-           "--loss-tolerance", str(args.loss_tolerance), "--forward-tsn", args.forward_tsn,
+           "--loss-tolerance", str(args.loss_tolerance), "--forward-tsn", args.forward_tsn, "--fit", args.fit,
+           "--max-mbit", str(args.max_mbit), "--max-point-share", str(args.max_point_share),
            # the benchmark sets the load itself: no viewer cap, no offer rate limit
            "--max-viewers", "0", "--max-offers-per-minute", "0"]
     if args.points:
@@ -69,14 +76,24 @@ def run(args: argparse.Namespace) -> int:
         print("server.py bench: error: --duration must be > 0, --viewers >= 1, --warmup >= 0", file=sys.stderr)
         return 2
     profile = link_profile(args)
+    try:
+        steps = [(float(at), float(mbit)) for mbit, at in (s.split("@") for s in args.rate_steps.split(",") if s)]
+    except ValueError:
+        print(f"server.py bench: error: --rate-steps wants MBIT@SECONDS,..., got {args.rate_steps!r}", file=sys.stderr)
+        return 2
+    if steps and not (profile and profile.rate_mbit):
+        print("server.py bench: error: --rate-steps needs a rate-limited link (--rate-mbit)", file=sys.stderr)
+        return 2
     plan = BenchPlan(transports, streamer_args(args), args.duration, args.warmup, args.viewers, browser=args.browser,
-                     stalled_viewer=args.stalled_viewer)
+                     stalled_viewer=args.stalled_viewer, rate_steps=steps, base_rate=profile.rate_mbit if profile else 0,
+                     recovery_ms=args.recovery_ms)
     total = args.duration * len(transports)
     lab = NetLab(profile) if profile else contextlib.nullcontext()
     try:
         with lab:
             if isinstance(lab, NetLab):
                 plan.host, plan.streamer_prefix, plan.viewer_prefix = SERVER_ADDR, lab.server_prefix, lab.viewer_prefix
+                plan.set_rate = lab.set_rate
             with tqdm(total=round(total), desc="bench", unit="s", mininterval=1.0,
                       bar_format="{l_bar}{bar}| {n:.0f}/{total} s") as bar:
                 def progress(seconds: float) -> None:

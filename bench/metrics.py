@@ -21,6 +21,8 @@ class FrameSample:
     """Capture timestamp → last chunk decoded, with the clock offset applied (docs/benchmarks.md)."""
     points_pct: float
     complete: bool
+    coverage_pct: float = 100.0
+    """Share of the scene's azimuth sectors this frame's points reach (headless/coverage.py)."""
 
 
 @dataclass
@@ -44,6 +46,10 @@ class TransportRun:
     """SCTP retransmission timeouts on the point channels (None: not an unreliable WebRTC channel)."""
     stalled_viewer: dict[str, int] | None = None
     """With --stalled-viewer: what the streamer did for the frozen viewer (frames sent, skipped)."""
+    rate_steps: list[tuple[float, float]] = field(default_factory=list)
+    """With --rate-steps: (wall clock, Mbit/s) of each change of the emulated link's rate."""
+    recovery_ms: float = 200.0
+    """Latency a frame must stay under for the link to count as recovered after a rate step."""
     error: str | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -55,6 +61,10 @@ class TransportRun:
             "viewers": self.viewers,
             "frames_offered": self.frames_offered,
             "frames_delivered": len(self.samples),
+            "frames_per_s": len(self.samples) / self.duration / self.viewers if self.duration else 0.0,
+            "coverage_min_pct": min((s.coverage_pct for s in self.samples), default=float("nan")),
+            "coverage_mean_pct": float(np.mean([s.coverage_pct for s in self.samples])) if self.samples else 0.0,
+            "recovery_s": self.recoveries(),
             "frames_complete": sum(s.complete for s in self.samples),
             "frames_skipped_by_sender": self.frames_skipped,
             "chunks_lost_pct": 100.0 * self.chunks_lost / chunks if chunks else 0.0,
@@ -70,6 +80,25 @@ class TransportRun:
             "stalled_viewer": self.stalled_viewer,
             "error": self.error,
         }
+
+    def recoveries(self) -> list[float | None]:
+        """Per rate step: seconds from the step until every later frame (to the next step) stays under
+        ``recovery_ms``; None if that never happens before the next step."""
+        out: list[float | None] = []
+        for k, (at, _) in enumerate(self.rate_steps):
+            end = self.rate_steps[k + 1][0] if k + 1 < len(self.rate_steps) else float("inf")
+            segment = sorted((s for s in self.samples if at <= s.capture_time < end), key=lambda s: s.capture_time)
+            if not segment:
+                out.append(None)
+                continue
+            late = [s.capture_time for s in segment if s.latency_ms > self.recovery_ms]
+            if not late:
+                out.append(0.0)
+            elif late[-1] == segment[-1].capture_time:
+                out.append(None)
+            else:
+                out.append(late[-1] - at)
+        return out
 
     def stalls(self) -> int:
         """Gaps of STALL_SECONDS or more between consecutive frames reaching one viewer."""
@@ -97,20 +126,24 @@ def verdict(summaries: list[dict[str, Any]]) -> str:
 
 def table(summaries: list[dict[str, Any]]) -> str:
     cols = [("transport", "transport", "{}"), ("offered", "frames_offered", "{}"),
-            ("delivered", "frames_delivered", "{}"), ("skipped", "frames_skipped_by_sender", "{}"),
+            ("delivered", "frames_delivered", "{}"), ("frames/s", "frames_per_s", "{:.1f}"),
+            ("skipped", "frames_skipped_by_sender", "{}"),
             ("chunks lost %", "chunks_lost_pct", "{:.2f}"), ("points %", "points_delivered_pct", "{:.1f}"),
+            ("coverage min %", "coverage_min_pct", "{:.0f}"),
             ("p50 ms", ("latency_ms", "p50"), "{:.0f}"), ("p95 ms", ("latency_ms", "p95"), "{:.0f}"),
             ("p99 ms", ("latency_ms", "p99"), "{:.0f}"), ("max ms", ("latency_ms", "max"), "{:.0f}"),
             ("stalls≥0.5s", "stalls", "{}"), ("T3", "t3_expired", "{}"), ("Mbit/s", "mbit_per_s", "{:.1f}"),
             ("sender CPU %", "sender_cpu_pct", "{:.0f}"), ("receiver CPU %", "receiver_cpu_pct", "{:.0f}")]
-    rows = [[c[0] for c in cols]]
+    rows = [[c[0] for c in cols] + (["recovery s"] if any(s["recovery_s"] for s in summaries) else [])]
     for s in summaries:
         row = []
         for _, key, fmt in cols:
             value = s[key[0]][key[1]] if isinstance(key, tuple) else s[key]
             row.append("-" if value is None else fmt.format(value))
+        if any(s["recovery_s"] for s in summaries):
+            row.append(" ".join("never" if r is None else f"{r:.1f}" for r in s["recovery_s"]) or "-")
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -103,6 +103,14 @@ class NetLab(BuiltOrClosed):
                         "--queue-num", "0")
                 self._start_delayer(ns)
 
+    def set_rate(self, mbit: float) -> None:
+        """Change the emulated link's rate (both directions), as a link would whose capacity changes."""
+        if not self.profile.rate_mbit:
+            raise RuntimeError("rate steps need a rate-limited link (--rate-mbit)")
+        for ns in (self.server_ns, self.viewer_ns):
+            run("ip", "netns", "exec", ns, "tc", "qdisc", "change", "dev", "veth0", "root", "tbf", "rate",
+                f"{mbit:g}mbit", "burst", "256kb", "latency", "200ms")
+
     def _start_delayer(self, ns: str) -> None:
         proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "bench.nfq_delay", "--queue", "0",
                                  "--delay-ms", str(self.profile.delay_ms)], cwd=ROOT, stdout=subprocess.PIPE,

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,12 @@ from .viewers import server_stats
 
 logger = logging.getLogger(__name__)
 
-TRANSPORTS = ("webrtc-unreliable", "webrtc-reliable", "websocket")
+TRANSPORTS = ("webrtc-unreliable", "webrtc-unfitted", "webrtc-reliable", "websocket")
+VIEWER_TRANSPORT = {"webrtc-unfitted": "webrtc-unreliable"}
+"""What the viewer connects with, where a row differs only on the streamer's side."""
+STREAMER_FLAGS = {"webrtc-unfitted": ["--fit", "off"]}
+"""Streamer flags of a row: webrtc-unfitted is the unreliable channel with every chunk of every frame (the
+sender before link fitting), to compare in the same run."""
 
 
 @dataclass
@@ -44,10 +50,17 @@ class BenchPlan:
     """Viewers are headless Chromium pages running the real client (latency to *drawn*)."""
     stalled_viewer: bool = False
     """Run one more viewer that connects and then freezes (bench/stall.py): what does it cost the others?"""
+    rate_steps: list[tuple[float, float]] = field(default_factory=list)
+    """(seconds into the measurement, Mbit/s): changes of the emulated link's rate during each row."""
+    set_rate: Callable[[float], None] | None = None
+    """Changes the emulated link's rate (NetLab.set_rate); needed for rate_steps."""
+    base_rate: float = 0.0
+    recovery_ms: float = 200.0
 
 
 async def run_viewers(plan: BenchPlan, transport: str, url: str, tick: Callable[[float], None]) -> dict:
-    cmd = [*plan.viewer_prefix, sys.executable, "-m", "bench.viewers", "--transport", transport, "--url", url,
+    cmd = [*plan.viewer_prefix, sys.executable, "-m", "bench.viewers", "--transport",
+           VIEWER_TRANSPORT.get(transport, transport), "--url", url,
            "--viewers", str(plan.viewers), "--duration", str(plan.duration), "--warmup", str(plan.warmup),
            *(["--browser"] if plan.browser else [])]
     proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
@@ -84,19 +97,26 @@ async def run_viewers(plan: BenchPlan, transport: str, url: str, tick: Callable[
 
 
 async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float], None]) -> TransportRun:
-    run = TransportRun(transport, plan.duration, viewers=plan.viewers)
+    run = TransportRun(transport, plan.duration, viewers=plan.viewers, recovery_ms=plan.recovery_ms)
     streamer = None
     try:
-        streamer = await asyncio.to_thread(StreamerProcess, plan.streamer_args, plan.host, plan.streamer_prefix)
+        streamer = await asyncio.to_thread(StreamerProcess, [*plan.streamer_args, *STREAMER_FLAGS.get(transport, [])],
+                                           plan.host, plan.streamer_prefix)
         stalled = await start_stalled_viewer(plan, transport, streamer.url) if plan.stalled_viewer else None
         frozen_id = None
         if stalled is not None:
             (frozen_id,) = [v["id"] for v in (await asyncio.to_thread(server_stats, streamer.url))["viewers"]]
         cpu_task = asyncio.create_task(sample_streamer_cpu(streamer, plan.warmup + 1.0))
+        steps = asyncio.create_task(step_rates(plan, run)) if plan.rate_steps else None
         try:
             result = await run_viewers(plan, transport, streamer.url, tick)
         finally:
             cpu_task.cancel()
+            if steps is not None:
+                steps.cancel()
+                await asyncio.gather(steps, return_exceptions=True)
+                assert plan.set_rate is not None
+                await asyncio.to_thread(plan.set_rate, plan.base_rate)
             if stalled is not None:
                 stalled.kill()
                 await stalled.wait()
@@ -127,6 +147,17 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         if streamer is not None:
             await asyncio.to_thread(streamer.stop)
     return run
+
+
+async def step_rates(plan: BenchPlan, run: TransportRun) -> None:
+    """Change the link's rate at the planned times (counted from the end of the viewers' warm-up; the viewer
+    process needs a few seconds to start and connect, so the times are approximate, and logged as applied)."""
+    assert plan.set_rate is not None
+    started = asyncio.get_running_loop().time() + plan.warmup + 5.0  # connect + warm-up, roughly
+    for at, mbit in plan.rate_steps:
+        await asyncio.sleep(max(0.0, started + at - asyncio.get_running_loop().time()))
+        await asyncio.to_thread(plan.set_rate, mbit)
+        run.rate_steps.append((time.time(), mbit))
 
 
 def t3_expired(before: dict[str, Any], measured: list[dict[str, Any]]) -> int | None:

@@ -24,6 +24,7 @@ from stream.tasks import TaskSet
 from stream.untrusted_json import loads_bounded
 
 from .assembler import AssembledFrame, FrameAssembler
+from .coverage import SectorCoverage
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class FrameRecord:
     frame_points: int
     chunks_received: int
     chunk_count: int
+    coverage_pct: float = 100.0
+    """Share of the azimuth sectors seen so far that this frame's points reach (headless/coverage.py)."""
 
 
 @dataclass
@@ -82,6 +85,7 @@ class BaseReceiver:
         """Sent with every HTTP request and the WebSocket handshake (a server started with --token)."""
         self.state = ReceiverState()
         self.clock = ClockOffsetEstimator()
+        self.sectors = SectorCoverage()
         self.assembler = FrameAssembler(self._on_frame, time.time)
         self._user_on_frame = on_frame
         self._ping_task: asyncio.Task[None] | None = None
@@ -147,7 +151,8 @@ class BaseReceiver:
     def _on_frame(self, frame: AssembledFrame) -> None:
         record = FrameRecord(frame.frame_id, frame.capture_time, frame.finished_at,
                              frame.finished_at + self.clock.offset - frame.capture_time, frame.complete,
-                             frame.points_received, frame.frame_points, frame.chunks_received, frame.chunk_count)
+                             frame.points_received, frame.frame_points, frame.chunks_received, frame.chunk_count,
+                             self.sectors.coverage(frame.points))
         self.state.records.append(record)
         if self._user_on_frame is not None:
             self._user_on_frame(frame)

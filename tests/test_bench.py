@@ -17,12 +17,14 @@ def test_short_bench_on_loopback_writes_consistent_json(tmp_path: Path) -> None:
     plot = tmp_path / "bench.png"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "server.py"), "bench", "--duration", "4", "--warmup", "2", "--fps", "5",
-         "--quantize", "5", "--json", str(out), "--plot", str(plot)],
+         "--quantize", "5", "--transport", "webrtc-unreliable,webrtc-unfitted,websocket", "--json", str(out),
+         "--plot", str(plot)],
         capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "won on p99 latency" in proc.stdout and "p99 ms" in proc.stdout
     report = json.loads(out.read_text())
-    assert set(report["transports"]) == {"webrtc-unreliable", "webrtc-reliable", "websocket"}
+    assert set(report["transports"]) == {"webrtc-unreliable", "webrtc-unfitted", "websocket"}
+    assert "--fit" in report["parameters"]["streamer_args"]
     assert report["parameters"]["fps"] == 5 and report["parameters"]["quantize"] == 5
     for name, run in report["transports"].items():
         s, samples = run["summary"], run["samples"]
@@ -41,6 +43,9 @@ def test_short_bench_on_loopback_writes_consistent_json(tmp_path: Path) -> None:
         assert 0 < s["points_delivered_pct"] <= 100 and s["mbit_per_s"] > 0
         assert s["sender_cpu_pct"] > 0 and s["receiver_cpu_pct"] > 0
         assert len({x["frame_id"] for x in samples}) == len(samples)  # one viewer: each frame once
+        # the synthetic scene is all around: a frame (or the prefix of one the fit sent) reaches most sectors
+        assert all(0 < x["coverage_pct"] <= 100 for x in samples) and s["coverage_mean_pct"] > 50, name
+        assert 0 < s["frames_per_s"] <= 5 + 0.5, name  # at most the 5 Hz offered
     assert plot.stat().st_size > 10_000
 
 
@@ -63,6 +68,15 @@ def test_every_mode_documents_its_flags(command: list[str]) -> None:
     if command == ["bench"]:
         text = " ".join(proc.stdout.split())  # argparse wraps lines
         assert "--profile" in text and "wan (RTT 50 ms, loss 2 %, 200 Mbit/s)" in text
+
+
+def test_recovery_after_rate_steps() -> None:
+    """Seconds from each step until every later frame stays under the threshold; None if it never does."""
+    run = TransportRun("a", duration=10.0, recovery_ms=200.0, rate_steps=[(0.0, 50), (3.0, 5), (6.0, 50)])
+    latencies = {0.5: 80, 1.0: 90, 3.2: 900, 3.6: 400, 3.9: 150, 4.5: 120, 6.3: 180, 6.6: 300, 7.5: 250}
+    for i, (t, ms) in enumerate(latencies.items()):
+        run.samples.append(FrameSample(0, i, t, t + ms / 1000, float(ms), 100.0, True))
+    assert run.recoveries() == [0.0, pytest.approx(0.6), None]
 
 
 def test_metrics_stalls_and_verdict() -> None:

@@ -13,13 +13,14 @@ from tests.conftest import ROOT
 
 ALLOWED: dict[str, set[str]] = {
     "data": set(),
+    "codec": set(),
     "rtc": set(),
     "lab": set(),
-    "stream": {"data", "rtc"},
+    "stream": {"codec", "data", "rtc"},
     "viewers": {"stream", "rtc", "data"},
     "signaling": {"viewers", "stream", "rtc", "data"},
     "headless": {"stream", "rtc", "signaling"},
-    "bench": {"headless", "signaling", "viewers", "stream", "rtc", "data", "lab"},
+    "bench": {"headless", "signaling", "viewers", "stream", "codec", "rtc", "data", "lab"},
     "natlab": {"headless", "lab"},
 }
 """What each package may import (the rest of the project: server.py, tests/, tools/, may import anything)."""

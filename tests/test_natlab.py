@@ -53,7 +53,8 @@ def watch(lab_and_stack: tuple[NatLab, LabStack], viewer: str) -> dict[str, Any]
         require(Path(CHROMIUM).exists(), f"{CHROMIUM} not installed (apt-get install chromium)")
     result = run_probe(lab, viewer, stack.viewer_url, frames=5)
     assert "error" not in result, (result, list(stack.publisher.output)[-10:] if stack.publisher else None)
-    assert result["frames"] >= 5 and result["points"] > 100_000
+    # the first frames' share of the 123k points: the sender starts at 10 Mbit/s and fits the relayed path
+    assert result["frames"] >= 5 and result["points"] > 20_000
     return result
 
 

@@ -1,6 +1,7 @@
 // What the viewer measures and tells the server: the clock offset (pings), the link and draw rates, each
 // drawn frame's latency (samples), and the viewerStats report sent in answer to the server's senderStats.
 import { ClockOffsetEstimator } from './clock.js';
+import { SectorCoverage } from './coverage.js';
 import { LinkMeter } from './hud.js';
 import { ping, viewerStats } from './messages.js';
 
@@ -26,6 +27,7 @@ export class Telemetry {
      * clock error bounds how far the server clock estimate may be off (half the best ping's RTT; null before one).
      */
     this.samples = [];
+    this.sectors = new SectorCoverage();
     this.unreported = [];
   }
 
@@ -60,7 +62,7 @@ export class Telemetry {
     this.drawn.addFrame({ t, latencyMs });
     const best = this.clock.best;
     const sample = [frame.frameId, t + this.clock.offset, latencyMs, (100 * frame.pointsReceived) / frame.framePoints,
-      frame.complete ? 1 : 0, best ? best.rtt * 500 : null];
+      frame.complete ? 1 : 0, best ? best.rtt * 500 : null, this.sectors.coverage(frame.points, frame.framePoints)];
     this.samples.push(sample);
     if (this.samples.length > MAX_SAMPLES) this.samples.shift();
     this.unreported.push([sample[0], Math.round(latencyMs * 10) / 10, Math.round(sample[3] * 10) / 10]);
