@@ -23,6 +23,14 @@ def channel_backlog(channel: RTCDataChannel) -> int:
     return backlog
 
 
+def open_channel_window(channel: RTCDataChannel, nbytes: int) -> None:
+    """Let at least ``nbytes`` of the channel's association be in flight, where its loss tolerance is installed
+    (rtc/sctp_congestion.py, ``LossTolerance.open_window``); nothing otherwise."""
+    tolerance = getattr(getattr(channel, "transport", None), "_loss_tolerance", None)
+    if tolerance is not None:
+        tolerance.open_window(nbytes)
+
+
 def channel_round_trip(channel: RTCDataChannel) -> float | None:
     """The SCTP association's smoothed round-trip time, seconds (``RTCSctpTransport._srtt``, aiortc 1.16), or
     None before the first measurement or on another version."""

@@ -179,6 +179,8 @@ class LossToleranceStats:
     t3_expired: int = 0
     """Retransmission timeouts: nothing acknowledged for an RTO (a second or more); the window restarts at one
     packet."""
+    window_opened: int = 0
+    """Times the link fitter opened the window to fit a frame (``open_window``)."""
 
 
 class LossTolerance:
@@ -203,6 +205,15 @@ class LossTolerance:
         srtt = self.sctp._srtt
         return (self.meter.fraction < self.options.max_loss and self.meter.last_burst <= self.options.max_burst
                 and srtt is not None and srtt >= self.options.min_rtt)
+
+    def open_window(self, nbytes: int) -> None:
+        """Let at least ``nbytes`` be in flight: a sender that paces and sizes its own data by the path's
+        measured delay (stream/link_fit.py) must not be held to SCTP's window, which grows one packet per
+        round trip and only while it is full (RFC 9260 7.2), so a frame-sized burst waits for it round trip
+        after round trip. SCTP's own response to loss still shrinks it in between."""
+        if nbytes > self.sctp._cwnd:
+            self.sctp._cwnd = nbytes
+            self.stats.window_opened += 1
 
     def describe(self) -> dict[str, Any]:
         """What the rule did, the loss it measured, the current window (Python names: /stats camel-cases them)."""

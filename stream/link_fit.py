@@ -11,7 +11,9 @@ path's base round trip after the frame started. A frame still not acknowledged b
 is building on the path (its bottleneck is slower than the frame was sized for): the rate drops at once
 to 90 % of what the path delivered while busy (at most halving it per frame), before loss, as delay-based congestion control does.
 A frame acknowledged in time while its size was limited by the fit lets the rate grow by
-``probe_gain``, so a faster link is found within a second. Whatever is still unacknowledged when the
+``probe_gain`` (slower within 15 % of the rate where the link last showed a queue, for two seconds),
+so a faster link is found within a second or two. One decrease per queue: frames that started before
+the last decrease were sized with the old rate and teach nothing new. Whatever is still unacknowledged when the
 next frame starts is taken off that frame's budget, so a standing queue drains instead of growing.
 Random loss does not change the backlog's timing, so it does not lower the rate (the SCTP
 loss tolerance, rtc/sctp_congestion.py, keeps the window).
@@ -20,8 +22,11 @@ docs/design.md ("Fitting the link") has the reasoning and the measurements.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
 
 MBIT = 1e6 / 8
 """Bytes per second in one Mbit/s."""
@@ -41,6 +46,12 @@ class FitOptions:
     initial_rate_bytes: float = 10 * MBIT
     min_rate_bytes: float = 0.25 * MBIT
     probe_gain: float = 1.25
+    """Growth per frame acknowledged in time, while the fit limited it."""
+    near_ceiling_gain: float = 1.04
+    """Growth per frame within 15 % of the rate at which the link last showed a queue (unless the frame was
+    acknowledged half way to its deadline: the link has room)."""
+    ceiling_memory: float = 2.0
+    """Seconds that rate is remembered: after it, probing is fast again (a link that got faster)."""
     min_chunks: int = 4
     """Fewest chunks of a frame sent (spread over the whole scene by the progressive order)."""
 
@@ -65,8 +76,12 @@ class FrameBudget:
     acked_at_start: int
     limited: bool
     """The fit (not the frame's size or the point share) decided how much was sent."""
+    halfway: float = 0.0
+    """Half way to the deadline (after the round trip): a frame acknowledged by then left the link idle half
+    the time, so the rate may grow fast even near where the link last showed a queue."""
     sent_through: int = 0
     """The sender's byte count once this frame was handed over: acknowledged up to it means drained."""
+    acked_halfway: bool = False
 
 
 class LinkFitter:
@@ -82,6 +97,11 @@ class LinkFitter:
         """Smallest round trip seen (the path without queues), seconds."""
         self.decreases = 0
         self.increases = 0
+        self._last_decrease = -math.inf
+        """When the rate last went down: frames started before then were sized with the old rate."""
+        self._ceiling = math.inf
+        self._ceiling_set = -math.inf
+        """The rate at which the link last showed a queue; probing slows near it, for ``ceiling_memory`` s."""
 
     def observe_rtt(self, rtt: float | None) -> None:
         if rtt is not None and rtt > 0:
@@ -104,16 +124,32 @@ class LinkFitter:
             total += size
             chunks += 1
         limited = chunks < min(len(sizes), most)
-        return FrameBudget(chunks, now + o.frame_share * self.interval + rtt + 0.005, now, acked, limited)
+        share = o.frame_share * self.interval
+        return FrameBudget(chunks, now + share + rtt + 0.005, now, acked, limited, now + share / 2 + rtt + 0.005)
+
+    @staticmethod
+    def at_halfway(frame: FrameBudget, acked: int, slack_bytes: int) -> None:
+        frame.acked_halfway = acked >= frame.sent_through - slack_bytes
 
     def at_deadline(self, frame: FrameBudget, now: float, acked: int, slack_bytes: int) -> None:
         """Learn from one frame at its deadline: not acknowledged yet means a queue, so the rate is too high."""
         o = self.options
         if acked < frame.sent_through - slack_bytes:
-            delivered = (acked - frame.acked_at_start) / max(now - frame.started, 1e-3)
+            if frame.started < self._last_decrease:
+                return  # sized before the last decrease: its queue is already accounted for
+            # nothing of this frame can be acknowledged in its first round trip: the delivery window starts then
+            busy = max(now - frame.started - (self.base_rtt or 0.0), 1e-3)
+            delivered = (acked - frame.acked_at_start) / busy
+            self._ceiling, self._ceiling_set = self.rate, now
             # at most halved per frame: one stalled read of the backlog must not throw the estimate away
             self.rate = max(o.min_rate_bytes, 0.5 * self.rate, min(self.rate, 0.9 * delivered))
+            self._last_decrease = now
             self.decreases += 1
+            logger.debug("frame not acknowledged %.0f ms after it started (%d bytes short): rate %.1f Mbit/s",
+                         1000 * (now - frame.started), frame.sent_through - acked, self.rate / MBIT)
         elif frame.limited:
-            self.rate = min(o.max_rate_bytes, self.rate * o.probe_gain)
+            near = (not frame.acked_halfway and self.rate > 0.85 * self._ceiling
+                    and now - self._ceiling_set < o.ceiling_memory)
+            self.rate = min(o.max_rate_bytes, self.rate * (o.near_ceiling_gain if near else o.probe_gain))
             self.increases += 1
+            logger.debug("frame acknowledged in time: rate %.1f Mbit/s", self.rate / MBIT)

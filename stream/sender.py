@@ -156,9 +156,17 @@ class ViewerSender:
         backlog = self.sink.backlog()
         plan = self.fitter.budget([len(m) for m in frame.messages], backlog, time.monotonic(),
                                   self.stats.bytes_sent - backlog)
+        # the frame, and what the path holds in flight meanwhile, may go out at once
+        rtt = self.fitter.base_rtt if self.fitter.base_rtt is not None else 0.05
+        self.sink.allow_in_flight(backlog + sum(len(m) for m in frame.messages[:plan.chunks])
+                                  + int(self.fitter.rate * rtt))
         if plan.chunks == len(frame.messages):
             return frame.messages, plan
         return tuple(with_chunks_sent(m, plan.chunks) for m in frame.messages[:plan.chunks]), plan
+
+    def _at_halfway(self, plan: FrameBudget, slack: int) -> None:
+        if self.sink.is_open:
+            LinkFitter.at_halfway(plan, self.stats.bytes_sent - self.sink.backlog(), slack)
 
     def _at_deadline(self, plan: FrameBudget, slack: int) -> None:
         assert self.fitter is not None
@@ -208,6 +216,7 @@ class ViewerSender:
         if plan is not None:
             plan.sent_through = self.stats.bytes_sent
             slack = 2 * max(len(m) for m in messages)
-            asyncio.get_running_loop().call_later(max(0.0, plan.deadline - time.monotonic()), self._at_deadline,
-                                                  plan, slack)
+            loop = asyncio.get_running_loop()
+            loop.call_later(max(0.0, plan.halfway - time.monotonic()), self._at_halfway, plan, slack)
+            loop.call_later(max(0.0, plan.deadline - time.monotonic()), self._at_deadline, plan, slack)
             self.stats.rate_estimate_mbit = round(self.fitter.rate / MBIT, 2) if self.fitter else 0.0

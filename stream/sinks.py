@@ -9,7 +9,7 @@ from aiohttp import web
 from aiortc import RTCDataChannel
 from aiortc.exceptions import InvalidStateError
 
-from rtc.sctp_backlog import channel_backlog, channel_round_trip
+from rtc.sctp_backlog import channel_backlog, channel_round_trip, open_channel_window
 
 
 class PointSink(Protocol):
@@ -26,6 +26,9 @@ class PointSink(Protocol):
 
     def round_trip(self) -> float | None:
         """The transport's smoothed round-trip time, seconds, if it has one."""
+
+    def allow_in_flight(self, nbytes: int) -> None:
+        """Let the transport have at least ``nbytes`` unacknowledged (the sender paces and sizes its data)."""
 
     async def send(self, message: bytes) -> None: ...
 
@@ -49,6 +52,9 @@ class DataChannelSink:
 
     def round_trip(self) -> float | None:
         return channel_round_trip(self.channel)
+
+    def allow_in_flight(self, nbytes: int) -> None:
+        open_channel_window(self.channel, nbytes)
 
     async def send(self, message: bytes) -> None:
         try:
@@ -84,6 +90,9 @@ class WebSocketSink:
 
     def round_trip(self) -> float | None:
         return None
+
+    def allow_in_flight(self, nbytes: int) -> None:
+        pass
 
     async def send(self, message: bytes) -> None:
         try:

@@ -36,6 +36,7 @@ def run(fitter: LinkFitter, link: Bottleneck, frames: int, start: float = 0.0) -
     for k in range(frames):
         now = start + k / FPS
         for when, plan in [d for d in deadlines if d[0] <= now]:
+            LinkFitter.at_halfway(plan, link.acked(plan.halfway), 2 * CHUNK)
             fitter.at_deadline(plan, when, link.acked(when), 2 * CHUNK)
             deadlines.remove((when, plan))
         fitter.observe_rtt(link.rtt)
