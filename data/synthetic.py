@@ -6,7 +6,7 @@ parked cars, poles and trees, while other cars drive the opposite way. Each ray 
 intersected with every nearby object (only within the azimuth columns the object covers),
 then range noise, dropouts and an intensity model (material reflectance × incidence angle)
 are applied. Points are in the sensor frame (KITTI convention: x forward, y left, z up) and
-ordered by azimuth column, then beam, as a spinning sensor emits them.
+ordered ring by ring (beam, then azimuth column), as KITTI's Velodyne files store them.
 """
 from __future__ import annotations
 
@@ -183,9 +183,11 @@ class SyntheticSource(FrameSource):
         self._cast_poles(origin, s.poles, hits)
         self._cast_trees(origin, s.trees, hits, rng)
 
-        # noise, dropouts, intensity; boolean indexing keeps (column, beam) order, as the sensor fires
+        # noise, dropouts, intensity; points ring by ring (beam, then azimuth column), as KITTI's files store
+        # them: a run of points is then a stretch of a ring, which a partial frame needs (docs/design.md)
         valid = (best_t < MAX_RANGE) & (rng.random(shape, dtype=np.float32) > 0.03)
-        idx = np.flatnonzero(valid)
+        ring_major = np.flatnonzero(valid.T)  # flat indices into (beam, column)
+        idx = (ring_major % shape[0]) * shape[1] + ring_major // shape[0]  # the same rays, as (column, beam)
         t_hit = best_t.ravel()[idx]
         r = t_hit + jitter.ravel()[idx] + 0.02 * rng.standard_normal(idx.size, dtype=np.float32)
         out = np.empty((idx.size, 4), dtype=np.float32)

@@ -37,6 +37,10 @@ DEFAULT_CHUNK_PACKETS = 2
 #: cannot tell it from lossless; docs/design.md ("The point codec") has the measurements.
 DEFAULT_QUANTIZE_MM = 1.0
 
+BATCH_RUNS = 12
+"""Runs encoded per vectorised pass; the size estimate follows the frame from batch to batch (a sensor's
+rings compress differently: the ground near, the sky not at all)."""
+
 Quantised = tuple[float, int, Widths, Bases]
 """The header fields of a chunk's quantisation: step, turn, widths, bases."""
 
@@ -113,15 +117,16 @@ class FrameEncoder:
         fid = frame_id & 0xFFFFFFFF
         frame = self._spherical(points)
         pieces: list[tuple[int, int, Quantised, bytes]] = []
-        if n:
-            # the first run alone calibrates the size estimate; the rest of the frame in one vectorised pass
-            pieces = self._fit(points, frame, [(0, min(n, self._run_length(budget)))], budget)
-            done = sum(p[1] for p in pieces)
-            self._bytes_per_point = sum(len(p[3]) for p in pieces) / done
+        done = 0
+        batch = 1  # the first run alone calibrates the size estimate; then batches of runs, each vectorised
+        while done < n:
             count = self._run_length(budget)
-            pieces += self._fit(points, frame, [(start, min(n, start + count)) for start in range(done, n, count)],
-                                budget)
-            self._bytes_per_point = sum(len(p[3]) for p in pieces) / n
+            stop = min(n, done + batch * count)
+            fitted = self._fit(points, frame, [(start, min(stop, start + count)) for start in range(done, stop, count)],
+                               budget)
+            self._bytes_per_point = sum(len(p[3]) for p in fitted) / (stop - done)
+            pieces += fitted
+            done, batch = stop, BATCH_RUNS
         if len(pieces) > 0xFFFF:
             raise ValueError(f"frame of {n} points needs {len(pieces)} chunks; the format allows 65535")
         encoding = Encoding.FLOAT32 if frame is None else Encoding.SPHERICAL
