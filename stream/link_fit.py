@@ -15,6 +15,8 @@ A frame acknowledged in time while its size was limited by the fit lets the rate
 so a faster link is found within a second or two. One decrease per queue: frames that started before
 the last decrease were sized with the old rate and teach nothing new. Whatever is still unacknowledged when the
 next frame starts is taken off that frame's budget, so a standing queue drains instead of growing.
+The viewer's own reports cap the share too: one that receives frames faster than it draws them is
+short of CPU (a browser's cost is per point), and gets fewer points per frame until it draws them all.
 Random loss does not change the backlog's timing, so it does not lower the rate (the SCTP
 loss tolerance, rtc/sctp_congestion.py, keeps the window).
 
@@ -101,6 +103,8 @@ class LinkFitter:
         """When the rate last went down: frames started before then were sized with the old rate."""
         self._ceiling = math.inf
         self._ceiling_set = -math.inf
+        self.viewer_share = 1.0
+        """Largest share the viewer itself keeps up with (its reports: frames it draws vs frames it gets)."""
         """The rate at which the link last showed a queue; probing slows near it, for ``ceiling_memory`` s."""
 
     def observe_rtt(self, rtt: float | None) -> None:
@@ -115,7 +119,7 @@ class LinkFitter:
         rtt = self.base_rtt if self.base_rtt is not None else 0.05
         queued = max(0.0, backlog - self.rate * rtt)
         allowed = self.rate * o.frame_share * self.interval - queued
-        most = max(1, math.ceil(o.max_point_share * len(sizes)))
+        most = max(1, math.ceil(min(o.max_point_share, self.viewer_share) * len(sizes)))
         chunks = 0
         total = 0
         for size in sizes[:most]:
@@ -126,6 +130,19 @@ class LinkFitter:
         limited = chunks < min(len(sizes), most)
         share = o.frame_share * self.interval
         return FrameBudget(chunks, now + share + rtt + 0.005, now, acked, limited, now + share / 2 + rtt + 0.005)
+
+    def viewer_report(self, received_fps: object, drawn_fps: object) -> None:
+        """A viewer that receives frames faster than it draws them is short of CPU, not of link: fewer points
+        per frame let it draw every frame (the browser's cost is per point). Reports are untrusted numbers."""
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in (received_fps, drawn_fps)):
+            return
+        received, drawn = float(received_fps), float(drawn_fps)  # type: ignore[arg-type]
+        if received < 1:
+            return
+        if drawn < 0.85 * received:
+            self.viewer_share = max(0.05, self.viewer_share * max(0.5, drawn / received))
+        elif drawn >= 0.95 * received:
+            self.viewer_share = min(1.0, self.viewer_share * 1.1)
 
     @staticmethod
     def at_halfway(frame: FrameBudget, acked: int, slack_bytes: int) -> None:

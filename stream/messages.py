@@ -145,6 +145,8 @@ class SenderStatsMessage:
     """The sender's estimate of this viewer's path, Mbit/s; 0 when frames are not fitted to the link."""
     rate_decreases: int = 0
     rate_increases: int = 0
+    viewer_share: float = 1.0
+    """Largest share of a frame this viewer keeps up with drawing, from its own reports."""
     server_time: float | None = None
 
 

@@ -56,6 +56,8 @@ class SenderStats:
     """The link fitter's estimate of this viewer's path, Mbit/s (0 when fitting is off)."""
     rate_decreases: int = 0
     rate_increases: int = 0
+    viewer_share: float = 1.0
+    """Largest share of a frame the viewer's own reports say it keeps up with (it draws what it receives)."""
 
     def as_dict(self) -> dict[str, int | float]:
         """Under their wire names (camelCase), as in /stats."""
@@ -163,6 +165,12 @@ class ViewerSender:
         if plan.chunks == len(frame.messages):
             return frame.messages, plan
         return tuple(with_chunks_sent(m, plan.chunks) for m in frame.messages[:plan.chunks]), plan
+
+    def viewer_report(self, fields: dict[str, object]) -> None:
+        """The viewer's viewerStats (docs/protocol.md): its frames received and drawn per second."""
+        if self.fitter is not None:
+            self.fitter.viewer_report(fields.get("fps"), fields.get("drawnFps"))
+            self.stats.viewer_share = round(self.fitter.viewer_share, 3)
 
     def _at_halfway(self, plan: FrameBudget, slack: int) -> None:
         if self.sink.is_open:

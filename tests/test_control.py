@@ -50,10 +50,10 @@ def test_control_round_trip() -> None:
 def test_server_messages_are_camel_case_json_with_the_type_first() -> None:
     """One vocabulary on the wire: re-declared here, so a renamed field fails (docs/protocol.md)."""
     assert encode(Pong(7, 1.5, 2.0)) == '{"type":"pong","id":7,"t0":1.5,"serverTime":2.0}'
-    assert encode(SenderStatsMessage(5, 1, 70, 9000, 1000, 2000, 0.5, 12.5, 2, 3, server_time=3.0)) == (
+    assert encode(SenderStatsMessage(5, 1, 70, 9000, 1000, 2000, 0.5, 12.5, 2, 3, 0.75, server_time=3.0)) == (
         '{"type":"senderStats","framesSent":5,"framesSkipped":1,"chunksSent":70,"bytesSent":9000,"pointsSent":1000,'
         '"pointsOffered":2000,"fittedShare":0.5,"rateEstimateMbit":12.5,"rateDecreases":2,"rateIncreases":3,'
-        '"serverTime":3.0}')
+        '"viewerShare":0.75,"serverTime":3.0}')
     hello = Hello("synthetic", 500, 10.0, "spherical", 5.0, 3, "webrtc", {"ordered": False, "maxRetransmits": 0})
     assert json.loads(encode(hello)) == {
         "type": "hello", "source": "synthetic", "frames": 500, "fps": 10.0, "encoding": "spherical", "quantizeMm": 5.0,

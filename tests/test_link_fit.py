@@ -94,3 +94,18 @@ def test_caps_and_the_least_a_frame_gets() -> None:
 def test_bad_options_are_refused(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         FitOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_viewer_short_of_cpu_gets_fewer_points_and_untrusted_reports_are_ignored() -> None:
+    fitter = LinkFitter(FitOptions(), FPS)
+    for _ in range(5):
+        fitter.viewer_report(10.0, 5.0)  # draws half of what it gets
+    assert fitter.viewer_share < 0.1
+    assert fitter.budget([100] * 100, 0, 0.0, 0).chunks <= 10
+    for bad in ("10", None, float("nan"), -3.0, float("inf")):
+        fitter.viewer_report(bad, 1.0)
+        fitter.viewer_report(10.0, bad)
+    assert fitter.viewer_share < 0.1
+    for _ in range(40):
+        fitter.viewer_report(10.0, 10.0)  # keeps up again: back to whole frames
+    assert fitter.viewer_share == 1.0

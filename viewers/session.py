@@ -72,6 +72,7 @@ class ViewerSession:
 
     def _on_viewer_stats(self, stats: ViewerStats) -> None:
         self.viewer_stats = stats.fields
+        self.sender.viewer_report(stats.fields)
 
     def _on_pause(self, _: Pause) -> None:
         self.sender.paused = True
