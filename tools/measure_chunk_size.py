@@ -95,7 +95,7 @@ def main() -> None:
         for packets in (int(p) for p in args.packets.split(",")):
             e = encoder_figures(packets, quantize, frames)
             link = link_figures(packets, quantize, args.seconds)
-            mode = "float32" if quantize == 0 else f"int16 {quantize:g} mm"
+            mode = "float32" if quantize == 0 else f"spherical {quantize:g} mm"
             print(f"| {mode} | {packets} | {e['ratio']:.2f} | {e['messages']:.0f} | {e['encode_ms']:.1f} "
                   f"| {e['delivered_at_1pct']:.1f} | {e['delivered_at_2pct']:.1f} | {e['delivered_at_5pct']:.1f} "
                   f"| {link['fps']:.1f} | {link['mbps']:.0f} | {link['complete_pct']:.0f} | {link['p50_ms']:.0f} |",
