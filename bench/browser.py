@@ -38,6 +38,8 @@ async def record_browser(transport: str, url: str, viewers: int, duration: float
             await asyncio.sleep(warmup)
             before = await asyncio.to_thread(server_stats, url)
             links0 = [await pg.evaluate("({...window.pointStream.link})") for pg in pages]
+            decode0 = [await pg.evaluate("[window.pointStream.decodeMs, window.pointStream.framesReceived]")
+                       for pg in pages]
             cpu0 = tree_cpu_seconds(os.getpid())
             start = time.time()
             t0 = time.monotonic()
@@ -50,12 +52,16 @@ async def record_browser(transport: str, url: str, viewers: int, duration: float
             after = await asyncio.to_thread(server_stats, url)
             samples: list[FrameSample] = []
             link = [0, 0, 0]
+            decode = [0.0, 0]
             for viewer, pg in enumerate(pages):
                 state = await pg.evaluate("({link: {...window.pointStream.link}, samples: window.pointStream.samples})")
                 for frame_id, drawn_at, latency, points_pct, complete, _clock_error, coverage in state["samples"]:
                     if start <= drawn_at <= end:
                         samples.append(FrameSample(viewer, frame_id, drawn_at - latency / 1000, drawn_at, latency,
                                                    points_pct, bool(complete), coverage))
+                ms, frames = await pg.evaluate("[window.pointStream.decodeMs, window.pointStream.framesReceived]")
+                decode[0] += ms - decode0[viewer][0]
+                decode[1] += frames - decode0[viewer][1]
                 l0 = links0[viewer]
                 link[0] += state["link"]["chunksReceived"] - l0["chunksReceived"]
                 link[1] += state["link"]["chunksLost"] - l0["chunksLost"]
@@ -64,4 +70,5 @@ async def record_browser(transport: str, url: str, viewers: int, duration: float
             await browser.close()
     return {"duration": measured, "samples": [s.__dict__ for s in samples], "chunks_received": link[0],
             "chunks_lost": link[1], "bytes_received": link[2], "cpu_seconds": cpu, "before": before,
-            "after": after, "first_frame_ms": first_frame_ms}
+            "after": after, "first_frame_ms": first_frame_ms,
+            "decode_ms_per_frame": decode[0] / decode[1] if decode[1] else None}

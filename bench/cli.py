@@ -113,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
     for s in summaries:
         if s["first_frame_ms"] is not None:
             print(f"{s['transport']}: page open → first frame drawn: {s['first_frame_ms']:.0f} ms (slowest viewer)")
+        if s["decode_ms_per_frame"] is not None:
+            print(f"{s['transport']}: decoding in the page: {s['decode_ms_per_frame']:.1f} ms per frame received")
         if s["stalled_viewer"] is not None:
             frozen = s["stalled_viewer"]
             closed = ", then the streamer closed it (silent)" if frozen["closed_by_streamer"] else ""

@@ -42,6 +42,8 @@ class TransportRun:
     viewers: int = 1
     first_frame_ms: list[float] | None = None
     """Browser viewers: page open → first frame drawn, per viewer."""
+    decode_ms_per_frame: float | None = None
+    """Browser viewers: main-thread time decoding chunks, per frame received."""
     t3_expired: int | None = None
     """SCTP retransmission timeouts on the point channels (None: not an unreliable WebRTC channel)."""
     stalled_viewer: dict[str, int] | None = None
@@ -77,6 +79,7 @@ class TransportRun:
             "sender_cpu_pct": 100.0 * self.sender_cpu_seconds / self.duration if self.duration else 0.0,
             "receiver_cpu_pct": 100.0 * self.receiver_cpu_seconds / self.duration if self.duration else 0.0,
             "first_frame_ms": max(self.first_frame_ms) if self.first_frame_ms else None,
+            "decode_ms_per_frame": self.decode_ms_per_frame,
             "stalled_viewer": self.stalled_viewer,
             "error": self.error,
         }

@@ -127,6 +127,7 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         run.bytes_received = result["bytes_received"]
         run.receiver_cpu_seconds = result["cpu_seconds"]
         run.first_frame_ms = result.get("first_frame_ms")
+        run.decode_ms_per_frame = result.get("decode_ms_per_frame")
         before, after = result["before"], result["after"]
         run.frames_offered = after["broadcast"]["framesEncoded"] - before["broadcast"]["framesEncoded"]
         measured = [v for v in after["viewers"] if v["sender"] and v["id"] != frozen_id]

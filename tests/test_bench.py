@@ -104,5 +104,6 @@ def test_browser_bench_measures_drawn_frames(chromium_path: str, tmp_path: Path)
         s = run["summary"]
         assert s["error"] is None and s["frames_delivered"] == len(run["samples"]) > 0, name
         assert 100 < s["first_frame_ms"] < 60_000  # a page load, in milliseconds
+        assert 0 < s["decode_ms_per_frame"] < 1_000, name  # main-thread decode of a frame received
         assert all(0 < x["latency_ms"] < 10_000 for x in run["samples"])
         assert s["latency_ms"]["p50"] > 1, name  # milliseconds: capture to draw takes more than one

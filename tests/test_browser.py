@@ -82,10 +82,12 @@ def test_chromium_draws_the_stream_and_the_hud_is_live(browser: Browser, server_
     points, share = hud["points"].split(" (")
     assert hud["latency"].endswith(" ms") and int(points.replace(",", "")) > 1_000 and share.endswith(" %)")
     assert hud["fit"].endswith("% of the frame") and " Mbit/s · " in hud["fit"]
+    page.wait_for_function("document.querySelector('[data-field=decode]').textContent.endsWith(' ms')", timeout=10_000)
     shot = tmp_path / "viewer.png"
     page.screenshot(path=str(shot))
     lit = point_pixels(shot)
-    assert lit > 20_000, f"only {lit} point-coloured pixels"
+    # a share of the frame (the sender fits the link and this software-rendering viewer): still a picture
+    assert lit > 5_000, f"only {lit} point-coloured pixels"
     if os.environ.get("UPDATE_SCREENSHOT"):
         SCREENSHOT.write_bytes(shot.read_bytes())
     # the viewer reported its stats to the server over the control channel
@@ -111,7 +113,8 @@ def frames_pass(server: ServerProcess, count: int) -> None:
 
 
 def test_colour_modes_change_the_picture(browser: Browser, server_process: Any, tmp_path: Path) -> None:
-    server: ServerProcess = server_process("--fps", "5", "--quantize", "5")
+    # whole frames (--fit off): the picture compared is a full frame, whatever this software renderer keeps up with
+    server: ServerProcess = server_process("--fps", "5", "--quantize", "5", "--fit", "off")
     page, _ = open_viewer(browser, server.url)
     wait_frames(page, 3)
     page.click("#pause")  # hold the picture still: the server stops sending, the last frame stays drawn

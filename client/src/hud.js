@@ -44,7 +44,7 @@ export class Hud {
     if (el && el.textContent !== text) el.textContent = text;
   }
 
-  show({ state, summary, drawn, server, badChunks }) {
+  show({ state, summary, drawn, server, badChunks, decodeMs }) {
     this.set('state', state);
     this.set('fps', summary.fps.toFixed(1));
     this.set('drawn', drawn.fps.toFixed(1));
@@ -57,6 +57,7 @@ export class Hud {
       : 'off: whole frames');
     this.set('skipped', server ? String(server.framesSkipped) : '–');
     this.set('bad', String(badChunks));
+    if (decodeMs !== null && decodeMs !== undefined) this.set('decode', `${decodeMs.toFixed(1)} ms`);
     this.element.dataset.state = state;
   }
 

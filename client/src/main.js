@@ -123,14 +123,19 @@ function controlErrors() {
   return status.controlErrors + (connection.controlErrors || 0);
 }
 
+const decodeWindow = { ms: 0, frames: 0 }; // decode time and frames at the last HUD refresh
+
 function updateHud() {
   const t = now();
   const s = telemetry.received.summary(t);
   const d = telemetry.drawn.summary(t);
+  const frames = status.framesReceived - decodeWindow.frames;
+  const decodeMs = frames > 0 ? (status.decodeMs - decodeWindow.ms) / frames : null;
+  Object.assign(decodeWindow, { ms: status.decodeMs, frames: status.framesReceived });
   status.summary = { ...s, drawnFps: d.fps, latencyMs: d.latencyMs };
   status.link = { ...assembler.stats };
   hud.show({ state: connection.state, summary: s, drawn: d, server: telemetry.serverStats,
-    badChunks: assembler.stats.badChunks });
+    badChunks: assembler.stats.badChunks, decodeMs });
 }
 
 /** The selected candidate pair, for the HUD (direct or relayed, and how). */
