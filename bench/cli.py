@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
         print("server.py bench: error: --rate-steps needs a rate-limited link (--rate-mbit)", file=sys.stderr)
         return 2
     plan = BenchPlan(transports, streamer_args(args), args.duration, args.warmup, args.viewers, browser=args.browser,
-                     stalled_viewer=args.stalled_viewer, rate_steps=steps, base_rate=profile.rate_mbit if profile else 0,
-                     recovery_ms=args.recovery_ms)
+                     stalled_viewer=args.stalled_viewer, rate_steps=steps,
+                     base_rate=profile.rate_mbit if profile else 0, recovery_ms=args.recovery_ms)
     total = args.duration * len(transports)
     lab = NetLab(profile) if profile else contextlib.nullcontext()
     try:

@@ -38,7 +38,8 @@ def server_stats(url: str) -> dict[str, Any]:
 
 def sample(viewer: int, r: FrameRecord) -> FrameSample:
     return FrameSample(viewer, r.frame_id, r.capture_time, r.arrival, r.latency * 1000.0,
-                       100.0 * r.points_received / r.frame_points if r.frame_points else 0.0, r.complete, r.coverage_pct)
+                       100.0 * r.points_received / r.frame_points if r.frame_points else 0.0, r.complete,
+                       r.coverage_pct)
 
 
 async def record(transport: str, url: str, viewers: int, duration: float, warmup: float) -> dict[str, Any]:

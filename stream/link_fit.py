@@ -9,7 +9,8 @@ It learns the rate from the one signal every transport gives the sender, the una
 (rtc/sctp_backlog.py), read once per frame at a deadline: ``frame_share`` of the interval plus the
 path's base round trip after the frame started. A frame still not acknowledged by then means a queue
 is building on the path (its bottleneck is slower than the frame was sized for): the rate drops at once
-to 90 % of what the path delivered while busy (at most halving it per frame), before loss, as delay-based congestion control does.
+to 90 % of what the path delivered while busy (at most halving it per frame), before loss, as
+delay-based congestion control does.
 A frame acknowledged in time while its size was limited by the fit lets the rate grow by
 ``probe_gain`` (slower within 15 % of the rate where the link last showed a queue, for two seconds),
 so a faster link is found within a second or two. One decrease per queue: frames that started before
@@ -102,10 +103,10 @@ class LinkFitter:
         self._last_decrease = -math.inf
         """When the rate last went down: frames started before then were sized with the old rate."""
         self._ceiling = math.inf
+        """The rate at which the link last showed a queue; probing slows near it, for ``ceiling_memory`` s."""
         self._ceiling_set = -math.inf
         self.viewer_share = 1.0
         """Largest share the viewer itself keeps up with (its reports: frames it draws vs frames it gets)."""
-        """The rate at which the link last showed a queue; probing slows near it, for ``ceiling_memory`` s."""
 
     def observe_rtt(self, rtt: float | None) -> None:
         if rtt is not None and rtt > 0:

@@ -68,7 +68,8 @@ class ViewerSender:
     """Sends the broadcaster's frames to one viewer's point transport."""
 
     def __init__(self, sink: PointSink, broadcaster: FrameBroadcaster,
-                 pacing: PacingOptions = PacingOptions(), label: str = "viewer", fit: FitOptions = FitOptions()) -> None:
+                 pacing: PacingOptions = PacingOptions(), label: str = "viewer",
+                 fit: FitOptions = FitOptions()) -> None:
         self.sink = sink
         self.broadcaster = broadcaster
         self.pacing = pacing

@@ -10,7 +10,8 @@ from stream.encoder import EncoderOptions, FrameEncoder
 
 def encoded(frame_id: int, index: int = 3) -> tuple[np.ndarray, tuple[bytes, ...]]:
     points = SyntheticSource().frame(index).points[:20000]
-    return points, FrameEncoder(EncoderOptions(quantize_mm=0, chunk_packets=4)).encode(frame_id, 100.0 + frame_id, points).messages
+    encoder = FrameEncoder(EncoderOptions(quantize_mm=0, chunk_packets=4))
+    return points, encoder.encode(frame_id, 100.0 + frame_id, points).messages
 
 
 def run(messages: list[bytes]) -> tuple[FrameAssembler, list[AssembledFrame]]:

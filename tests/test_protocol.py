@@ -112,8 +112,8 @@ def test_golden_vectors_decode_to_their_json(name: str) -> None:
     c = chunk.header
     assert (c.encoding, c.frame_id, c.capture_time, c.chunk_index, c.chunk_count, c.chunks_sent, c.point_offset,
             c.point_count, c.frame_points, c.step, c.turn, list(c.widths), list(c.bases)) == (
-        h["encoding"], h["frameId"], h["captureTime"], h["chunkIndex"], h["chunkCount"], h["chunksSent"], h["pointOffset"],
-        h["pointCount"], h["framePoints"], h["step"], h["turn"], h["widths"], h["bases"])
+        h["encoding"], h["frameId"], h["captureTime"], h["chunkIndex"], h["chunkCount"], h["chunksSent"],
+        h["pointOffset"], h["pointCount"], h["framePoints"], h["step"], h["turn"], h["widths"], h["bases"])
     assert np.array_equal(chunk.points, np.array(expected["points"], dtype=np.float32))
 
 
