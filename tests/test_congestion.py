@@ -261,7 +261,17 @@ async def test_real_association_keeps_its_window_under_random_loss(tolerant: boo
         # loopback's RTT is far below the default 10 ms floor: this link stands in for a long one
         tolerance = install_loss_tolerance(sctp, LossToleranceOptions(min_rtt=0)) if tolerant else None
         assert (tolerance is not None) == tolerant
+        peak = [0]
+
+        async def window_after_50_losses() -> None:
+            while True:
+                if dropped[0] >= 50:
+                    peak[0] = max(peak[0], sctp._cwnd)
+                await asyncio.sleep(0.02)
+
+        sampler = asyncio.create_task(window_after_50_losses())
         await send_paced(channel, sctp, (bytes(2 * MTU) for _ in range(3000)))
+        sampler.cancel()
         cwnd = sctp._cwnd  # before the tail: a loss among the very last packets can only end by timeout
         deadline = time.monotonic() + 30
         while (sctp._outbound_queue or sctp._flight_size) and time.monotonic() < deadline:
@@ -274,9 +284,13 @@ async def test_real_association_keeps_its_window_under_random_loss(tolerant: boo
             assert tolerance is not None and tolerance.stats.losses_tolerated > 10
             assert tolerance.stats.losses_standard == 0
             assert tolerance.stats.forward_tsn_held > 0
-            assert cwnd > 20 * MTU, f"window {cwnd} bytes after {dropped[0]} losses"
+            # the window stays open through the losses; only a retransmission timeout (an event loop stalled for a
+            # second on a loaded machine: the window restarts at one packet, by design) may leave it small at the end
+            assert peak[0] > 20 * MTU, f"window at most {peak[0]} bytes after 50 losses"
+            assert cwnd > 20 * MTU or tolerance.stats.t3_expired > 0, f"window {cwnd} bytes after {dropped[0]} losses"
         else:
             assert cwnd < 20 * MTU, f"standard SCTP kept {cwnd} bytes after {dropped[0]} losses?"
+            assert peak[0] < 20 * MTU, f"standard SCTP reached {peak[0]} bytes after 50 losses?"
     finally:
         await sender.close()
         await receiver.close()
