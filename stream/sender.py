@@ -127,10 +127,10 @@ class ViewerSender:
 
     async def _wait_for_room(self, frame: EncodedFrame) -> bool:
         """Wait until the backlog is small; False if a newer frame became ready meanwhile. A fitted sender
-        waits only for a link that holds more than ``max_backlog_bytes``: the fit takes a smaller backlog
+        waits only for a link that holds more than ``_backlog_limit()``: the fit takes a smaller backlog
         off the frame's budget."""
         backlog, delay = self.sink.backlog(), POLL_MIN
-        limit = self.pacing.max_backlog_bytes if self.fitter else self.pacing.start_backlog_bytes
+        limit = self._backlog_limit() if self.fitter else self.pacing.start_backlog_bytes
         while backlog > limit:
             if self._newer_ready(frame) or not self.sink.is_open:
                 return False
@@ -150,6 +150,15 @@ class ViewerSender:
             await self._send_chunks(frame)
         finally:
             self.sending = False
+
+    def _backlog_limit(self) -> int:
+        """Unacknowledged bytes above which the sender waits: ``max_backlog_bytes``, or for a fitted sender
+        two frames at its rate plus what the path holds (a fast long link carries more than 256 KiB in
+        flight; a frozen viewer's rate falls to the minimum within a few frames, and this limit with it)."""
+        if self.fitter is None:
+            return self.pacing.max_backlog_bytes
+        rtt = self.fitter.base_rtt if self.fitter.base_rtt is not None else 0.05
+        return max(self.pacing.max_backlog_bytes, int(2 * self.fitter.rate * (self.fitter.interval + rtt)))
 
     def _fit(self, frame: EncodedFrame) -> tuple[tuple[bytes, ...], FrameBudget | None]:
         """The chunks of ``frame`` this viewer gets (a prefix, relabelled with its length), and the budget."""
@@ -205,7 +214,7 @@ class ViewerSender:
                 # a frame once started is finished (a whole frame late beats many partial ones);
                 # the frames that pass meanwhile are skipped, all but the newest, which goes next
                 backlog, poll = self.sink.backlog(), POLL_MIN
-                while backlog > self.pacing.max_backlog_bytes:
+                while backlog > self._backlog_limit():
                     if not self.sink.is_open:
                         return
                     latest = self.broadcaster.latest
