@@ -108,6 +108,11 @@ class LinkFitter:
         self.viewer_share = 1.0
         """Largest share the viewer itself keeps up with (its reports: frames it draws vs frames it gets)."""
 
+    @property
+    def path_rtt(self) -> float:
+        """The base round trip, or 50 ms before the transport has measured one."""
+        return self.base_rtt if self.base_rtt is not None else 0.05
+
     def observe_rtt(self, rtt: float | None) -> None:
         if rtt is not None and rtt > 0:
             self.base_rtt = rtt if self.base_rtt is None else min(self.base_rtt, rtt)
@@ -117,7 +122,7 @@ class LinkFitter:
         earlier frames are still unacknowledged. What the path holds in flight (rate × base RTT) is normal;
         anything beyond is a queue and comes off this frame's budget."""
         o = self.options
-        rtt = self.base_rtt if self.base_rtt is not None else 0.05
+        rtt = self.path_rtt
         queued = max(0.0, backlog - self.rate * rtt)
         allowed = self.rate * o.frame_share * self.interval - queued
         most = max(1, math.ceil(min(o.max_point_share, self.viewer_share) * len(sizes)))

@@ -125,32 +125,39 @@ class Pong:
     """The streamer's clock when it answered, seconds."""
 
 
-@dataclass(frozen=True)
-class SenderStatsMessage:
-    """This viewer's sender counters, once a second (``senderStats``), and once more when a finite stream ends
-    (``end``)."""
+@dataclass
+class SenderCounters:
+    """One viewer's sender counters: kept by its sender (stream/sender.py, ``SenderStats``), shown in /stats and
+    sent to the viewer (``senderStats``, ``end``). Declared once, here, as the wire carries them."""
 
-    type: ClassVar[str] = "senderStats"
-    frames_sent: int
-    frames_skipped: int
+    frames_sent: int = 0
+    frames_skipped: int = 0
     """Frames this viewer never got because its link was still busy with an older one."""
-    chunks_sent: int
-    bytes_sent: int
+    chunks_sent: int = 0
+    bytes_sent: int = 0
     points_sent: int = 0
     points_offered: int = 0
     """Points of the frames sent, whole; with ``points_sent``, the share the link fit let through."""
     fitted_share: float = 1.0
-    """Share of the last frame's chunks this viewer was sent."""
+    """Share of the last frame's chunks this viewer was sent (1 when the whole frame went)."""
     rate_estimate_mbit: float = 0.0
     """The sender's estimate of this viewer's path, Mbit/s; 0 when frames are not fitted to the link."""
     rate_decreases: int = 0
     rate_increases: int = 0
     viewer_share: float = 1.0
     """Largest share of a frame this viewer keeps up with drawing, from its own reports."""
+
+
+@dataclass
+class SenderStatsMessage(SenderCounters):
+    """This viewer's sender counters, once a second (``senderStats``), and once more when a finite stream ends
+    (``end``). Not frozen, unlike the other messages: it extends the counters, which the sender updates."""
+
+    type: ClassVar[str] = "senderStats"
     server_time: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class End(SenderStatsMessage):
     """A non-looping source has been sent completely; the final counters."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .broadcaster import FrameBroadcaster
 from .encoder import EncodedFrame
 from .link_fit import MBIT, FitOptions, FrameBudget, LinkFitter
-from .messages import wire_fields
+from .messages import SenderCounters, wire_fields
 from .protocol import with_chunks_sent
 from .sinks import PointSink
 
@@ -41,23 +41,8 @@ class PacingOptions:
 
 
 @dataclass
-class SenderStats:
-    frames_sent: int = 0
-    frames_skipped: int = 0
-    """Frames this viewer never got because its link was still busy with an older one."""
-    chunks_sent: int = 0
-    bytes_sent: int = 0
-    points_sent: int = 0
-    points_offered: int = 0
-    """Points of the frames sent, whole: with points_sent, the share the fit let through."""
-    fitted_share: float = 1.0
-    """Share of the last frame's chunks sent (1 when the whole frame went)."""
-    rate_estimate_mbit: float = 0.0
-    """The link fitter's estimate of this viewer's path, Mbit/s (0 when fitting is off)."""
-    rate_decreases: int = 0
-    rate_increases: int = 0
-    viewer_share: float = 1.0
-    """Largest share of a frame the viewer's own reports say it keeps up with (it draws what it receives)."""
+class SenderStats(SenderCounters):
+    """The counters this viewer's sender keeps (fields: stream/messages.py, ``SenderCounters``)."""
 
     def as_dict(self) -> dict[str, int | float]:
         """Under their wire names (camelCase), as in /stats."""
@@ -157,8 +142,8 @@ class ViewerSender:
         flight; a frozen viewer's rate falls to the minimum within a few frames, and this limit with it)."""
         if self.fitter is None:
             return self.pacing.max_backlog_bytes
-        rtt = self.fitter.base_rtt if self.fitter.base_rtt is not None else 0.05
-        return max(self.pacing.max_backlog_bytes, int(2 * self.fitter.rate * (self.fitter.interval + rtt)))
+        return max(self.pacing.max_backlog_bytes,
+                   int(2 * self.fitter.rate * (self.fitter.interval + self.fitter.path_rtt)))
 
     def _fit(self, frame: EncodedFrame) -> tuple[tuple[bytes, ...], FrameBudget | None]:
         """The chunks of ``frame`` this viewer gets (a prefix, relabelled with its length), and the budget."""
@@ -169,9 +154,8 @@ class ViewerSender:
         plan = self.fitter.budget([len(m) for m in frame.messages], backlog, time.monotonic(),
                                   self.stats.bytes_sent - backlog)
         # the frame, and what the path holds in flight meanwhile, may go out at once
-        rtt = self.fitter.base_rtt if self.fitter.base_rtt is not None else 0.05
         self.sink.allow_in_flight(backlog + sum(len(m) for m in frame.messages[:plan.chunks])
-                                  + int(self.fitter.rate * rtt))
+                                  + int(self.fitter.rate * self.fitter.path_rtt))
         if plan.chunks == len(frame.messages):
             return frame.messages, plan
         return tuple(with_chunks_sent(m, plan.chunks) for m in frame.messages[:plan.chunks]), plan
@@ -182,17 +166,24 @@ class ViewerSender:
             self.fitter.viewer_report(fields.get("fps"), fields.get("drawnFps"))
             self.stats.viewer_share = round(self.fitter.viewer_share, 3)
 
+    def _acknowledged(self) -> int:
+        """Bytes of this viewer's chunks the link has acknowledged (or given up on) so far."""
+        return self.stats.bytes_sent - self.sink.backlog()
+
     def _at_halfway(self, plan: FrameBudget, slack: int) -> None:
         if self.sink.is_open:
-            LinkFitter.at_halfway(plan, self.stats.bytes_sent - self.sink.backlog(), slack)
+            LinkFitter.at_halfway(plan, self._acknowledged(), slack)
 
     def _at_deadline(self, plan: FrameBudget, slack: int) -> None:
         assert self.fitter is not None
         if not self.sink.is_open:
             return
-        self.fitter.at_deadline(plan, time.monotonic(), self.stats.bytes_sent - self.sink.backlog(), slack)
-        self.stats.rate_estimate_mbit = round(self.fitter.rate / MBIT, 2)
+        self.fitter.at_deadline(plan, time.monotonic(), self._acknowledged(), slack)
         self.stats.rate_decreases, self.stats.rate_increases = self.fitter.decreases, self.fitter.increases
+        self._show_rate()
+
+    def _show_rate(self) -> None:
+        self.stats.rate_estimate_mbit = round(self.fitter.rate / MBIT, 2) if self.fitter else 0.0
 
     async def _send_chunks(self, frame: EncodedFrame) -> None:
         interval = 1.0 / self.broadcaster.fps
@@ -237,4 +228,4 @@ class ViewerSender:
             loop = asyncio.get_running_loop()
             loop.call_later(max(0.0, plan.halfway - time.monotonic()), self._at_halfway, plan, slack)
             loop.call_later(max(0.0, plan.deadline - time.monotonic()), self._at_deadline, plan, slack)
-            self.stats.rate_estimate_mbit = round(self.fitter.rate / MBIT, 2) if self.fitter else 0.0
+            self._show_rate()
