@@ -1,15 +1,28 @@
 """SPHERICAL payload: points quantised in the sensor's own coordinates, then predicted from the previous point.
 
-A spinning LiDAR measures a range along a direction; in scan order the next point's direction is a small
-step from the last one and its range is usually close. So each point is stored as range, azimuth and
-elevation integers, and each integer as its difference from the previous point's (the chunk's first
-values are in the header), zigzag-coded into byte planes. Intensity (uint8) is its difference from the
-previous point's, modulo 256.
+A spinning LiDAR measures a range along a direction; in scan order the next point's direction is a small,
+nearly constant step from the last one and its range is usually close. So each point is stored as range,
+azimuth and elevation integers, each integer as its difference from the previous point's (the chunk's
+first values are in the header), zigzag-coded and escaped into one byte per value (codec/escaped.py).
 
-Quantisation, for a step ``s``: range to multiples of ``s``; both angles to multiples of ``a = 2π / turn``
-with ``turn = ceil(2π · r_max / s)``, so that at the chunk's largest range ``r_max`` an angle step is at
-most ``s`` of arc. Every decoded point is then within ``s·√3/2`` of the original (range error ``s/2``,
-two orthogonal arc errors of at most ``s/2``): the same bound as rounding x, y and z to a grid of ``s``.
+Quantisation, for a step ``s``: range to ``R`` multiples of ``s``. Angles are counted in units of
+``a = 2π / turn`` with ``turn = ceil(2π · r_max / s)``, so that at the chunk's largest range ``r_max`` one
+unit is at most ``s`` of arc. A nearer point needs coarser angles: point ``i`` rounds both angles to
+multiples of ``2**level(R_i)`` units, with ``level(R) = floor(log2(q))`` for ``q = turn // (7·(R + 1)) >= 1``
+and 0 otherwise, the largest power of two whose arc at the point's range is still at most ``s`` (7 > 2π
+keeps the bound through the rounding of the range). Every decoded point is then within ``s·√3/2`` of the
+original (range error ``s/2``, two orthogonal arc errors of at most ``s/2``): the same bound as rounding
+x, y and z to a grid of ``s``.
+
+The difference ``D`` of two consecutive angles is a multiple of ``2**m``, ``m`` the smaller of the two
+points' levels, so it is stored divided by ``2**m`` (``>>`` is the floor shift). Along a ring the azimuth
+advances by the same step from point to point, so the azimuth's is stored less the chunk's typical step
+(``azimuth_step``, the median ``D``, in the header): ``(D >> m) - (azimuth_step >> m)``. Azimuths are
+unwrapped within a chunk (a ring crossing ±π continues past it), so no difference is ever near a turn.
+
+Intensity (uint8) is stored as it is, or, when the header's flag says so, as its difference from the
+previous point's modulo 256 (the encoder picks whichever of the two has the lower entropy over the frame:
+a real sensor's intensity is noisy enough that differences cost more, a synthetic one's is smooth).
 
 Decoding (identical in client/src/protocol.js)::
 
@@ -24,29 +37,52 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import byte_planes
+from . import byte_planes, escaped
 
-MAX_TURN = 1 << 31
-"""Largest number of angle steps per turn (keeps angles and their differences within int32)."""
+MAX_TURN = 1 << 30
+"""Largest number of angle steps per turn (keeps every difference and residual within int32)."""
 MAX_RANGE_STEPS = (1 << 31) - 1
 MIN_TURN = 4
+LEVEL_DIVISOR = 7
+"""An integer above 2π: ``level`` compares ``turn`` with ``7·(R + 1)``, not with ``2π·r/s``."""
+INTENSITY_DIFFERENCES = 0x01
+"""Flag: intensity is stored as differences modulo 256 (else as it is)."""
+FLAGS = INTENSITY_DIFFERENCES
+"""Every flag this version defines; a chunk with another bit set is refused."""
+STREAMS = 3
+"""Range, azimuth and elevation; each has a main plane and an exception list."""
 
 
 @dataclass(frozen=True)
 class ChunkPlanes:
-    """The uncompressed payload of one chunk and the header fields that go with it."""
+    """The uncompressed payload of one chunk, in sections, and the header fields that go with it."""
 
-    raw: bytes
+    sections: tuple[bytes, ...]
+    """Main planes of range, azimuth, elevation, the intensity plane, then the three exception lists."""
     turn: int
     """Angle steps per turn."""
     widths: tuple[int, int, int]
-    """Bytes per value of the range, azimuth and elevation differences."""
+    """Bytes per exception of the range, azimuth and elevation streams (0: the stream has none)."""
     bases: tuple[int, int, int]
     """The first point's range, azimuth and elevation integers."""
+    azimuth_step: int
+    """The chunk's typical azimuth difference, in angle steps."""
+    flags: int
+
+    @property
+    def raw(self) -> bytes:
+        return b"".join(self.sections)
 
 
-def raw_size(count: int, widths: tuple[int, int, int]) -> int:
-    return count * (sum(widths) + 1)
+def raw_size_bounds(count: int, widths: tuple[int, int, int]) -> tuple[int, int]:
+    """Fewest and most bytes the payload of ``count`` points with these exception widths can have."""
+    return count * (STREAMS + 1) + sum(widths), count * (STREAMS + 1 + sum(widths))
+
+
+def levels(ranges: np.ndarray, turn: np.ndarray | int) -> np.ndarray:
+    """Each point's angle level (int64): its angles are multiples of ``2**level`` steps."""
+    q = turn // (LEVEL_DIVISOR * (ranges + 1))
+    return np.maximum(np.frexp(q.astype(np.float64))[1] - 1, 0).astype(np.int64)
 
 
 class SphericalFrame:
@@ -72,7 +108,9 @@ class SphericalFrame:
         self.range = np.rint(self.r / self.step).astype(np.int64)
         self.azimuth = np.arctan2(xyz[:, 1], xyz[:, 0])
         self.elevation = np.arctan2(xyz[:, 2], horizontal)
-        self.intensity = np.rint(np.clip(points[:, 3], 0.0, 1.0) * 255.0).astype(np.int64)
+        self.intensity = np.rint(np.clip(points[:, 3], 0.0, 1.0) * 255.0).astype(np.uint8)
+        self.flags = INTENSITY_DIFFERENCES if entropy(np.diff(self.intensity)) < entropy(self.intensity) else 0
+        """Whether intensity goes as differences: chosen per frame, by the lower order-0 entropy."""
 
     def chunks(self, bounds: Sequence[tuple[int, int]]) -> list[ChunkPlanes]:
         """The payloads of consecutive runs of points (``bounds``: (start, stop) pairs, each starting where
@@ -84,28 +122,61 @@ class SphericalFrame:
         turns = np.maximum(MIN_TURN, np.ceil(2 * math.pi * np.maximum.reduceat(self.r[whole], firsts) / self.step))
         turns = turns.astype(np.int64)
         turn = np.repeat(turns, counts)
-        angle = 2 * math.pi / turn
-        azimuth = np.rint(self.azimuth[whole] / angle).astype(np.int64)
-        elevation = np.rint(self.elevation[whole] / angle).astype(np.int64)
-        streams = []
-        for values, wrap in ((self.range[whole], False), (azimuth, True), (elevation, False)):
-            deltas = differences(values, firsts)
-            if wrap:  # the shorter way round: an angle and the same angle plus a turn decode alike
-                half = turn // 2
-                deltas = (deltas + half) % turn - half
-            unsigned = byte_planes.zigzag(deltas)
-            streams.append((unsigned, np.maximum.reduceat(unsigned, firsts)))
-        intensity = differences(self.intensity[whole], firsts)
-        intensity[firsts] = self.intensity[whole][firsts]
-        intensity = (intensity & 0xFF).astype(np.uint8)
+        ranges = self.range[whole]
+        level = levels(ranges, turn)
+        unit = (2 * math.pi / turn) * np.exp2(level)
+        scale = np.left_shift(1, level)
+        azimuth = np.rint(unwrapped(self.azimuth[whole], firsts, counts) / unit).astype(np.int64) * scale
+        elevation = np.rint(self.elevation[whole] / unit).astype(np.int64) * scale
+        shift = np.minimum(level, np.roll(level, 1))
+        d_azimuth = differences(azimuth, firsts)
+        azimuth_steps = medians(d_azimuth, firsts, counts)
+        residuals = (differences(ranges, firsts),
+                     (d_azimuth >> shift) - (np.repeat(azimuth_steps, counts) >> shift),
+                     differences(elevation, firsts) >> shift)
+        unsigned = []
+        for values in residuals:
+            values[firsts] = 0
+            unsigned.append(byte_planes.zigzag(values).astype(np.int64))
+        mains = [escaped.main_plane(u) for u in unsigned]
+        lists = [escaped.exceptions_of_runs(u, firsts) for u in unsigned]
+        intensity = self.intensity[whole]
+        if self.flags & INTENSITY_DIFFERENCES:
+            intensity = differences(intensity, firsts)  # uint8: modulo 256
+            intensity[firsts] = self.intensity[whole][firsts]
         out = []
         for k, (first, count) in enumerate(zip(firsts.tolist(), counts.tolist())):
             run = slice(first, first + count)
-            widths = tuple(byte_planes.width_of(int(top[k])) for _, top in streams)
-            raw = b"".join(byte_planes.split(unsigned[run], w) for (unsigned, _), w in zip(streams, widths))
-            out.append(ChunkPlanes(raw + intensity[run].tobytes(), int(turns[k]), (widths[0], widths[1], widths[2]),
-                                   (int(self.range[whole][first]), int(azimuth[first]), int(elevation[first]))))
+            exceptions = [runs[k] for runs in lists]
+            out.append(ChunkPlanes(
+                (*(m[run].tobytes() for m in mains), intensity[run].tobytes(), *(e.raw for e in exceptions)),
+                int(turns[k]), (exceptions[0].width, exceptions[1].width, exceptions[2].width),
+                (int(ranges[first]), int(azimuth[first]), int(elevation[first])), int(azimuth_steps[k]), self.flags))
         return out
+
+
+def unwrapped(azimuth: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Azimuths (radians) made continuous within each run: a turn added or taken where they jump by more
+    than half a turn."""
+    jumps = np.zeros_like(azimuth)
+    jumps[1:] = -2 * math.pi * np.rint(np.diff(azimuth) / (2 * math.pi))
+    jumps[firsts] = 0
+    turns = np.cumsum(jumps)
+    return azimuth + turns - np.repeat(turns[firsts], counts)
+
+
+def medians(values: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The median (the lower of the middle two) of each run of ``values`` (int64)."""
+    run = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    ordered = np.sort((run << 32) + np.clip(values, -(1 << 31), (1 << 31) - 1))  # runs apart, each in order
+    return ordered[firsts + (counts - 1) // 2] - (np.arange(len(counts), dtype=np.int64) << 32)
+
+
+def entropy(values: np.ndarray) -> float:
+    """Order-0 entropy of uint8 ``values``, bits in all."""
+    counts = np.bincount(values, minlength=256)
+    counts = counts[counts > 0]
+    return float(-(counts * np.log2(counts / max(1, len(values)))).sum())
 
 
 def differences(values: np.ndarray, firsts: np.ndarray) -> np.ndarray:
@@ -123,20 +194,42 @@ def turn_for(r_max: float, step: float) -> int:
 
 
 def decode(raw: bytes, count: int, step: float, turn: int, widths: tuple[int, int, int],
-           bases: tuple[int, int, int]) -> np.ndarray:
-    """``count`` × 4 float32 points from an uncompressed payload (its size already checked)."""
+           bases: tuple[int, int, int], azimuth_step: int, flags: int) -> np.ndarray:
+    """``count`` × 4 float32 points from an uncompressed payload (its size within raw_size_bounds).
+
+    Raises ValueError when the payload is inconsistent: exceptions that do not match the escapes or the
+    payload's size, a range outside 0..MAX_RANGE_STEPS, an angle difference larger than a turn.
+    """
     view = memoryview(raw)
-    pos = 0
-    integers = []
-    for width, base in zip(widths, bases):
-        unsigned = byte_planes.join(view[pos:pos + count * width], count, width)
-        pos += count * width
-        integers.append(base + np.cumsum(byte_planes.unzigzag(unsigned)))
-    intensity = np.cumsum(np.frombuffer(raw, dtype=np.uint8, count=count, offset=pos), dtype=np.uint8)
+    mains = np.frombuffer(raw, dtype=np.uint8, count=count * (STREAMS + 1)).reshape(STREAMS + 1, count)
+    pos = count * (STREAMS + 1)
+    residuals = []
+    for k in range(STREAMS):
+        values, used = escaped.join(mains[k], view[pos:], widths[k])
+        pos += used
+        signed = byte_planes.unzigzag(values)
+        signed[0] = 0
+        residuals.append(signed)
+    if pos != len(raw):
+        raise ValueError(f"payload has {len(raw) - pos} bytes after its exceptions")
+    ranges = bases[0] + np.cumsum(residuals[0])
+    if ranges.min() < 0 or ranges.max() > MAX_RANGE_STEPS:
+        raise ValueError("a range is outside 0..2**31-1 steps")
+    level = levels(ranges, turn)
+    shift = np.minimum(level, np.roll(level, 1))
+    scale = np.left_shift(1, shift)
+    d_azimuth = (residuals[1] + (azimuth_step >> shift)) * scale
+    d_elevation = residuals[2] * scale
+    d_azimuth[0] = d_elevation[0] = 0
+    if np.abs(d_azimuth).max() > turn or np.abs(d_elevation).max() > turn:
+        raise ValueError("an angle difference is larger than a turn")
+    intensity = mains[STREAMS]
+    if flags & INTENSITY_DIFFERENCES:
+        intensity = np.cumsum(intensity, dtype=np.uint8)
     angle = 2 * math.pi / turn
-    r = integers[0] * np.float64(step)
-    azimuth = integers[1] * angle
-    elevation = integers[2] * angle
+    r = ranges * np.float64(step)
+    azimuth = (bases[1] + np.cumsum(d_azimuth)) * angle
+    elevation = (bases[2] + np.cumsum(d_elevation)) * angle
     horizontal = r * np.cos(elevation)
     points = np.empty((count, 4), dtype=np.float32)
     points[:, 0] = horizontal * np.cos(azimuth)

@@ -41,8 +41,8 @@ BATCH_RUNS = 12
 """Runs encoded per vectorised pass; the size estimate follows the frame from batch to batch (a sensor's
 rings compress differently: the ground near, the sky not at all)."""
 
-Quantised = tuple[float, int, Widths, Bases]
-"""The header fields of a chunk's quantisation: step, turn, widths, bases."""
+Quantised = tuple[float, int, Widths, Bases, int, int]
+"""The header fields of a chunk's quantisation: step, turn, widths, bases, azimuth_step, flags."""
 
 
 @dataclass(frozen=True)
@@ -161,12 +161,12 @@ class FrameEncoder:
     @staticmethod
     def _payloads(points: np.ndarray, frame: spherical.SphericalFrame | None, bounds: list[tuple[int, int]]
                   ) -> list[tuple[Quantised, bytes]]:
-        """The quantisation header fields (step, turn, widths, bases) and the compressed payload of each run."""
+        """The quantisation header fields (Quantised) and the compressed payload of each run."""
         if frame is None:
-            return [((0.0, 0, (0, 0, 0), (0, 0, 0)), zstd_payload.compress(raw))
+            return [((0.0, 0, (0, 0, 0), (0, 0, 0), 0, 0), zstd_payload.compress(raw))
                     for raw in float32.raw_planes(points, bounds)]
-        return [((frame.step, planes.turn, planes.widths, planes.bases), zstd_payload.compress(planes.raw))
-                for planes in frame.chunks(bounds)]
+        return [((frame.step, p.turn, p.widths, p.bases, p.azimuth_step, p.flags), zstd_payload.compress(*p.sections))
+                for p in frame.chunks(bounds)]
 
     def _spherical(self, points: np.ndarray) -> spherical.SphericalFrame | None:
         if not self.options.quantize_mm:

@@ -2,7 +2,7 @@
 
 Byte-by-byte description: docs/protocol.md. All integers and floats are little-endian.
 
-A message is a fixed 57-byte header (``CHUNK_HEADER``) followed by one Zstandard frame holding the
+A message is a fixed 62-byte header (``CHUNK_HEADER``) followed by one Zstandard frame holding the
 chunk's points in the header's encoding (codec/float32.py, codec/spherical.py). A chunk needs nothing
 but itself to decode: no other chunk, no other frame.
 """
@@ -18,11 +18,11 @@ from codec import float32, spherical, zstd_payload
 from data.source import MAX_FRAME_POINTS
 
 MAGIC = 0x4C50  # bytes "PL" on the wire
-VERSION = 2
+VERSION = 3
 
 #: Header of every point chunk; see "PointChunk" in docs/protocol.md.
-CHUNK_HEADER = struct.Struct("<HBBIdHHHIIIfIBBBIii")
-assert CHUNK_HEADER.size == 57
+CHUNK_HEADER = struct.Struct("<HBBIdHHHIIIfIBBBIiiiB")
+assert CHUNK_HEADER.size == 62
 #: Where chunks_sent is in the header: the only field a sender changes per viewer (``with_chunks_sent``).
 CHUNKS_SENT_OFFSET = 20
 
@@ -72,23 +72,28 @@ class ChunkHeader:
     turn: int = 0
     """SPHERICAL: angle steps per full turn; 0 for FLOAT32."""
     widths: Widths = (0, 0, 0)
-    """SPHERICAL: bytes per range, azimuth and elevation difference (1..4); zeros for FLOAT32."""
+    """SPHERICAL: bytes per exception of the range, azimuth and elevation streams (0..4, 0: none); zeros
+    for FLOAT32."""
     bases: Bases = (0, 0, 0)
     """SPHERICAL: the first point's range, azimuth and elevation integers; zeros for FLOAT32."""
+    azimuth_step: int = 0
+    """SPHERICAL: the typical azimuth difference, in angle steps, that residuals are taken from; 0 for FLOAT32."""
+    flags: int = 0
+    """SPHERICAL: codec/spherical.FLAGS (bit 0: intensity as differences); 0 for FLOAT32."""
 
     def pack(self) -> bytes:
         return CHUNK_HEADER.pack(
             MAGIC, VERSION, int(self.encoding), self.frame_id, self.capture_time,
             self.chunk_index, self.chunk_count, self.chunks_sent, self.point_offset, self.point_count,
-            self.frame_points, self.step, self.turn, *self.widths, *self.bases,
+            self.frame_points, self.step, self.turn, *self.widths, *self.bases, self.azimuth_step, self.flags,
         )
 
     @property
-    def raw_size(self) -> int:
-        """Bytes of the decompressed payload."""
+    def raw_size_bounds(self) -> tuple[int, int]:
+        """Fewest and most bytes the decompressed payload may have."""
         if self.encoding == Encoding.FLOAT32:
-            return self.point_count * float32.RAW_BYTES_PER_POINT
-        return spherical.raw_size(self.point_count, self.widths)
+            return (self.point_count * float32.RAW_BYTES_PER_POINT,) * 2
+        return spherical.raw_size_bounds(self.point_count, self.widths)
 
 
 @dataclass(frozen=True)
@@ -104,22 +109,23 @@ def encode_chunk(header: ChunkHeader, points: np.ndarray) -> bytes:
     if len(points) != header.point_count:
         raise ValueError(f"header says {header.point_count} points, got {len(points)}")
     if header.encoding == Encoding.FLOAT32:
-        fields = {"step": 0.0, "turn": 0, "widths": (0, 0, 0), "bases": (0, 0, 0)}
-        raw = float32.raw_planes(points)[0]
+        fields = {"step": 0.0, "turn": 0, "widths": (0, 0, 0), "bases": (0, 0, 0), "azimuth_step": 0, "flags": 0}
+        sections = tuple(float32.raw_planes(points))
     else:
         frame = spherical.SphericalFrame(points, header.step)
         planes = frame.chunks([(0, len(points))])[0]
-        fields = {"step": frame.step, "turn": planes.turn, "widths": planes.widths, "bases": planes.bases}
-        raw = planes.raw
-    message = chunk_message(ChunkHeader(**{**header.__dict__, **fields}), raw)
+        fields = {"step": frame.step, "turn": planes.turn, "widths": planes.widths, "bases": planes.bases,
+                  "azimuth_step": planes.azimuth_step, "flags": planes.flags}
+        sections = planes.sections
+    message = chunk_message(ChunkHeader(**{**header.__dict__, **fields}), *sections)
     if len(message) > MAX_MESSAGE_SIZE:
         raise ValueError(f"chunk message is {len(message)} bytes, more than {MAX_MESSAGE_SIZE}")
     return message
 
 
-def chunk_message(header: ChunkHeader, raw: bytes) -> bytes:
-    """The message of a chunk whose uncompressed payload is ``raw``."""
-    return header.pack() + zstd_payload.compress(raw)
+def chunk_message(header: ChunkHeader, *sections: bytes) -> bytes:
+    """The message of a chunk whose uncompressed payload is ``sections`` one after another."""
+    return header.pack() + zstd_payload.compress(*sections)
 
 
 def decode_header(message: bytes) -> ChunkHeader:
@@ -128,7 +134,7 @@ def decode_header(message: bytes) -> ChunkHeader:
         raise ValueError(f"chunk too short: {len(message)} bytes, header needs {CHUNK_HEADER.size}")
     (magic, version, encoding, frame_id, capture_time, chunk_index, chunk_count, chunks_sent, point_offset,
      point_count, frame_points, step, turn, w_range, w_azimuth, w_elevation,
-     b_range, b_azimuth, b_elevation) = CHUNK_HEADER.unpack_from(message)
+     b_range, b_azimuth, b_elevation, azimuth_step, flags) = CHUNK_HEADER.unpack_from(message)
     if magic != MAGIC:
         raise ValueError(f"bad magic 0x{magic:04x}")
     if version != VERSION:
@@ -148,19 +154,21 @@ def decode_header(message: bytes) -> ChunkHeader:
     widths = (w_range, w_azimuth, w_elevation)
     bases = (b_range, b_azimuth, b_elevation)
     if encoding == Encoding.FLOAT32:
-        if step or turn or any(widths) or any(bases):
+        if step or turn or any(widths) or any(bases) or azimuth_step or flags:
             raise ValueError("a FLOAT32 chunk has quantisation fields")
     else:
         if not 0 < step <= MAX_STEP:
             raise ValueError(f"invalid quantisation step {step}")
         if not spherical.MIN_TURN <= turn <= spherical.MAX_TURN:
             raise ValueError(f"invalid angle steps per turn {turn}")
-        if not all(1 <= w <= 4 for w in widths):
-            raise ValueError(f"invalid plane widths {widths}")
+        if not all(0 <= w <= 4 for w in widths):
+            raise ValueError(f"invalid exception widths {widths}")
         if b_range > spherical.MAX_RANGE_STEPS:
             raise ValueError(f"invalid first range {b_range}")
+        if flags & ~spherical.FLAGS:
+            raise ValueError(f"unknown flags 0x{flags:02x}")
     return ChunkHeader(Encoding(encoding), frame_id, capture_time, chunk_index, chunk_count, chunks_sent,
-                       point_offset, point_count, frame_points, step, turn, widths, bases)
+                       point_offset, point_count, frame_points, step, turn, widths, bases, azimuth_step, flags)
 
 
 def with_chunks_sent(message: bytes, chunks_sent: int) -> bytes:
@@ -174,9 +182,10 @@ def decode_chunk(message: bytes) -> Chunk:
     Raises ValueError for truncated, garbled or inconsistent input.
     """
     header = decode_header(message)
-    raw = zstd_payload.decompress_exact(memoryview(message)[CHUNK_HEADER.size:], header.raw_size)
+    raw = zstd_payload.decompress_bounded(memoryview(message)[CHUNK_HEADER.size:], *header.raw_size_bounds)
     if header.encoding == Encoding.FLOAT32:
         points = float32.decode(raw, header.point_count)
     else:
-        points = spherical.decode(raw, header.point_count, header.step, header.turn, header.widths, header.bases)
+        points = spherical.decode(raw, header.point_count, header.step, header.turn, header.widths, header.bases,
+                                  header.azimuth_step, header.flags)
     return Chunk(header, points)

@@ -13,13 +13,13 @@ from codec import zstd_payload
 
 from headless.assembler import AssembledFrame, FrameAssembler
 from stream.encoder import EncoderOptions, FrameEncoder
-from stream.protocol import CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_FRAME_POINTS, MAX_MESSAGE_SIZE
+from stream.protocol import CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_FRAME_POINTS, MAX_MESSAGE_SIZE, VERSION
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 ROUNDS = 10_000
 #: header fields a mutation may overwrite: (offset, struct format)
 FIELDS = [(4, "<I"), (16, "<H"), (18, "<H"), (20, "<H"), (22, "<I"), (26, "<I"), (30, "<I"), (34, "<f"),
-          (38, "<I"), (42, "<B"), (43, "<B"), (44, "<B"), (45, "<I"), (49, "<i"), (53, "<i")]
+          (38, "<I"), (42, "<B"), (43, "<B"), (44, "<B"), (45, "<I"), (49, "<i"), (53, "<i"), (57, "<i"), (61, "<B")]
 EXTREMES = [0, 1, 2, 0xFFFF, 0xFFFFFFFF, MAX_CHUNK_POINTS, MAX_CHUNK_POINTS + 1, MAX_FRAME_POINTS,
             MAX_FRAME_POINTS + 1]
 
@@ -73,7 +73,8 @@ seeds_cache = seeds()
 
 def zstd_bomb(points: int, frame_points: int) -> bytes:
     """A small, valid message that expands to ``points`` × 16 bytes (all zeros)."""
-    header = CHUNK_HEADER.pack(0x4C50, 2, 0, 99, 0.0, 0, 1, 1, 0, points, frame_points, 0.0, 0, 0, 0, 0, 0, 0, 0)
+    header = CHUNK_HEADER.pack(0x4C50, VERSION, 0, 99, 0.0, 0, 1, 1, 0, points, frame_points, 0.0, 0, 0, 0, 0, 0, 0, 0,
+                               0, 0)
     return header + zstd_payload.compress(bytes(points * 16))
 
 

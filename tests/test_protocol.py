@@ -16,7 +16,7 @@ from tests.golden.make_golden import bad_messages, vectors
 
 GOLDEN = Path(__file__).parent / "golden"
 # Re-declared here on purpose: a silent change of the header layout must fail this test.
-HEADER_LAYOUT = struct.Struct("<H B B I d H H H I I I f I B B B I i i")
+HEADER_LAYOUT = struct.Struct("<H B B I d H H H I I I f I B B B I i i i B")
 
 
 def header(encoding: Encoding = Encoding.FLOAT32, n: int = 100, step: float = 0.0, **kw: object) -> ChunkHeader:
@@ -33,13 +33,14 @@ def cloud(n: int, seed: int = 0, spread: float = 80.0) -> np.ndarray:
     return pts
 
 
-def test_header_layout_is_57_bytes_little_endian() -> None:
-    assert CHUNK_HEADER.size == HEADER_LAYOUT.size == 57
+def test_header_layout_is_62_bytes_little_endian() -> None:
+    assert CHUNK_HEADER.size == HEADER_LAYOUT.size == 62
     h = header(Encoding.SPHERICAL, n=7, step=0.005, frame_id=0x01020304, chunk_index=2, chunk_count=5,
-               chunks_sent=4, point_offset=9, frame_points=30, turn=1000, widths=(1, 2, 3), bases=(7, -8, 9))
+               chunks_sent=4, point_offset=9, frame_points=30, turn=1000, widths=(1, 0, 3), bases=(7, -8, 9),
+               azimuth_step=-12, flags=1)
     raw = h.pack()
-    assert HEADER_LAYOUT.unpack(raw) == (0x4C50, 2, 1, 0x01020304, 1795000000.5, 2, 5, 4, 9, 7, 30,
-                                         pytest.approx(0.005), 1000, 1, 2, 3, 7, -8, 9)
+    assert HEADER_LAYOUT.unpack(raw) == (0x4C50, 3, 1, 0x01020304, 1795000000.5, 2, 5, 4, 9, 7, 30,
+                                         pytest.approx(0.005), 1000, 1, 0, 3, 7, -8, 9, -12, 1)
     assert decode_header(with_chunks_sent(raw, 3)) == replace(h, chunks_sent=3, step=pytest.approx(0.005))
     assert raw[:2] == b"PL" and raw[4:8] == b"\x04\x03\x02\x01"
 
@@ -74,16 +75,35 @@ def test_spherical_round_trip_is_within_the_grid_bound(step_mm: float, spread: f
     assert intensity <= 0.5 / 255 + 1e-7
 
 
-def test_spherical_round_trip_of_a_scan_wraps_azimuth_the_short_way() -> None:
-    """A ring crossing ±π stores a small difference, not a turn (one byte plane of azimuth would not hold a
-    turn); and decodes to the right side."""
+def test_spherical_round_trip_of_a_scan_crosses_pi_without_a_jump() -> None:
+    """A ring crossing ±π is unwrapped: every azimuth residual stays small (no escape for a turn), the
+    typical step is the ring's, and the points decode to the right side."""
     turns = np.linspace(0.9 * np.pi, 1.1 * np.pi, 500)
     pts = np.column_stack([10 * np.cos(turns), 10 * np.sin(turns), np.full(500, -1.5), np.full(500, 0.5)])
     pts = pts.astype(np.float32)
     message = encode_chunk(header(Encoding.SPHERICAL, n=500, step=0.005), pts)
     chunk = decode_chunk(message)
-    assert chunk.header.widths[1] == 1
+    assert chunk.header.widths == (0, 0, 0)  # nothing escaped: ranges, azimuth steps and elevation constant
+    angle_step = 2 * np.pi / chunk.header.turn
+    assert chunk.header.azimuth_step * angle_step == pytest.approx(0.2 * np.pi / 499, abs=angle_step)
     assert np.linalg.norm(chunk.points[:, :3] - pts[:, :3], axis=1).max() <= 0.005 * np.sqrt(3) / 2 + 1e-5
+
+
+def test_spherical_angles_are_coarser_near_the_sensor() -> None:
+    """A point's angles are rounded to a power of two of the chunk's angle unit that its range allows: the
+    near half of a chunk reaching 80 m costs fewer bits than the same points alone at the chunk's unit."""
+    rng = np.random.default_rng(5)
+    azimuth = np.linspace(-np.pi, np.pi, 2000, endpoint=False)
+    ranges = np.where(np.arange(2000) < 1990, rng.uniform(4, 6, 2000), 80.0)
+    pts = np.column_stack([ranges * np.cos(azimuth), ranges * np.sin(azimuth), rng.normal(-1.7, 0.01, 2000),
+                           rng.uniform(0, 1, 2000)]).astype(np.float32)
+    near = encode_chunk(header(Encoding.SPHERICAL, n=2000, step=0.001), pts)
+    chunk = decode_chunk(near)
+    import codec.spherical
+    levels = codec.spherical.levels(np.rint(ranges / 0.001).astype(np.int64), chunk.header.turn)
+    assert levels[:1990].min() >= 3 and levels[1990:].max() == 0
+    distance = np.linalg.norm(chunk.points[:, :3].astype(np.float64) - pts[:, :3], axis=1)
+    assert distance.max() <= 0.001 * np.sqrt(3) / 2 + 80 * 2 ** -22
 
 
 def test_spherical_refuses_points_it_cannot_code() -> None:
@@ -111,9 +131,10 @@ def test_golden_vectors_decode_to_their_json(name: str) -> None:
     h = expected["header"]
     c = chunk.header
     assert (c.encoding, c.frame_id, c.capture_time, c.chunk_index, c.chunk_count, c.chunks_sent, c.point_offset,
-            c.point_count, c.frame_points, c.step, c.turn, list(c.widths), list(c.bases)) == (
+            c.point_count, c.frame_points, c.step, c.turn, list(c.widths), list(c.bases), c.azimuth_step, c.flags) == (
         h["encoding"], h["frameId"], h["captureTime"], h["chunkIndex"], h["chunkCount"], h["chunksSent"],
-        h["pointOffset"], h["pointCount"], h["framePoints"], h["step"], h["turn"], h["widths"], h["bases"])
+        h["pointOffset"], h["pointCount"], h["framePoints"], h["step"], h["turn"], h["widths"], h["bases"],
+        h["azimuthStep"], h["flags"])
     assert np.array_equal(chunk.points, np.array(expected["points"], dtype=np.float32))
 
 
@@ -139,7 +160,7 @@ def test_a_changed_encoder_byte_fails_the_golden_vectors(monkeypatch: pytest.Mon
 
 def test_bad_fixtures_match_the_generator() -> None:
     good = (GOLDEN / "spherical_5mm.bin").read_bytes()
-    for name, message in bad_messages(good).items():
+    for name, message in bad_messages(good, (GOLDEN / "spherical_1mm_rings.bin").read_bytes()).items():
         assert (GOLDEN / "bad" / f"{name}.bin").read_bytes() == message
 
 
@@ -200,9 +221,9 @@ BAD_HEADERS = [  # (field values that break the header, what the error says)
     ({"step": 5.0}, "invalid quantisation step"),
     ({"step": float("nan")}, "invalid quantisation step"),
     ({"turn": 3}, "invalid angle steps per turn"),
-    ({"turn": 2**31 + 1}, "invalid angle steps per turn"),
-    ({"w_azimuth": 5}, "invalid plane widths"),
-    ({"w_range": 0}, "invalid plane widths"),
+    ({"turn": 2**30 + 1}, "invalid angle steps per turn"),
+    ({"w_azimuth": 5}, "invalid exception widths"),
+    ({"flags": 0x80}, "unknown flags 0x80"),
     ({"b_range": 2**31}, "invalid first range"),
     ({"encoding": 0}, "a FLOAT32 chunk has quantisation fields"),
 ]
@@ -216,12 +237,13 @@ def test_a_bad_header_is_refused_before_its_payload_is_decompressed(fields: dict
     import codec.zstd_payload
     names = ("magic", "version", "encoding", "frame_id", "capture_time", "chunk_index", "chunk_count",
              "chunks_sent", "point_offset", "point_count", "frame_points", "step", "turn", "w_range", "w_azimuth",
-             "w_elevation", "b_range", "b_azimuth", "b_elevation")
+             "w_elevation", "b_range", "b_azimuth", "b_elevation", "azimuth_step", "flags")
     good = dict(zip(names, HEADER_LAYOUT.unpack(header(Encoding.SPHERICAL, n=100, step=0.005, turn=100,
-                                                       widths=(1, 1, 1), bases=(1, 2, 3)).pack())))
+                                                       widths=(0, 0, 0), bases=(1, 2, 3)).pack())))
     bomb = codec.zstd_payload.compress(bytes(1_000_000))
     calls: list[int] = []
-    monkeypatch.setattr(codec.zstd_payload, "decompress_exact", lambda _, size: calls.append(1) or bytes(size))
+    monkeypatch.setattr(codec.zstd_payload, "decompress_bounded",
+                        lambda _, least, most: calls.append(1) or bytes(least))
     with pytest.raises(ValueError, match=message):
         decode_chunk(HEADER_LAYOUT.pack(*{**good, **fields}.values()) + bomb)
     assert not calls
@@ -230,8 +252,9 @@ def test_a_bad_header_is_refused_before_its_payload_is_decompressed(fields: dict
 
 
 def test_a_frame_declaring_another_size_is_refused_before_decompressing() -> None:
-    """The zstd frame's own declared size must be the one the header implies (1000-fold bomb, declared)."""
+    """The zstd frame's own declared size must be within what the header implies: 4 bytes a point, and at
+    most each exception width more (1000-fold bomb, declared)."""
     import codec.zstd_payload
-    good = header(Encoding.SPHERICAL, n=100, step=0.005, turn=100, widths=(1, 1, 1)).pack()
-    with pytest.raises(ValueError, match="declares 1000000 bytes, the header implies 400"):
+    good = header(Encoding.SPHERICAL, n=100, step=0.005, turn=100, widths=(1, 2, 0)).pack()
+    with pytest.raises(ValueError, match="declares 1000000 bytes, the header implies 403 to 700"):
         decode_chunk(good + codec.zstd_payload.compress(bytes(1_000_000)))

@@ -23,7 +23,7 @@ async def test_index_and_client_modules_are_served(client: Any) -> None:
     html = await resp.text()
     assert '"three": "/vendor/three/build/three.module.js"' in html and "/src/main.js" in html
     for path in ("/src/main.js", "/src/protocol.js", "/vendor/three/build/three.module.js",
-                 "/vendor/three/examples/jsm/controls/OrbitControls.js", "/build/fzstd.js"):
+                 "/vendor/three/examples/jsm/controls/OrbitControls.js", "/build/zstddec.js"):
         assert (await client.get(path)).status == 200, path
 
 

@@ -1,11 +1,14 @@
-// Point-chunk wire format (see docs/protocol.md): a 57-byte little-endian header, then one Zstandard
+// Point-chunk wire format (see docs/protocol.md): a 62-byte little-endian header, then one Zstandard
 // frame holding the chunk's points in the header's encoding. The same decoder as stream/protocol.py and
 // codec/ in Python, checked against the same golden vectors (tests/golden/).
-import { decompress as zstdDecompress } from 'fzstd';
+import { ZSTDDecoder } from 'zstddec';
+
+const zstd = new ZSTDDecoder();
+await zstd.init(); // WebAssembly, compiled once: every importer waits for it
 
 export const MAGIC = 0x4c50;
-export const VERSION = 2;
-export const HEADER_SIZE = 57;
+export const VERSION = 3;
+export const HEADER_SIZE = 62;
 export const Encoding = Object.freeze({ FLOAT32: 0, SPHERICAL: 1 });
 /** Largest point count one chunk may declare (bounds the scratch buffer). */
 export const MAX_CHUNK_POINTS = Math.floor((65536 * 255) / 16);
@@ -13,10 +16,16 @@ export const MAX_CHUNK_POINTS = Math.floor((65536 * 255) / 16);
 export const MAX_FRAME_POINTS = 2 ** 21;
 /** Largest quantisation step, metres. */
 export const MAX_STEP = 1.0;
-/** Angle steps per turn: at least this many, at most 2**31 (codec/spherical.py). */
+/** Angle steps per turn: at least this many, at most 2**30 (codec/spherical.py). */
 export const MIN_TURN = 4;
-export const MAX_TURN = 2 ** 31;
+export const MAX_TURN = 2 ** 30;
 export const MAX_RANGE_STEPS = 2 ** 31 - 1;
+/** SPHERICAL flag: intensity stored as differences modulo 256. */
+export const INTENSITY_DIFFERENCES = 0x01;
+/** An integer above 2π: a point's angle level compares turn with 7·(range + 1) (codec/spherical.py). */
+const LEVEL_DIVISOR = 7;
+/** Byte of a main plane that says "255 or more: the excess is in the exception list" (codec/escaped.py). */
+const ESCAPE = 255;
 
 /** Thrown for any malformed chunk; the caller counts it and drops the chunk. */
 export class ChunkError extends Error {}
@@ -54,6 +63,8 @@ export function decodeHeader(view) {
     turn: view.getUint32(38, true),
     widths: [view.getUint8(42), view.getUint8(43), view.getUint8(44)],
     bases: [view.getUint32(45, true), view.getInt32(49, true), view.getInt32(53, true)],
+    azimuthStep: view.getInt32(57, true),
+    flags: view.getUint8(61),
   };
   if (!(h.chunksSent > 0 && h.chunksSent <= h.chunkCount)) {
     throw new ChunkError(`${h.chunksSent} chunks sent of ${h.chunkCount}`);
@@ -69,22 +80,24 @@ export function decodeHeader(view) {
     throw new ChunkError(`points ${h.pointOffset}+${h.pointCount} exceed frame size ${h.framePoints}`);
   }
   if (encoding === Encoding.FLOAT32) {
-    if (h.step || h.turn || h.widths.some((w) => w) || h.bases.some((b) => b)) {
+    if (h.step || h.turn || h.widths.some((w) => w) || h.bases.some((b) => b) || h.azimuthStep || h.flags) {
       throw new ChunkError('a FLOAT32 chunk has quantisation fields');
     }
   } else {
     if (!(h.step > 0 && h.step <= MAX_STEP)) throw new ChunkError(`invalid quantisation step ${h.step}`);
     if (!(h.turn >= MIN_TURN && h.turn <= MAX_TURN)) throw new ChunkError(`invalid angle steps per turn ${h.turn}`);
-    if (!h.widths.every((w) => w >= 1 && w <= 4)) throw new ChunkError(`invalid plane widths ${h.widths}`);
+    if (!h.widths.every((w) => w >= 0 && w <= 4)) throw new ChunkError(`invalid exception widths ${h.widths}`);
     if (h.bases[0] > MAX_RANGE_STEPS) throw new ChunkError(`invalid first range ${h.bases[0]}`);
+    if (h.flags & ~INTENSITY_DIFFERENCES) throw new ChunkError(`unknown flags 0x${h.flags.toString(16)}`);
   }
   return h;
 }
 
-/** Bytes of the decompressed payload the header implies. */
-export function rawSize(h) {
-  if (h.encoding === Encoding.FLOAT32) return h.pointCount * 16;
-  return h.pointCount * (h.widths[0] + h.widths[1] + h.widths[2] + 1);
+/** Fewest and most bytes of the decompressed payload the header allows, as [least, most]. */
+export function rawSizeBounds(h) {
+  if (h.encoding === Encoding.FLOAT32) return [h.pointCount * 16, h.pointCount * 16];
+  const widths = h.widths[0] + h.widths[1] + h.widths[2];
+  return [h.pointCount * 4 + widths, h.pointCount * (4 + widths)];
 }
 
 /**
@@ -107,18 +120,16 @@ export function zstdContentSize(src) {
   return sizeFlag === 1 ? size + 256 : size;
 }
 
-function decompress(bytes, expected) {
+function decompress(bytes, [least, most]) {
   const declared = zstdContentSize(bytes);
-  if (declared !== expected) {
-    throw new ChunkError(`zstd frame declares ${declared} bytes, the header implies ${expected}`);
+  if (!(declared >= least && declared <= most)) {
+    const implied = least === most ? `${least}` : `${least} to ${most}`;
+    throw new ChunkError(`zstd frame declares ${declared} bytes, the header implies ${implied}`);
   }
-  let out;
-  try {
-    out = zstdDecompress(bytes);
-  } catch (err) {
-    throw new ChunkError(`corrupt zstd frame: ${err.message}`);
-  }
-  if (out.length !== expected) throw new ChunkError(`payload decodes to ${out.length} bytes, expected ${expected}`);
+  // zstddec returns what ZSTD_decompress wrote: nothing (an error code) for a corrupt frame, fewer bytes for a
+  // cut one; a second frame or trailing bytes are an error too (ZSTD_decompress reads them as a frame).
+  const out = zstd.decode(bytes, declared);
+  if (out.length !== declared) throw new ChunkError(`corrupt zstd frame: decodes to ${out.length} of ${declared} bytes`);
   return out;
 }
 
@@ -149,22 +160,57 @@ function decodeFloat32(raw, n, target, base) {
   }
 }
 
-function decodeSpherical(h, raw, n, target, base) {
-  const [wr, wa, we] = h.widths;
-  const atA = n * wr;
-  const atE = atA + n * wa;
-  const atI = atE + n * we;
+/**
+ * SPHERICAL (codec/spherical.py): escaped residual streams of range, azimuth and elevation, intensity, then
+ * the three exception lists. Decodes into ``out`` (n × 4) and throws on any inconsistency.
+ */
+function decodeSpherical(h, raw, n, out) {
+  const STREAMS = 3;
+  // Where each stream's exceptions start, and that every one of them is there, before decoding anything.
+  const at = [0, 0, 0];
+  const escapes = [0, 0, 0];
+  let pos = n * (STREAMS + 1);
+  for (let k = 0; k < STREAMS; k++) {
+    for (let p = k * n; p < (k + 1) * n; p++) if (raw[p] === ESCAPE) escapes[k]++;
+    if ((escapes[k] > 0) !== (h.widths[k] > 0)) {
+      throw new ChunkError(`${escapes[k]} escaped values with an exception width of ${h.widths[k]}`);
+    }
+    at[k] = pos;
+    pos += escapes[k] * h.widths[k];
+  }
+  if (pos !== raw.length) throw new ChunkError(`payload has ${raw.length - pos} bytes after its exceptions`);
+  const used = [0, 0, 0];
+  const value = (k, p) => {
+    const v = raw[k * n + p];
+    return v === ESCAPE ? ESCAPE + planeValue(raw, at[k], escapes[k], h.widths[k], used[k]++) : v;
+  };
   const angle = (2 * Math.PI) / h.turn;
+  const differences = h.flags & INTENSITY_DIFFERENCES;
+  const atI = STREAMS * n;
   let [range, azimuth, elevation] = h.bases;
   let intensity = 0;
+  let lastLevel = 0;
   let lastElevation = NaN;
   let cosEl = 0;
   let sinEl = 0;
   for (let p = 0; p < n; p++) {
-    range += unzigzag(planeValue(raw, 0, n, wr, p));
-    azimuth += unzigzag(planeValue(raw, atA, n, wa, p));
-    elevation += unzigzag(planeValue(raw, atE, n, we, p));
-    intensity = (intensity + raw[atI + p]) & 255;
+    const dr = unzigzag(value(0, p));
+    const ra = unzigzag(value(1, p));
+    const re = unzigzag(value(2, p));
+    if (p > 0) range += dr;
+    if (!(range >= 0 && range <= MAX_RANGE_STEPS)) throw new ChunkError('a range is outside 0..2**31-1 steps');
+    const q = Math.floor(h.turn / (LEVEL_DIVISOR * (range + 1)));
+    const level = q >= 1 ? 31 - Math.clz32(q) : 0;
+    if (p > 0) {
+      const scale = 2 ** Math.min(level, lastLevel);
+      const da = (ra + Math.floor(h.azimuthStep / scale)) * scale;
+      const de = re * scale;
+      if (Math.abs(da) > h.turn || Math.abs(de) > h.turn) throw new ChunkError('an angle difference is larger than a turn');
+      azimuth += da;
+      elevation += de;
+    }
+    lastLevel = level;
+    intensity = differences ? (intensity + raw[atI + p]) & 255 : raw[atI + p];
     if (elevation !== lastElevation) { // constant along a ring: skip the trigonometry
       lastElevation = elevation;
       cosEl = Math.cos(elevation * angle);
@@ -173,13 +219,15 @@ function decodeSpherical(h, raw, n, target, base) {
     const r = range * h.step;
     const horizontal = r * cosEl;
     const az = azimuth * angle;
-    const o = base + p * 4;
-    target[o] = horizontal * Math.cos(az);
-    target[o + 1] = horizontal * Math.sin(az);
-    target[o + 2] = r * sinEl;
-    target[o + 3] = intensity / 255;
+    const o = p * 4;
+    out[o] = horizontal * Math.cos(az);
+    out[o + 1] = horizontal * Math.sin(az);
+    out[o + 2] = r * sinEl;
+    out[o + 3] = intensity / 255;
   }
 }
+
+let scratch = new Float32Array(0);
 
 /**
  * Decode one chunk message into ``target`` (x, y, z, intensity float32 per point) at the
@@ -191,11 +239,16 @@ function decodeSpherical(h, raw, n, target, base) {
 export function decodeChunkInto(message, targetFor) {
   const view = new DataView(message);
   const h = decodeHeader(view);
-  const raw = decompress(new Uint8Array(message, HEADER_SIZE), rawSize(h));
+  const raw = decompress(new Uint8Array(message, HEADER_SIZE), rawSizeBounds(h));
   const target = targetFor(h);
   if (target.length < (h.pointOffset + h.pointCount) * 4) throw new ChunkError('frame buffer too small for chunk');
   const base = h.pointOffset * 4;
-  if (h.encoding === Encoding.FLOAT32) decodeFloat32(raw, h.pointCount, target, base);
-  else decodeSpherical(h, raw, h.pointCount, target, base);
+  if (h.encoding === Encoding.FLOAT32) {
+    decodeFloat32(raw, h.pointCount, target, base);
+  } else { // decoded aside: an inconsistency found half way must leave the frame as it was
+    if (scratch.length < h.pointCount * 4) scratch = new Float32Array(h.pointCount * 4);
+    decodeSpherical(h, raw, h.pointCount, scratch);
+    target.set(scratch.subarray(0, h.pointCount * 4), base);
+  }
   return h;
 }

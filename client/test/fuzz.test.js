@@ -29,7 +29,9 @@ function prng(seed) {
   };
 }
 
-const FIELDS = [[4, 4], [16, 2], [18, 2], [20, 4], [24, 4], [28, 4], [32, 4]];
+/** Header fields a mutation may overwrite, as [offset, bytes] (docs/protocol.md; the float step is at 34). */
+const FIELDS = [[4, 4], [16, 2], [18, 2], [20, 2], [22, 4], [26, 4], [30, 4], [34, 4], [38, 4], [42, 1], [43, 1],
+  [44, 1], [45, 4], [49, 4], [53, 4], [57, 4], [61, 1]];
 const EXTREMES = [0, 1, 2, 0xffff, 0xffffffff, MAX_CHUNK_POINTS, MAX_CHUNK_POINTS + 1, MAX_FRAME_POINTS, MAX_FRAME_POINTS + 1];
 
 function randomBytes(rand, n) {
@@ -58,10 +60,11 @@ function mutate(rand, seed) {
     case 2: { // a header field set to an extreme or random value (wrong counts, huge sizes)
       const [offset, size] = FIELDS[int(FIELDS.length)];
       const view = new DataView(data.buffer);
-      if (offset === 32) view.setFloat32(offset, [0, -1, Infinity, NaN, 1e30, 1e-30][int(6)], true);
+      if (offset === 34) view.setFloat32(offset, [0, -1, Infinity, NaN, 1e30, 1e-30][int(6)], true);
       else {
         const value = rand() < 0.6 ? EXTREMES[int(EXTREMES.length)] : int(2 ** (8 * size));
-        if (size === 2) view.setUint16(offset, value & 0xffff, true);
+        if (size === 1) view.setUint8(offset, value & 0xff);
+        else if (size === 2) view.setUint16(offset, value & 0xffff, true);
         else view.setUint32(offset, value >>> 0, true);
       }
       return data;
@@ -109,7 +112,9 @@ test('ten thousand bad chunks: counted, nothing thrown, nothing written outside 
   const s = assembler.stats;
   assert.equal(s.badChunks + s.chunksReceived + s.lateChunks + s.duplicateChunks, pushed);
   assert.ok(s.badChunks > ROUNDS / 2, JSON.stringify(s));
-  assert.ok(s.chunksReceived > 100, 'some mutations still decode and are written: the guard was exercised');
+  // Some mutations still decode and are written (a new frame id, a flipped intensity bit), so the guard was
+  // exercised: 36 of 10,000 with this seed since the v3 format checks its escapes, ranges and angles.
+  assert.ok(s.chunksReceived > 20, 'some mutations still decode and are written: the guard was exercised');
   const grown = process.memoryUsage().arrayBuffers - before.arrayBuffers;
   assert.ok(grown < 200 * 2 ** 20, `array buffers grew by ${grown} bytes`);
 

@@ -65,14 +65,16 @@ def vectors() -> dict[str, Vector]:
     }
 
 
-def bad_messages(good: bytes) -> dict[str, bytes]:
+def bad_messages(good: bytes, rings: bytes) -> dict[str, bytes]:
+    """Messages every decoder must refuse, made from the good SPHERICAL chunks ``good`` (exceptions in every
+    stream) and ``rings`` (none in the azimuth stream)."""
     header = bytearray(good[:CHUNK_HEADER.size])
     h = decode_chunk(good).header
 
-    def with_field(offset: int, value: bytes) -> bytes:
-        h = bytearray(header)
+    def with_field(offset: int, value: bytes, message: bytes = good) -> bytes:
+        h = bytearray(message[:CHUNK_HEADER.size])
         h[offset:offset + len(value)] = value
-        return bytes(h) + good[CHUNK_HEADER.size:]
+        return bytes(h) + message[CHUNK_HEADER.size:]
 
     return {
         "empty": b"",
@@ -95,8 +97,12 @@ def bad_messages(good: bytes) -> dict[str, bytes]:
         "step_zero": with_field(34, bytes(4)),
         "turn_too_small": with_field(38, (3).to_bytes(4, "little")),
         "width_five": with_field(42, b"\x05"),
-        "width_zero": with_field(43, b"\x00"),
+        "escapes_without_width": with_field(44, b"\x00", rings),
+        "width_without_escapes": with_field(43, b"\x01", rings),
         "first_range_too_far": with_field(45, (2**31).to_bytes(4, "little")),
+        "range_below_zero": with_field(45, bytes(4)),
+        "angle_step_over_a_turn": with_field(38, (4).to_bytes(4, "little")),
+        "unknown_flag": with_field(61, b"\x80"),
         "float32_with_step": with_field(3, b"\x00"),
         "two_zstd_frames": good + good[CHUNK_HEADER.size:],
         "zstd_size_unknown": bytes(header) + zstandard.ZstdCompressor(write_content_size=False).compress(
@@ -106,10 +112,8 @@ def bad_messages(good: bytes) -> dict[str, bytes]:
 
 def main() -> None:
     (HERE / "bad").mkdir(exist_ok=True)
-    spherical = None
     for name, vector in vectors().items():
         message, points = vector.encode()
-        spherical = spherical or (message if vector.options.quantize_mm else None)
         chunk = decode_chunk(message)
         h = chunk.header
         (HERE / f"{name}.bin").write_bytes(message)
@@ -118,15 +122,16 @@ def main() -> None:
                        "chunkIndex": h.chunk_index, "chunkCount": h.chunk_count, "chunksSent": h.chunks_sent,
                        "pointOffset": h.point_offset,
                        "pointCount": h.point_count, "framePoints": h.frame_points, "step": h.step,
-                       "turn": h.turn, "widths": list(h.widths), "bases": list(h.bases)},
+                       "turn": h.turn, "widths": list(h.widths), "bases": list(h.bases),
+                       "azimuthStep": h.azimuth_step, "flags": h.flags},
             "input": [[float(v) for v in row] for row in points],
             "points": [[float(v) for v in row] for row in chunk.points],
         }
         (HERE / f"{name}.json").write_text(json.dumps(expected, indent=1) + "\n")
-    assert spherical is not None
     for old in (HERE / "bad").glob("*.bin"):
         old.unlink()
-    for name, message in bad_messages(spherical).items():
+    for name, message in bad_messages(*(vectors()[v].encode()[0] for v in ("spherical_5mm", "spherical_1mm_rings"))
+                                      ).items():
         (HERE / "bad" / f"{name}.bin").write_bytes(message)
 
 
