@@ -180,32 +180,50 @@ function decodeSpherical(h, raw, n, out) {
   }
   if (pos !== raw.length) throw new ChunkError(`payload has ${raw.length - pos} bytes after its exceptions`);
   const used = [0, 0, 0];
-  const value = (k, p) => {
-    const v = raw[k * n + p];
-    return v === ESCAPE ? ESCAPE + planeValue(raw, at[k], escapes[k], h.widths[k], used[k]++) : v;
-  };
-  const angle = (2 * Math.PI) / h.turn;
+  /** Stream ``k``'s next exception, plus 255; zigzag-decoded (it may exceed 2**31: float arithmetic). */
+  const escapedValue = (k) => unzigzag(ESCAPE + planeValue(raw, at[k], escapes[k], h.widths[k], used[k]++));
+  const { turn, step } = h;
+  const angle = (2 * Math.PI) / turn;
+  const pow2 = new Float64Array(32);
+  const stepShifted = new Float64Array(32); // azimuthStep >> m, for every level m
+  for (let m = 0; m < 32; m++) {
+    pow2[m] = 2 ** m;
+    stepShifted[m] = Math.floor(h.azimuthStep / pow2[m]);
+  }
   const differences = h.flags & INTENSITY_DIFFERENCES;
-  const atI = STREAMS * n;
-  let [range, azimuth, elevation] = h.bases;
+  const atA = n;
+  const atE = 2 * n;
+  const atI = 3 * n;
+  let range = h.bases[0];
+  let azimuth = h.bases[1];
+  let elevation = h.bases[2];
   let intensity = 0;
   let lastLevel = 0;
+  let lastRange = -1;
   let lastElevation = NaN;
   let cosEl = 0;
   let sinEl = 0;
   for (let p = 0; p < n; p++) {
-    const dr = unzigzag(value(0, p));
-    const ra = unzigzag(value(1, p));
-    const re = unzigzag(value(2, p));
+    const vr = raw[p];
+    const va = raw[atA + p];
+    const ve = raw[atE + p];
+    // zigzag by bit operations for a byte; the escaped (rare, possibly large) values by arithmetic
+    const dr = vr === ESCAPE ? escapedValue(0) : (vr >>> 1) ^ -(vr & 1);
+    const ra = va === ESCAPE ? escapedValue(1) : (va >>> 1) ^ -(va & 1);
+    const re = ve === ESCAPE ? escapedValue(2) : (ve >>> 1) ^ -(ve & 1);
+    let level = lastLevel;
     if (p > 0) range += dr;
-    if (!(range >= 0 && range <= MAX_RANGE_STEPS)) throw new ChunkError('a range is outside 0..2**31-1 steps');
-    const q = Math.floor(h.turn / (LEVEL_DIVISOR * (range + 1)));
-    const level = q >= 1 ? 31 - Math.clz32(q) : 0;
+    if (range !== lastRange) {
+      if (!(range >= 0 && range <= MAX_RANGE_STEPS)) throw new ChunkError('a range is outside 0..2**31-1 steps');
+      const q = Math.floor(turn / (LEVEL_DIVISOR * (range + 1)));
+      level = q >= 1 ? 31 - Math.clz32(q) : 0;
+      lastRange = range;
+    }
     if (p > 0) {
-      const scale = 2 ** Math.min(level, lastLevel);
-      const da = (ra + Math.floor(h.azimuthStep / scale)) * scale;
-      const de = re * scale;
-      if (Math.abs(da) > h.turn || Math.abs(de) > h.turn) throw new ChunkError('an angle difference is larger than a turn');
+      const m = level < lastLevel ? level : lastLevel;
+      const da = (ra + stepShifted[m]) * pow2[m];
+      const de = re * pow2[m];
+      if (Math.abs(da) > turn || Math.abs(de) > turn) throw new ChunkError('an angle difference is larger than a turn');
       azimuth += da;
       elevation += de;
     }
@@ -216,7 +234,7 @@ function decodeSpherical(h, raw, n, out) {
       cosEl = Math.cos(elevation * angle);
       sinEl = Math.sin(elevation * angle);
     }
-    const r = range * h.step;
+    const r = range * step;
     const horizontal = r * cosEl;
     const az = azimuth * angle;
     const o = p * 4;
