@@ -1,9 +1,9 @@
 """The entropy coder of every payload: one Zstandard frame that declares its size.
 
-A payload is written in sections (a plane of residuals, say), each ending a zstd block, so each gets its
+A payload is written in sections (planes of residuals, say), each ending a zstd block, so each gets its
 own Huffman table: one table shared by planes of different distributions cost 0.5 bit per point on KITTI
-scans (docs/design.md, "The point codec"). Any zstd decoder reads the frame; the sections are only how
-the encoder chose to cut it.
+scans, and each table costs tens of bytes (docs/design.md, "The point codec"). Any zstd decoder reads
+the frame; the sections are only how the encoder chose to cut it.
 
 Decoding is strict, because the bytes come from the network: the frame must declare a size within what
 the chunk header allows (so nothing larger is ever allocated), decode to exactly that, and end where the

@@ -165,7 +165,7 @@ class FrameEncoder:
         if frame is None:
             return [((0.0, 0, (0, 0, 0), (0, 0, 0), 0, 0), zstd_payload.compress(raw))
                     for raw in float32.raw_planes(points, bounds)]
-        return [((frame.step, p.turn, p.widths, p.bases, p.azimuth_step, p.flags), zstd_payload.compress(*p.sections))
+        return [((frame.step, p.turn, p.widths, p.bases, p.azimuth_step, p.flags), zstd_payload.compress(*p.blocks))
                 for p in frame.chunks(bounds)]
 
     def _spherical(self, points: np.ndarray) -> spherical.SphericalFrame | None:

@@ -116,7 +116,7 @@ def encode_chunk(header: ChunkHeader, points: np.ndarray) -> bytes:
         planes = frame.chunks([(0, len(points))])[0]
         fields = {"step": frame.step, "turn": planes.turn, "widths": planes.widths, "bases": planes.bases,
                   "azimuth_step": planes.azimuth_step, "flags": planes.flags}
-        sections = planes.sections
+        sections = planes.blocks
     message = chunk_message(ChunkHeader(**{**header.__dict__, **fields}), *sections)
     if len(message) > MAX_MESSAGE_SIZE:
         raise ValueError(f"chunk message is {len(message)} bytes, more than {MAX_MESSAGE_SIZE}")
