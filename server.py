@@ -41,6 +41,7 @@ def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 def build_serve_parser() -> argparse.ArgumentParser:
     from data.cli import add_source_arguments
+    from sfu.cli import add_sfu_arguments
     from signaling.cli import add_signaling_arguments
     from stream.cli import add_stream_arguments
 
@@ -52,6 +53,7 @@ def build_serve_parser() -> argparse.ArgumentParser:
     add_source_arguments(parser)
     add_stream_arguments(parser)
     add_signaling_arguments(parser)
+    add_sfu_arguments(parser)
     return parser
 
 
@@ -123,6 +125,7 @@ def serve(argv: list[str]) -> int:
     from data.cli import create_source
     from data.source import SourceError
     from rtc.versions import dependency_problems
+    from sfu.cli import sfu_settings
     from signaling.app import ServerConfig, init_app
     from signaling.cli import (check_stream_name, connection_limits, ice_flags_given, ice_options, listen_url,
                                offer_rate, secret, tls_context)
@@ -140,8 +143,14 @@ def serve(argv: list[str]) -> int:
             if args.cert or args.key:
                 raise ValueError("--cert/--key serve HTTPS; with --signaling nothing listens here (give them to "
                                  "'server.py signal')")
+        sfu = sfu_settings(args)
+        if sfu is not None and args.signaling is not None:
+            raise ValueError("--sfu runs Janus beside a single-host streamer; through a rendezvous server it is "
+                             "not supported yet (docs/deploy.md)")
+        if sfu is not None and args.chunk_packets not in (None, 1):
+            raise ValueError("--sfu sends every chunk as one UDP datagram to Janus: --chunk-packets must be 1")
         source = create_source(args)
-        options = encoder_options(args)
+        options = encoder_options(args, sfu is not None)
         pacing = pacing_options(args)
         loss_tolerance = loss_tolerance_options(args)
         fit = fit_options(args)
@@ -162,12 +171,12 @@ def serve(argv: list[str]) -> int:
     broadcaster = FrameBroadcaster(source, options, args.fps, loop=args.loop)
     viewers = ViewerSettings(broadcaster, pacing, loss_tolerance, fit=fit, max_viewers=args.max_viewers or None,
                              connect_timeout=args.connect_timeout, silence_timeout=args.viewer_timeout)
-    cfg = ServerConfig(viewers, ice, token=token if args.signaling is None else None, offer_rate=rate)
+    cfg = ServerConfig(viewers, ice, token=token if args.signaling is None else None, offer_rate=rate, sfu=sfu)
     for problem in dependency_problems():
         logger.warning("%s", problem)
     fast = install_uvloop()
     logger.info("source: %s, %d frames per pass, %g fps, %s%s", source.description, len(source), args.fps,
-                encoder_options(args).describe(),
+                options.describe(),
                 ", uvloop" if fast else "")
     if args.signaling is not None:
         own_ice = ice if ice_flags_given(args) else None

@@ -52,11 +52,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 def streamer_args(args: argparse.Namespace) -> list[str]:
     out = ["--source", args.source, "--seed", str(args.seed), "--fps", str(args.fps),
-           "--quantize", str(args.quantize), "--chunk-packets", str(args.chunk_packets), "--pace", str(args.pace),
+           "--quantize", str(args.quantize), "--pace", str(args.pace),
            "--loss-tolerance", str(args.loss_tolerance), "--forward-tsn", args.forward_tsn, "--fit", args.fit,
            "--max-mbit", str(args.max_mbit), "--max-point-share", str(args.max_point_share),
            # the benchmark sets the load itself: no viewer cap, no offer rate limit
            "--max-viewers", "0", "--max-offers-per-minute", "0"]
+    if args.chunk_packets is not None:
+        out += ["--chunk-packets", str(args.chunk_packets)]
     if args.points:
         out += ["--points", str(args.points)]
     for flag, value in (("--kitti-dir", args.kitti_dir), ("--date", args.date), ("--drive", args.drive)):

@@ -10,11 +10,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from sfu.service import Sfu, SfuSettings, running_sfu
 from stream.messages import wire_fields
 from viewers.answer import LIVE_PEER_CONNECTIONS, UnusableOffer, answer_offer
 from viewers.memory import memory_report, release_soon
 from viewers.peer import ViewerPeer
 from viewers.settings import ViewerSettings
+from viewers.sfu_viewer import SfuViewer
 from viewers.websocket import WebSocketViewer
 
 from .client_files import CLIENT_DIR, add_client_routes, page
@@ -25,7 +27,7 @@ from .responses import read_body
 
 logger = logging.getLogger(__name__)
 
-PROTECTED = ("/", "/config", "/offer", "/ws", "/stats")
+PROTECTED = ("/", "/config", "/offer", "/ws", "/sfu", "/stats")
 """Paths that need the token when there is one; the client's code (/src, /vendor, /build) is public."""
 
 
@@ -42,11 +44,15 @@ class ServerConfig:
     """When set, the page, /config, /offer, /ws and /stats need it (signaling/guard.py)."""
     offer_rate: RateLimit | None = field(default_factory=RateLimit)
     """New offers and WebSocket viewers per client address; None: unlimited."""
+    sfu: SfuSettings | None = None
+    """When set, Janus runs beside the streamer, gets every frame once, and the page's viewers watch through it."""
 
 
 CONFIG = web.AppKey("config", ServerConfig)
 PEERS = web.AppKey("peers", set[ViewerPeer])
 WS_VIEWERS = web.AppKey("ws_viewers", set[WebSocketViewer])
+SFU_VIEWERS = web.AppKey("sfu_viewers", set[SfuViewer])
+SFU = web.AppKey("sfu", Sfu)
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -54,15 +60,18 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 async def config(request: web.Request) -> web.Response:
-    return web.json_response(request.app[CONFIG].ice.client_config(f"viewer@{request.remote}"))
+    body = request.app[CONFIG].ice.client_config(f"viewer@{request.remote}")
+    if SFU in request.app:
+        body["sfu"] = True
+    return web.json_response(body)
 
 
 def describe_viewers(app: web.Application) -> list[dict]:
-    return [v.describe() for v in (*app[PEERS], *app[WS_VIEWERS])]
+    return [v.describe() for v in (*app[PEERS], *app[WS_VIEWERS], *app[SFU_VIEWERS])]
 
 
 def viewer_count(app: web.Application) -> int:
-    return len(app[PEERS]) + len(app[WS_VIEWERS])
+    return len(app[PEERS]) + len(app[WS_VIEWERS]) + len(app[SFU_VIEWERS])
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -71,7 +80,8 @@ async def stats(request: web.Request) -> web.Response:
         gc.collect()
     return web.json_response({"broadcast": wire_fields(b.stats), "finished": b.finished,
                               "viewers": describe_viewers(request.app), "tasks": len(asyncio.all_tasks()),
-                              "peerConnections": len(LIVE_PEER_CONNECTIONS), "memory": memory_report()})
+                              "peerConnections": len(LIVE_PEER_CONNECTIONS), "memory": memory_report(),
+                              "sfu": request.app[SFU].describe() if SFU in request.app else None})
 
 
 async def offer(request: web.Request) -> web.Response:
@@ -111,6 +121,39 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+async def sfu_viewer(request: web.Request) -> web.StreamResponse:
+    """A viewer watching through the SFU: signaling and control over this WebSocket, points from Janus."""
+    cfg = request.app[CONFIG]
+    if SFU not in request.app:
+        return json_error(404, "this streamer runs without an SFU")
+    if (limited := rate_limited(cfg.offer_rate, request)) is not None:
+        return limited
+    try:
+        check_capacity(viewer_count(request.app), cfg.viewers.max_viewers)
+    except OfferError as exc:
+        return json_error(exc.status, str(exc))
+    ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    viewer = SfuViewer(ws, request, cfg.viewers, request.app[SFU])
+    request.app[SFU_VIEWERS].add(viewer)
+    logger.info("%s: connected from %s", viewer.label, request.remote)
+    try:
+        await viewer.serve()
+    finally:
+        request.app[SFU_VIEWERS].discard(viewer)
+    return ws
+
+
+async def _sfu_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[CONFIG].sfu
+    if settings is None:
+        yield
+        return
+    async with running_sfu(settings, app[CONFIG].viewers.broadcaster) as sfu:
+        app[SFU] = sfu
+        yield
+
+
 async def _broadcast_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(app[CONFIG].viewers.broadcaster.run())
     yield
@@ -121,6 +164,7 @@ async def _broadcast_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _close_peers(app: web.Application) -> None:
     viewers = [*app[PEERS], *app[WS_VIEWERS]]
     await asyncio.gather(*(v.close() for v in viewers), return_exceptions=True)
+    await asyncio.gather(*(v.ws.close() for v in app[SFU_VIEWERS]), return_exceptions=True)
 
 
 def init_app(cfg: ServerConfig) -> web.Application:
@@ -131,12 +175,15 @@ def init_app(cfg: ServerConfig) -> web.Application:
     app[CONFIG] = cfg
     app[PEERS] = set()
     app[WS_VIEWERS] = set()
+    app[SFU_VIEWERS] = set()
     app.router.add_get("/", index)
     app.router.add_get("/config", config)
     app.router.add_get("/stats", stats)
     app.router.add_post("/offer", offer)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/sfu", sfu_viewer)
     add_client_routes(app, cfg.client_dir)
     app.cleanup_ctx.append(_broadcast_ctx)
+    app.cleanup_ctx.append(_sfu_ctx)
     app.on_shutdown.append(_close_peers)
     return app

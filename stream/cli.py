@@ -23,8 +23,9 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
                             f"MM·0.87 of where it was), intensity as uint8 (default: {DEFAULT_QUANTIZE_MM:g}: below "
                             "any LiDAR's noise; about 3× fewer bytes than lossless, 5 mm about 4×); "
                             "0: lossless float32")
-    group.add_argument("--chunk-packets", type=int, default=DEFAULT_CHUNK_PACKETS, metavar="N",
-                       help=f"largest point message, in 1160-byte SCTP packets (default: {DEFAULT_CHUNK_PACKETS})")
+    group.add_argument("--chunk-packets", type=int, default=None, metavar="N",
+                       help=f"largest point message, in 1160-byte SCTP packets (default: {DEFAULT_CHUNK_PACKETS}; "
+                            "1 with --sfu)")
     group.add_argument("--fit", choices=["on", "off"], default="on",
                        help="on (default): each viewer gets the share of each frame its link carries now (a prefix "
                             "that covers the whole scene, sparser); off: every chunk of every frame, frames skipped "
@@ -46,8 +47,10 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
                             "comparison; Chromium viewers stall on lossy links with it: docs/protocol.md)")
 
 
-def encoder_options(args: argparse.Namespace) -> EncoderOptions:
-    return EncoderOptions(quantize_mm=args.quantize, chunk_packets=args.chunk_packets)
+def encoder_options(args: argparse.Namespace, one_packet: bool = False) -> EncoderOptions:
+    """``one_packet``: every chunk fits one packet unless the flags say otherwise (behind an SFU)."""
+    packets = args.chunk_packets if args.chunk_packets is not None else 1 if one_packet else DEFAULT_CHUNK_PACKETS
+    return EncoderOptions(quantize_mm=args.quantize, chunk_packets=packets)
 
 
 def fit_options(args: argparse.Namespace) -> FitOptions:

@@ -68,7 +68,17 @@ class Resume:
     type: ClassVar[str] = "resume"
 
 
-ViewerMessage = Ping | ViewerStats | Pause | Resume
+@dataclass(frozen=True)
+class SfuAnswer:
+    """Through the SFU: the viewer's answer to the ``sfuOffer`` Janus made for it."""
+
+    type: ClassVar[str] = "sfuAnswer"
+    sdp: str
+
+
+ViewerMessage = Ping | ViewerStats | Pause | Resume | SfuAnswer
+MAX_SDP = 12 * 1024
+"""Characters of an SDP answer a viewer may send through the SFU."""
 
 
 def parse_viewer_message(text: str | bytes) -> ViewerMessage:
@@ -92,6 +102,11 @@ def parse_viewer_message(text: str | bytes) -> ViewerMessage:
         return Pause()
     if kind == Resume.type:
         return Resume()
+    if kind == SfuAnswer.type:
+        sdp = message.get("sdp")
+        if not isinstance(sdp, str) or not sdp.startswith("v=0") or len(sdp) > MAX_SDP:
+            raise ValueError(f"sfuAnswer 'sdp' must be an SDP text of at most {MAX_SDP} characters")
+        return SfuAnswer(sdp)
     raise ValueError(f"unknown control message type {kind!r}")
 
 
@@ -164,7 +179,29 @@ class End(SenderStatsMessage):
     type: ClassVar[str] = "end"
 
 
-ServerMessage = Hello | Pong | SenderStatsMessage | End
+@dataclass(frozen=True)
+class SfuOffer:
+    """Through the SFU: Janus's offer for this viewer; the viewer answers with ``sfuAnswer``, opening the
+    point channel itself under ``label`` (the one Janus sends on), unordered and without retransmissions."""
+
+    type: ClassVar[str] = "sfuOffer"
+    sdp: str
+    label: str
+    tier: int
+    """The mountpoint (tier) the viewer starts on."""
+
+
+@dataclass(frozen=True)
+class SfuTier:
+    """Through the SFU: the viewer was moved to another tier (a larger or smaller share of each frame)."""
+
+    type: ClassVar[str] = "sfuTier"
+    tier: int
+    share: float
+    reason: str
+
+
+ServerMessage = Hello | Pong | SenderStatsMessage | End | SfuOffer | SfuTier
 
 
 def encode(message: ServerMessage | ViewerMessage) -> str:

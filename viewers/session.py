@@ -65,7 +65,12 @@ class ViewerSession:
             self.control_errors += 1
             logger.debug("%s: ignored control message: %s", self.label, exc)
             return
-        self._handlers[type(message)](message)
+        handler = self._handlers.get(type(message))
+        if handler is None:  # a message of another transport (sfuAnswer on a direct connection)
+            self.control_errors += 1
+            logger.debug("%s: ignored %s: not for this transport", self.label, message.type)
+            return
+        handler(message)
 
     def _on_ping(self, ping: Ping) -> None:
         self._send(Pong(ping.id, ping.t0, time.time()))

@@ -1,5 +1,7 @@
 // WebRTC connection to the streamer: fetches ICE servers, opens the two data channels, sends the
 // offer, and reconnects by itself (with backoff) when the connection fails or the server restarts.
+// Behind an SFU (the server's /config says so) the same connection goes through Janus (sfu.js).
+import { startViaSfu } from './sfu.js';
 
 /** Longest control message the client parses (the server's are a few hundred bytes). */
 const MAX_CONTROL_TEXT = 64 * 1024;
@@ -34,7 +36,7 @@ export const POINTS_CHANNEL_OPTIONS = Object.freeze({ ordered: false, maxRetrans
  * What both transports share: state events, control-text parsing, reconnect with backoff, stop.
  * Subclasses implement ``start()`` (open the transport), ``teardown()`` and ``sendControl()``.
  */
-class ReconnectingConnection extends EventTarget {
+export class ReconnectingConnection extends EventTarget {
   /**
    * @param {{baseUrl?: string, onPoints:(data:ArrayBuffer)=>void, onControl:(msg:object)=>void}} opts
    */
@@ -110,6 +112,11 @@ export class StreamConnection extends ReconnectingConnection {
     this.pointsOptions = POINTS_CHANNEL_OPTIONS;
     /** Milliseconds since start() at each connection step, for diagnosing slow starts. */
     this.timings = {};
+    /** Through the SFU: the WebSocket carrying signaling and control (sfu.js); null on a direct connection. */
+    this.controlSocket = null;
+    this.viaSfu = false;
+    /** Through the SFU: the tier (mountpoint) this viewer is on and its share of each frame. */
+    this.tier = null;
   }
 
   /** Record a connection step; listeners get a 'step' event (detail: the step's name). */
@@ -127,6 +134,10 @@ export class StreamConnection extends ReconnectingConnection {
     this.setState('connecting');
     try {
       const cfg = await this.fetchJson('/config');
+      if (cfg.sfu && this.pointsOptions === POINTS_CHANNEL_OPTIONS) {
+        startViaSfu(this, cfg, waitIceGathering);
+        return;
+      }
       this.mark('config');
       const pc = new RTCPeerConnection({
         iceServers: cfg.iceServers || [],
@@ -177,7 +188,10 @@ export class StreamConnection extends ReconnectingConnection {
   }
 
   sendControl(message) {
-    if (this.control && this.control.readyState === 'open') this.control.send(JSON.stringify(message));
+    const text = JSON.stringify(message);
+    if (this.controlSocket) {
+      if (this.controlSocket.readyState === WebSocket.OPEN) this.controlSocket.send(text);
+    } else if (this.control && this.control.readyState === 'open') this.control.send(text);
   }
 
   /**
@@ -186,28 +200,22 @@ export class StreamConnection extends ReconnectingConnection {
    */
   async path() {
     if (!this.pc) return null;
-    const stats = await this.pc.getStats();
-    let pair = null;
-    stats.forEach((s) => {
-      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
-    });
-    if (!pair) stats.forEach((s) => {
-      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
-    });
-    if (!pair) return null;
-    const local = stats.get(pair.localCandidateId);
-    const remote = stats.get(pair.remoteCandidateId);
-    if (!local || !remote) return null;
-    return {
-      local: local.candidateType, remote: remote.candidateType, protocol: local.protocol,
-      relayProtocol: local.candidateType === 'relay' ? local.relayProtocol || null : null,
-      localAddress: `${local.address}:${local.port}`, remoteAddress: `${remote.address}:${remote.port}`,
-    };
+    const path = await selectedPath(this.pc);
+    if (path && this.viaSfu) {
+      path.via = 'SFU';
+      path.tier = this.tier;
+    }
+    return path;
   }
 
   teardown() {
     const pc = this.pc;
     this.pc = null;
+    if (this.controlSocket) {
+      this.controlSocket.onclose = null;
+      this.controlSocket.close();
+      this.controlSocket = null;
+    }
     if (this.control) this.control.onclose = null;
     this.control = null;
     this.points = null;
@@ -218,8 +226,29 @@ export class StreamConnection extends ReconnectingConnection {
   }
 }
 
+/** The selected ICE candidate pair of ``pc`` as the HUD shows it (see StreamConnection.path), or null. */
+export async function selectedPath(pc) {
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+  });
+  if (!pair) stats.forEach((s) => {
+    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+  });
+  if (!pair) return null;
+  const local = stats.get(pair.localCandidateId);
+  const remote = stats.get(pair.remoteCandidateId);
+  if (!local || !remote) return null;
+  return {
+    local: local.candidateType, remote: remote.candidateType, protocol: local.protocol,
+    relayProtocol: local.candidateType === 'relay' ? local.relayProtocol || null : null,
+    localAddress: `${local.address}:${local.port}`, remoteAddress: `${remote.address}:${remote.port}`,
+  };
+}
+
 /** Wait until ICE gathering completes (the server does not trickle), at most ``ms``. */
-function waitIceGathering(pc, ms) {
+export function waitIceGathering(pc, ms) {
   if (pc.iceGatheringState === 'complete') return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);

@@ -74,5 +74,6 @@ export function describePath(path) {
   if (path.local === 'websocket') return 'websocket (tcp)';
   const local = path.relayProtocol ? `${path.local} (${path.relayProtocol})` : path.local;
   const relayed = path.local === 'relay' || path.remote === 'relay';
-  return `${local} → ${path.remote}${relayed ? '' : ' (direct)'}`;
+  const via = path.via ? ` via ${path.via}${path.tier ? `, ${Math.round(path.tier.share * 100)} % tier` : ''}` : '';
+  return `${local} → ${path.remote}${relayed ? '' : ' (direct)'}${via}`;
 }

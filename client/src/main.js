@@ -46,6 +46,10 @@ function init() {
   connection.addEventListener('state', (ev) => {
     if (ev.detail.state !== 'connecting') initScene(); // open (WebSocket), or failed before an offer
     status.state = ev.detail.state;
+    const points = connection.points;
+    status.pointsChannel = ev.detail.state === 'open' && points
+      ? { label: points.label, ordered: points.ordered, maxRetransmits: points.maxRetransmits, viaSfu: connection.viaSfu }
+      : null;
     if (ev.detail.state === 'reconnecting') assembler.reset();
     if (ev.detail.detail) console.info(`stream: ${ev.detail.state}: ${ev.detail.detail}`);
   });

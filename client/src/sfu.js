@@ -1,0 +1,69 @@
+// Watching through the SFU (a streamer run with --sfu janus): the server's /config says so. Signaling and
+// control go over one WebSocket to /sfu; the points come from Janus on a data channel this page opens
+// itself, under the label Janus sends on, unordered and without retransmissions (docs/protocol.md, "SFU").
+
+/**
+ * Connect ``conn`` (a StreamConnection) through the SFU: sets ``conn.controlSocket``, ``conn.pc`` and
+ * ``conn.points``, and calls ``conn.opened()`` when the point channel opens.
+ * @param {import('./connection.js').StreamConnection} conn
+ * @param {{iceServers?: RTCIceServer[], iceTransportPolicy?: string}} cfg the server's /config
+ * @param {(pc: RTCPeerConnection, ms: number) => Promise<void>} waitIceGathering
+ */
+export function startViaSfu(conn, cfg, waitIceGathering) {
+  const base = conn.baseUrl || window.location.origin;
+  const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/sfu`);
+  conn.controlSocket = ws;
+  conn.viaSfu = true;
+  ws.onmessage = (ev) => {
+    if (typeof ev.data !== 'string') {
+      conn.controlErrors += 1;
+      return;
+    }
+    let msg = null;
+    try {
+      msg = JSON.parse(ev.data);
+    } catch {
+      /* counted below */
+    }
+    if (msg && msg.type === 'sfuOffer' && typeof msg.sdp === 'string' && typeof msg.label === 'string') {
+      answer(conn, cfg, ws, msg, waitIceGathering).catch((err) => conn.scheduleRetry(err.message || String(err)));
+    } else if (msg && msg.type === 'sfuTier') {
+      conn.tier = { tier: msg.tier, share: msg.share, reason: msg.reason };
+      conn.dispatchEvent(new CustomEvent('tier', { detail: conn.tier }));
+    } else {
+      conn.controlText(ev.data);
+    }
+  };
+  ws.onclose = () => conn.scheduleRetry('SFU connection closed');
+}
+
+async function answer(conn, cfg, ws, offer, waitIceGathering) {
+  conn.mark('config');
+  const pc = new RTCPeerConnection({
+    iceServers: cfg.iceServers || [],
+    iceTransportPolicy: cfg.iceTransportPolicy === 'relay' ? 'relay' : 'all',
+  });
+  conn.pc = pc;
+  conn.tier = { tier: offer.tier, share: 1, reason: '' };
+  await pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
+  // Opened here, not by Janus: Janus would open an ordered, reliable channel of its own
+  const points = pc.createDataChannel(offer.label, conn.pointsOptions);
+  points.binaryType = 'arraybuffer';
+  points.onmessage = (ev) => conn.onPoints(ev.data);
+  points.onopen = () => {
+    conn.mark('open');
+    conn.opened();
+  };
+  conn.points = points;
+  pc.onconnectionstatechange = () => {
+    const s = pc.connectionState;
+    if (s === 'failed' || s === 'closed') conn.scheduleRetry(`connection ${s}`);
+    else if (s === 'disconnected') conn.setState('disconnected');
+  };
+  await pc.setLocalDescription(await pc.createAnswer());
+  conn.mark('offer');
+  await waitIceGathering(pc, 2000);
+  conn.mark('gathered');
+  ws.send(JSON.stringify({ type: 'sfuAnswer', sdp: pc.localDescription.sdp }));
+  conn.mark('answered');
+}

@@ -1,0 +1,66 @@
+"""Which tier a viewer behind the SFU should be on: a larger share of each frame while it keeps up, a
+smaller one when its backlog at Janus or its latency grows, and out when it stops reading altogether.
+
+Janus queues without bound for a slow viewer and never drops (docs/design.md, "Fan-out through
+Janus"), so the signaling server watches each viewer's queue at Janus (the admin API's
+``queued-packets``) and the viewer's own reports, and acts on them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .janus import Tier
+
+
+@dataclass(frozen=True)
+class TierPolicy:
+    down_queue: int = 200
+    """Packets queued at Janus for the viewer above which it moves down a tier (a 123k-point frame at 5 mm
+    is about 110 packets)."""
+    drop_queue: int = 2000
+    """Packets queued at Janus above which the viewer is disconnected: it has stopped reading."""
+    down_latency_ms: float = 400.0
+    """Median latency a viewer reports above which it moves down a tier."""
+    up_after: float = 5.0
+    """Seconds of good reports (no queue, latency under half ``down_latency_ms``) before moving up a tier."""
+
+
+@dataclass
+class TierChoice:
+    """The tier one viewer is on and how long it has been doing well there."""
+
+    tiers: tuple[Tier, ...]
+    """Largest share first."""
+    policy: TierPolicy
+    index: int = 0
+    good_since: float | None = None
+
+    @property
+    def tier(self) -> Tier:
+        return self.tiers[self.index]
+
+    def update(self, now: float, queued: int | None, latency_ms: float | None) -> str | None:
+        """Apply one observation; returns why the tier changed ('' unchanged), or 'drop' to disconnect."""
+        p = self.policy
+        if queued is not None and queued > p.drop_queue:
+            return "drop"
+        slow = (queued is not None and queued > p.down_queue) or (latency_ms is not None
+                                                                  and latency_ms > p.down_latency_ms)
+        if slow:
+            self.good_since = None
+            if self.index + 1 < len(self.tiers):
+                self.index += 1
+                return f"queue {queued} packets, latency {latency_ms} ms"
+            return ""
+        good = (queued is None or queued < p.down_queue // 4) and (latency_ms is None
+                                                                   or latency_ms < p.down_latency_ms / 2)
+        if not good:
+            self.good_since = None
+            return ""
+        if self.good_since is None:
+            self.good_since = now
+        if self.index > 0 and now - self.good_since >= p.up_after:
+            self.index -= 1
+            self.good_since = now
+            return f"kept up for {p.up_after:g} s"
+        return ""
