@@ -292,11 +292,14 @@ class WebSocketReceiver(BaseReceiver):
 
 def make_receiver(transport: str, base_url: str, on_frame: Callable[[AssembledFrame], None] | None = None
                   ) -> BaseReceiver:
-    """A viewer for one of the benchmark's transports: webrtc-unreliable, webrtc-reliable, websocket."""
+    """A viewer for one of the benchmark's transports: webrtc-unreliable, webrtc-reliable, websocket, sfu."""
     if transport == "webrtc-unreliable":
         return PointReceiver(base_url, ReceiverOptions(ordered=False, max_retransmits=0), on_frame)
     if transport == "webrtc-reliable":
         return PointReceiver(base_url, ReceiverOptions(ordered=True, max_retransmits=None), on_frame)
     if transport == "websocket":
         return WebSocketReceiver(base_url, on_frame=on_frame)
-    raise ValueError(f"unknown transport {transport!r} (webrtc-unreliable, webrtc-reliable, websocket)")
+    if transport == "sfu":
+        from .sfu_receiver import SfuReceiver  # it builds on this module
+        return SfuReceiver(base_url, on_frame=on_frame)
+    raise ValueError(f"unknown transport {transport!r} (webrtc-unreliable, webrtc-reliable, websocket, sfu)")

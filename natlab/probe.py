@@ -47,12 +47,12 @@ async def probe_chromium(url: str, frames: int, timeout: float) -> dict[str, Any
                 "({frames: window.pointStream.framesDrawn, points: window.pointStream.lastDrawnPoints,"
                 " path: window.pointStream.path, firstFrameMs: window.pointStream.firstFrameMs,"
                 " hudPath: document.querySelector('[data-field=path]').textContent,"
-                " steps: window.pointStream.connectTimings})")
+                " steps: window.pointStream.connectTimings, pointsChannel: window.pointStream.pointsChannel})")
         finally:
             await browser.close()
     return {"viewer": "chromium", "frames": status["frames"], "points": status["points"], "path": status["path"],
             "hud_path": status["hudPath"], "first_frame_s": round(status["firstFrameMs"] / 1000, 3),
-            "steps_ms": status["steps"], "page_errors": errors}
+            "steps_ms": status["steps"], "points_channel": status["pointsChannel"], "page_errors": errors}
 
 
 def main() -> int:

@@ -8,8 +8,9 @@ cd "$ROOT"
 
 # chromium: browser tests. nftables, iptables, libnetfilter-queue-dev: link emulation (bench profiles).
 # coturn: the TURN server of the NAT lab and its tests (they start their own; see install_debian).
+# janus: the SFU (server.py --sfu janus starts its own with its own configuration; never the service).
 # openssl: self-signed certificates for the HTTPS tests.
-WANT_DEBIAN="${SETUP_DEBIAN_PACKAGES:-chromium nftables iptables libnetfilter-queue-dev coturn openssl}"
+WANT_DEBIAN="${SETUP_DEBIAN_PACKAGES:-chromium nftables iptables libnetfilter-queue-dev coturn janus openssl}"
 
 install_debian() {
     local missing=()
@@ -23,8 +24,8 @@ install_debian() {
     fi
     echo "setup: installing Debian packages: ${missing[*]}"
     apt-get update -qq
-    # coturn's package would start and enable a system-wide TURN server on port 3478; the tests run their
-    # own instances with their own config. Keep the package from starting services while it installs.
+    # coturn's and janus's packages would start and enable system-wide servers; the streamer and the tests
+    # run their own instances with their own config. Keep the packages from starting services while installing.
     local policy=/usr/sbin/policy-rc.d created_policy=0
     if [ ! -e "$policy" ]; then
         printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && created_policy=1
@@ -32,8 +33,10 @@ install_debian() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
         [ "$created_policy" -eq 1 ] && rm -f "$policy"; return 1; }
     [ "$created_policy" -eq 1 ] && rm -f "$policy"
-    if [[ " ${missing[*]} " == *" coturn "* ]] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-        systemctl disable coturn >/dev/null 2>&1 || true  # installed for the tests, not as a service
+    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+        for service in coturn janus; do  # installed for the streamer and the tests, not as services
+            [[ " ${missing[*]} " == *" $service "* ]] && systemctl disable --now "$service" >/dev/null 2>&1 || true
+        done
     fi
 }
 

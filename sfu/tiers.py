@@ -2,8 +2,9 @@
 smaller one when its backlog at Janus or its latency grows, and out when it stops reading altogether.
 
 Janus queues without bound for a slow viewer and never drops (docs/design.md, "Fan-out through
-Janus"), so the signaling server watches each viewer's queue at Janus (the admin API's
-``queued-packets``) and the viewer's own reports, and acts on them.
+Janus"), so the signaling server watches the viewer's own reports (latency of the frames it draws),
+its queue at Janus where Janus shows one (the admin API's ``queued-packets``; data-channel messages
+waiting in Janus's SCTP stack are not counted there), and its silence, and acts on them.
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ class TierPolicy:
     """Median latency a viewer reports above which it moves down a tier."""
     up_after: float = 5.0
     """Seconds of good reports (no queue, latency under half ``down_latency_ms``) before moving up a tier."""
+    silence: float = 5.0
+    """Seconds without a word from the viewer after which it is disconnected: a viewer that stopped (a
+    frozen process, a dead tab) no longer acknowledges, and Janus would queue its points without bound."""
 
 
 @dataclass

@@ -48,6 +48,9 @@ class SfuViewer:
         self.control_errors = 0
         self.started = False
         self.queued: int | None = None
+        self.last_heard = time.monotonic()
+        self.reports = 0
+        """viewerStats received; each is acted on once."""
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "label": self.label, "transport": "sfu", "remote": self.remote,
@@ -86,6 +89,7 @@ class SfuViewer:
             logger.info("%s: left", self.label)
 
     async def _on_control(self, text: str) -> None:
+        self.last_heard = time.monotonic()
         try:
             message = parse_viewer_message(text)
         except ValueError as exc:
@@ -103,6 +107,7 @@ class SfuViewer:
             await self._send(Pong(message.id, message.t0, time.time()))
         elif isinstance(message, ViewerStats):
             self.viewer_stats = message.fields
+            self.reports += 1
         elif isinstance(message, Pause):
             await self.janus.pause()
         elif isinstance(message, Resume):
@@ -110,6 +115,7 @@ class SfuViewer:
 
     async def _watch(self) -> None:
         """Once a second: ask for the viewer's report, read its queue at Janus, and move or drop it."""
+        acted_on = 0
         while True:
             await asyncio.sleep(self.settings.stats_interval)
             if not self.started:
@@ -122,13 +128,15 @@ class SfuViewer:
             except (JanusError, aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
                 logger.debug("%s: handle_info: %s", self.label, exc)
                 self.queued = None
-            latency = self.viewer_stats.get("latencyMs")
+            latency = self.viewer_stats.get("latencyMs") if self.reports > acted_on else None
             latency = latency.get("p50") if isinstance(latency, dict) else latency
-            reason = self.choice.update(time.monotonic(), self.queued,
-                                        latency if isinstance(latency, (int, float)) else None)
-            if reason == "drop":
-                logger.warning("%s: %s packets queued at Janus: it stopped reading; disconnected",
-                               self.label, self.queued)
+            acted_on = self.reports
+            now = time.monotonic()
+            silent = now - self.last_heard
+            reason = self.choice.update(now, self.queued, latency if isinstance(latency, (int, float)) else None)
+            if reason == "drop" or silent > self.choice.policy.silence:
+                why = f"silent for {silent:.0f} s" if reason != "drop" else f"{self.queued} packets queued at Janus"
+                logger.warning("%s: %s: it stopped reading; disconnected", self.label, why)
                 await self.ws.close(code=1008, message=b"not reading")
                 return
             if reason:

@@ -1,0 +1,110 @@
+"""The headless viewer through the SFU (a streamer run with ``--sfu janus``), as the page does it
+(client/src/sfu.js): signaling and control over the WebSocket ``/sfu``, points from Janus on a data
+channel this viewer opens under the label Janus sends on, unordered and without retransmissions."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+
+from rtc.ice_path import selected_path
+from rtc.sctp_reassembly import use_unordered_reassembly
+from signaling.ice import rtc_configuration
+from stream.messages import SenderStatsMessage, SfuAnswer, SfuOffer, SfuTier, ViewerStats, encode
+from stream.tasks import TaskSet
+from stream.untrusted_json import loads_bounded
+
+from .assembler import AssembledFrame
+from .receiver import MAX_SERVER_CONTROL, BaseReceiver, ReceiverOptions
+
+logger = logging.getLogger(__name__)
+
+
+class SfuReceiver(BaseReceiver):
+    transport = "sfu"
+
+    def __init__(self, base_url: str, options: ReceiverOptions = ReceiverOptions(),
+                 on_frame: Callable[[AssembledFrame], None] | None = None, token: str | None = None) -> None:
+        super().__init__(base_url, options, on_frame, token)
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._sends = TaskSet("sfu receiver")
+        self._pc: RTCPeerConnection | None = None
+        self.points: RTCDataChannel | None = None
+        self.tiers: list[dict[str, Any]] = []
+        self._reported = 0
+        """The ``sfuTier`` messages received: each move between tiers."""
+
+    async def _open(self) -> None:
+        self._http = aiohttp.ClientSession(headers=self._headers)
+        async with self._http.get(f"{self.base_url}/config") as resp:
+            if resp.status != 200:
+                raise ConnectionError(f"/config refused ({resp.status}): {await resp.text()}")
+            config = await resp.json()
+        if not config.get("sfu"):
+            raise ConnectionError("this streamer runs without an SFU")
+        rtc = rtc_configuration(config)
+        url = self.base_url.replace("http://", "ws://").replace("https://", "wss://") + "/sfu"
+        self._ws = await self._http.ws_connect(url, max_msg_size=MAX_SERVER_CONTROL)
+        self._reader = asyncio.create_task(self._read(rtc))
+
+    async def _read(self, rtc: RTCConfiguration) -> None:
+        assert self._ws is not None
+        async for msg in self._ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                kind = loads_bounded(msg.data, MAX_SERVER_CONTROL, "control message").get("type")
+            except (ValueError, AttributeError):
+                kind = None
+            if kind == SfuOffer.type:
+                await self._answer(rtc, loads_bounded(msg.data, MAX_SERVER_CONTROL, "sfuOffer"))
+            elif kind == SfuTier.type:
+                self.tiers.append(loads_bounded(msg.data, MAX_SERVER_CONTROL, "sfuTier"))
+            else:
+                self._on_control(msg.data)
+                if kind == SenderStatsMessage.type:
+                    self._report()
+        self.state.ended = True
+        self._frame_event.set()
+
+    async def _answer(self, rtc: RTCConfiguration, offer: dict[str, Any]) -> None:
+        self._pc = pc = RTCPeerConnection(rtc)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        self.points = pc.createDataChannel(offer["label"], ordered=self.options.ordered,
+                                           maxRetransmits=self.options.max_retransmits)
+        self.points.on("message", self._on_points)
+        use_unordered_reassembly(pc.sctp)
+        await pc.setLocalDescription(await pc.createAnswer())
+        self._send_text(encode(SfuAnswer(pc.localDescription.sdp)))
+
+    def _report(self) -> None:
+        """Answer the server's senderStats as the page does: the median latency of the frames since the last
+        report (the server moves a viewer whose frames arrive late to a smaller tier)."""
+        recent = sorted(r.latency for r in self.state.records[self._reported:])
+        self._reported = len(self.state.records)
+        latency = round(1000 * recent[len(recent) // 2], 1) if recent else None
+        self._send_text(encode(ViewerStats({"latencyMs": latency, "framesDrawn": len(self.state.records)})))
+
+    def path(self) -> dict[str, Any] | None:
+        return selected_path(self._pc) if self._pc is not None else None
+
+    def _send_text(self, text: str) -> None:
+        if self._ws is not None and not self._ws.closed:
+            self._sends.spawn(self._ws.send_str(text))
+
+    async def _close_transport(self) -> None:
+        await self._sends.close()
+        if self._pc is not None:
+            await self._pc.close()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
