@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         print("server.py bench: error: --duration must be > 0, --viewers >= 1, --warmup >= 0", file=sys.stderr)
         return 2
     profile = link_profile(args)
+    if "sfu" in transports and profile is None:
+        print("server.py bench: error: the sfu row needs a link profile (--profile lan, say): Janus offers no "
+              "loopback candidates, so its viewers run in their own network namespace", file=sys.stderr)
+        return 2
     try:
         steps = [(float(at), float(mbit)) for mbit, at in (s.split("@") for s in args.rate_steps.split(",") if s)]
     except ValueError:

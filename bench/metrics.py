@@ -38,6 +38,9 @@ class TransportRun:
     chunks_lost: int = 0
     bytes_received: int = 0
     sender_cpu_seconds: float = 0.0
+    """The streamer's process tree, less Janus where there is one."""
+    sfu_cpu_seconds: float | None = None
+    """Janus's, behind the SFU row; None elsewhere."""
     receiver_cpu_seconds: float = 0.0
     viewers: int = 1
     first_frame_ms: list[float] | None = None
@@ -77,6 +80,8 @@ class TransportRun:
             "t3_expired": self.t3_expired,
             "mbit_per_s": self.bytes_received * 8 / self.duration / 1e6 if self.duration else 0.0,
             "sender_cpu_pct": 100.0 * self.sender_cpu_seconds / self.duration if self.duration else 0.0,
+            "sfu_cpu_pct": (100.0 * self.sfu_cpu_seconds / self.duration
+                            if self.duration and self.sfu_cpu_seconds is not None else None),
             "receiver_cpu_pct": 100.0 * self.receiver_cpu_seconds / self.duration if self.duration else 0.0,
             "first_frame_ms": max(self.first_frame_ms) if self.first_frame_ms else None,
             "decode_ms_per_frame": self.decode_ms_per_frame,
@@ -136,7 +141,8 @@ def table(summaries: list[dict[str, Any]]) -> str:
             ("p50 ms", ("latency_ms", "p50"), "{:.0f}"), ("p95 ms", ("latency_ms", "p95"), "{:.0f}"),
             ("p99 ms", ("latency_ms", "p99"), "{:.0f}"), ("max ms", ("latency_ms", "max"), "{:.0f}"),
             ("stalls≥0.5s", "stalls", "{}"), ("T3", "t3_expired", "{}"), ("Mbit/s", "mbit_per_s", "{:.1f}"),
-            ("sender CPU %", "sender_cpu_pct", "{:.0f}"), ("receiver CPU %", "receiver_cpu_pct", "{:.0f}")]
+            ("sender CPU %", "sender_cpu_pct", "{:.0f}"), ("Janus CPU %", "sfu_cpu_pct", "{:.0f}"),
+            ("receiver CPU %", "receiver_cpu_pct", "{:.0f}")]
     rows = [[c[0] for c in cols] + (["recovery s"] if any(s["recovery_s"] for s in summaries) else [])]
     for s in summaries:
         row = []

@@ -14,19 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.process import ROOT, StreamerProcess
+from lab.process import ROOT, StreamerProcess, descendant_named, tree_cpu_seconds
 
 from .metrics import FrameSample, TransportRun
 from .viewers import server_stats
 
 logger = logging.getLogger(__name__)
 
-TRANSPORTS = ("webrtc-unreliable", "webrtc-unfitted", "webrtc-reliable", "websocket")
+TRANSPORTS = ("webrtc-unreliable", "webrtc-unfitted", "webrtc-reliable", "websocket", "sfu")
 VIEWER_TRANSPORT = {"webrtc-unfitted": "webrtc-unreliable"}
 """What the viewer connects with, where a row differs only on the streamer's side."""
-STREAMER_FLAGS = {"webrtc-unfitted": ["--fit", "off"]}
+STREAMER_FLAGS = {"webrtc-unfitted": ["--fit", "off"], "sfu": ["--sfu", "janus"]}
 """Streamer flags of a row: webrtc-unfitted is the unreliable channel with every chunk of every frame (the
-sender before link fitting), to compare in the same run."""
+sender before link fitting), to compare in the same run; sfu runs Janus beside the streamer, and the
+viewers watch through it (it needs a link profile: Janus offers no loopback candidates)."""
 
 
 @dataclass
@@ -106,7 +107,8 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         frozen_id = None
         if stalled is not None:
             (frozen_id,) = [v["id"] for v in (await asyncio.to_thread(server_stats, streamer.url))["viewers"]]
-        cpu_task = asyncio.create_task(sample_streamer_cpu(streamer, plan.warmup + 1.0))
+        janus = descendant_named(streamer.proc.pid, "janus") if transport == "sfu" else None
+        cpu_task = asyncio.create_task(sample_streamer_cpu(streamer, plan.warmup + 1.0, janus))
         steps = asyncio.create_task(step_rates(plan, run)) if plan.rate_steps else None
         try:
             result = await run_viewers(plan, transport, streamer.url, tick)
@@ -120,7 +122,9 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
             if stalled is not None:
                 stalled.kill()
                 await stalled.wait()
-        run.sender_cpu_seconds = await cpu_task * result["duration"]
+        streamer_share, janus_share = await cpu_task
+        run.sender_cpu_seconds = streamer_share * result["duration"]
+        run.sfu_cpu_seconds = janus_share * result["duration"] if janus is not None else None
         run.duration = result["duration"]
         run.samples = [FrameSample(**s) for s in result["samples"]]
         run.chunks_received, run.chunks_lost = result["chunks_received"], result["chunks_lost"]
@@ -130,15 +134,15 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         run.decode_ms_per_frame = result.get("decode_ms_per_frame")
         before, after = result["before"], result["after"]
         run.frames_offered = after["broadcast"]["framesEncoded"] - before["broadcast"]["framesEncoded"]
-        measured = [v for v in after["viewers"] if v["sender"] and v["id"] != frozen_id]
+        measured = [v for v in after["viewers"] if v.get("sender") and v["id"] != frozen_id]
         if frozen_id is not None:
             # the streamer closes a viewer that stays silent (--viewer-timeout; a WebSocket's heartbeat):
             # then its last figures are those of the start of the measurement
-            last = [v for v in (*after["viewers"], *before["viewers"]) if v["id"] == frozen_id and v["sender"]]
+            last = [v for v in (*after["viewers"], *before["viewers"]) if v["id"] == frozen_id and v.get("sender")]
             frozen = last[0]["sender"] if last else {"framesSent": 0, "framesSkipped": 0}
             run.stalled_viewer = {"frames_sent": frozen["framesSent"], "frames_skipped": frozen["framesSkipped"],
                                   "closed_by_streamer": not any(v["id"] == frozen_id for v in after["viewers"])}
-        skipped_before = {v["id"]: v["sender"]["framesSkipped"] for v in before["viewers"] if v["sender"]}
+        skipped_before = {v["id"]: v["sender"]["framesSkipped"] for v in before["viewers"] if v.get("sender")}
         run.frames_skipped = sum(v["sender"]["framesSkipped"] - skipped_before.get(v["id"], 0) for v in measured)
         run.t3_expired = t3_expired(before, measured)
     except Exception as exc:  # a transport that fails is reported, the others still run
@@ -189,19 +193,27 @@ async def start_stalled_viewer(plan: BenchPlan, transport: str, url: str) -> asy
     return proc
 
 
-async def sample_streamer_cpu(streamer: StreamerProcess, skip: float) -> float:
-    """Streamer CPU share (cores) from ``skip`` seconds in until cancelled or the viewers finish."""
+async def sample_streamer_cpu(streamer: StreamerProcess, skip: float, janus: int | None = None
+                              ) -> tuple[float, float]:
+    """CPU shares (cores) of the streamer's process tree less Janus, and of Janus (pid ``janus``, a child of
+    the streamer; 0 without), from ``skip`` seconds in until cancelled or the viewers finish."""
     await asyncio.sleep(skip)
     loop = asyncio.get_running_loop()
-    t0, c0 = loop.time(), streamer.cpu_seconds()
-    share = 0.0
+
+    def janus_seconds() -> float:
+        return tree_cpu_seconds(janus) if janus is not None else 0.0
+
+    t0, c0, j0 = loop.time(), streamer.cpu_seconds(), janus_seconds()
+    shares = (0.0, 0.0)
     try:
         while streamer.proc.poll() is None:
             await asyncio.sleep(1.0)
-            share = (streamer.cpu_seconds() - c0) / max(loop.time() - t0, 1e-6)
+            elapsed = max(loop.time() - t0, 1e-6)
+            j = janus_seconds() - j0
+            shares = ((streamer.cpu_seconds() - c0 - j) / elapsed, j / elapsed)
     except asyncio.CancelledError:
         pass
-    return share
+    return shares
 
 
 async def run_bench(plan: BenchPlan, progress: Callable[[float], None]) -> list[TransportRun]:

@@ -47,6 +47,21 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def descendant_named(pid: int, name: str) -> int | None:
+    """The pid of a running descendant of ``pid`` whose command name is ``name``, if any."""
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            if p != pid and Path(f"/proc/{p}/comm").read_text().strip() == name:
+                return p
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 class StreamerProcess:
     """``server.py`` with the given flags, listening on ``host``; ``prefix`` runs it elsewhere (ip netns exec).
 
