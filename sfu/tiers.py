@@ -36,8 +36,15 @@ class TierChoice:
     tiers: tuple[Tier, ...]
     """Largest share first."""
     policy: TierPolicy
-    index: int = 0
+    index: int = -1
+    """Where the viewer starts: on the smallest tier (-1), moving up while it keeps up, as simulcast
+    video starts low. Started on the whole frames, a viewer that cannot take them builds a backlog at
+    Janus in its first seconds that Janus never drops (measured: 16 headless viewers in one process,
+    p50 22 s)."""
     good_since: float | None = None
+
+    def __post_init__(self) -> None:
+        self.index %= len(self.tiers)
 
     @property
     def tier(self) -> Tier:

@@ -85,9 +85,14 @@ def test_the_feed_never_sends_a_datagram_janus_would_truncate() -> None:
     assert feed.stats.datagrams_sent == len(messages) - len(over) == len(transport.sent)
 
 
-def test_tier_choice_moves_down_when_late_up_after_keeping_up_and_drops_a_viewer_that_stopped() -> None:
+def test_tier_choice_starts_low_moves_up_while_keeping_up_down_when_late_and_drops_a_viewer_that_stopped() -> None:
     choice = TierChoice(TIERS, TierPolicy(down_latency_ms=400, up_after=5, drop_queue=2000))
-    assert choice.update(0.0, 0, 120.0) == "" and choice.tier.share == 1.0
+    assert choice.tier.share == 0.25
+    assert choice.update(0.0, 0, 120.0) == "" and choice.tier.share == 0.25
+    assert choice.update(5.0, 0, 120.0) and choice.tier.share == 0.5
+    assert choice.update(9.0, 0, 120.0) == ""
+    assert choice.update(10.0, 0, 120.0) and choice.tier.share == 1.0
+    assert choice.update(11.0, 0, 120.0) == "" and choice.tier.share == 1.0  # the largest already
     assert choice.update(1.0, 0, 650.0) and choice.tier.share == 0.5
     assert choice.update(2.0, 0, 700.0) and choice.tier.share == 0.25
     assert choice.update(3.0, 0, 900.0) == ""  # already the smallest
