@@ -59,10 +59,45 @@ class BenchPlan:
     recovery_ms: float = 200.0
 
 
+PYTHON_VIEWERS_PER_PROCESS = 4
+"""Headless viewers share a process up to this many: one Python process holds about a core, and 16 viewers in
+one fell behind whatever they watched (docs/benchmarks.md, fan-out)."""
+
+
 async def run_viewers(plan: BenchPlan, transport: str, url: str, tick: Callable[[float], None]) -> dict:
+    """The viewers' figures: one process for Chromium pages, several for many headless viewers, merged."""
+    per = plan.viewers if plan.browser else PYTHON_VIEWERS_PER_PROCESS
+    counts = [min(per, plan.viewers - k) for k in range(0, plan.viewers, per)]
+    done = [0.0] * len(counts)
+
+    def progress(k: int, t: float) -> None:
+        done[k] = t
+        tick(min(done))
+
+    results = await asyncio.gather(*(run_viewer_process(plan, transport, url, n, lambda t, k=k: progress(k, t))
+                                     for k, n in enumerate(counts)))
+    return merge_results(results, counts)
+
+
+def merge_results(results: list[dict], counts: list[int]) -> dict:
+    """One result from several viewer processes': samples renumbered by viewer, counters summed."""
+    merged = dict(results[0])
+    samples, offset = [], 0
+    for result, count in zip(results, counts):
+        samples += [{**s, "viewer": s["viewer"] + offset} for s in result["samples"]]
+        offset += count
+    merged["samples"] = samples
+    for key in ("chunks_received", "chunks_lost", "bytes_received", "cpu_seconds"):
+        merged[key] = sum(r[key] for r in results)
+    merged["duration"] = min(r["duration"] for r in results)
+    return merged
+
+
+async def run_viewer_process(plan: BenchPlan, transport: str, url: str, viewers: int,
+                             tick: Callable[[float], None]) -> dict:
     cmd = [*plan.viewer_prefix, sys.executable, "-m", "bench.viewers", "--transport",
            VIEWER_TRANSPORT.get(transport, transport), "--url", url,
-           "--viewers", str(plan.viewers), "--duration", str(plan.duration), "--warmup", str(plan.warmup),
+           "--viewers", str(viewers), "--duration", str(plan.duration), "--warmup", str(plan.warmup),
            *(["--browser"] if plan.browser else [])]
     proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)

@@ -22,6 +22,10 @@ class TierPolicy:
     """Packets queued at Janus above which the viewer is disconnected: it has stopped reading."""
     down_latency_ms: float = 400.0
     """Median latency a viewer reports above which it moves down a tier."""
+    drop_latency_ms: float = 2000.0
+    """Median latency above which the viewer is disconnected, whatever its tier: that much is queued for it
+    at Janus, which never drops and has no way to flush a viewer's queue; the page reconnects at once, on
+    the smallest tier, with nothing queued."""
     up_after: float = 5.0
     """Seconds of good reports (no queue, latency under half ``down_latency_ms``) before moving up a tier."""
     silence: float = 5.0
@@ -53,7 +57,8 @@ class TierChoice:
     def update(self, now: float, queued: int | None, latency_ms: float | None) -> str | None:
         """Apply one observation; returns why the tier changed ('' unchanged), or 'drop' to disconnect."""
         p = self.policy
-        if queued is not None and queued > p.drop_queue:
+        if (queued is not None and queued > p.drop_queue) or (latency_ms is not None
+                                                              and latency_ms > p.drop_latency_ms):
             return "drop"
         slow = (queued is not None and queued > p.down_queue) or (latency_ms is not None
                                                                   and latency_ms > p.down_latency_ms)

@@ -100,6 +100,7 @@ def test_tier_choice_starts_low_moves_up_while_keeping_up_down_when_late_and_dro
         choice.update(t, 0, 100.0)
     assert choice.update(9.5, 0, 100.0) and choice.tier.share == 0.5  # 5 s of good reports: one tier up
     assert choice.update(10.0, 5000, None) == "drop"
+    assert choice.update(11.0, 0, 2500.0) == "drop"  # seconds behind: only leaving flushes Janus's queue
 
 
 def test_an_sfu_answer_must_be_sdp() -> None:

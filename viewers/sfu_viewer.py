@@ -135,9 +135,11 @@ class SfuViewer:
             silent = now - self.last_heard
             reason = self.choice.update(now, self.queued, latency if isinstance(latency, (int, float)) else None)
             if reason == "drop" or silent > self.choice.policy.silence:
-                why = f"silent for {silent:.0f} s" if reason != "drop" else f"{self.queued} packets queued at Janus"
-                logger.warning("%s: %s: it stopped reading; disconnected", self.label, why)
-                await self.ws.close(code=1008, message=b"not reading")
+                why = (f"silent for {silent:.0f} s" if reason != "drop" else
+                       f"{latency} ms behind, {self.queued} packets queued at Janus")
+                logger.warning("%s: %s: disconnected (Janus keeps what it queued for a viewer until it leaves)",
+                               self.label, why)
+                await self.ws.close(code=1008, message=b"too far behind: reconnect")
                 return
             if reason:
                 await self.janus.switch(self.choice.tier.mountpoint)
