@@ -15,26 +15,25 @@ from rtc.ice_path import selected_path
 from rtc.sctp_reassembly import use_unordered_reassembly
 from signaling.ice import rtc_configuration
 from stream.messages import SenderStatsMessage, SfuAnswer, SfuOffer, SfuTier, ViewerStats, encode
-from stream.tasks import TaskSet
 from stream.untrusted_json import loads_bounded
 
 from .assembler import AssembledFrame
-from .receiver import MAX_SERVER_CONTROL, BaseReceiver, ReceiverOptions
+from .receiver import MAX_SERVER_CONTROL, ReceiverOptions, WebSocketReceiver
 
 logger = logging.getLogger(__name__)
 
 
-class SfuReceiver(BaseReceiver):
+class SfuReceiver(WebSocketReceiver):
+    """A WebSocket viewer whose socket carries signaling and control only; the points come over WebRTC."""
+
     transport = "sfu"
 
     def __init__(self, base_url: str, options: ReceiverOptions = ReceiverOptions(),
                  on_frame: Callable[[AssembledFrame], None] | None = None, token: str | None = None) -> None:
         super().__init__(base_url, options, on_frame, token)
-        self._http: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._sends = TaskSet("sfu receiver")
         self._pc: RTCPeerConnection | None = None
+        self._rtc: RTCConfiguration | None = None
+        """The ICE configuration from the server's /config."""
         self.points: RTCDataChannel | None = None
         self.tiers: list[dict[str, Any]] = []
         self._reported = 0
@@ -48,12 +47,12 @@ class SfuReceiver(BaseReceiver):
             config = await resp.json()
         if not config.get("sfu"):
             raise ConnectionError("this streamer runs without an SFU")
-        rtc = rtc_configuration(config)
+        self._rtc = rtc_configuration(config)
         url = self.base_url.replace("http://", "ws://").replace("https://", "wss://") + "/sfu"
         self._ws = await self._http.ws_connect(url, max_msg_size=MAX_SERVER_CONTROL)
-        self._reader = asyncio.create_task(self._read(rtc))
+        self._reader = asyncio.create_task(self._read())
 
-    async def _read(self, rtc: RTCConfiguration) -> None:
+    async def _read(self) -> None:
         assert self._ws is not None
         async for msg in self._ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
@@ -63,7 +62,7 @@ class SfuReceiver(BaseReceiver):
             except (ValueError, AttributeError):
                 kind = None
             if kind == SfuOffer.type:
-                await self._answer(rtc, loads_bounded(msg.data, MAX_SERVER_CONTROL, "sfuOffer"))
+                await self._answer(loads_bounded(msg.data, MAX_SERVER_CONTROL, "sfuOffer"))
             elif kind == SfuTier.type:
                 self.tiers.append(loads_bounded(msg.data, MAX_SERVER_CONTROL, "sfuTier"))
             else:
@@ -73,8 +72,8 @@ class SfuReceiver(BaseReceiver):
         self.state.ended = True
         self._frame_event.set()
 
-    async def _answer(self, rtc: RTCConfiguration, offer: dict[str, Any]) -> None:
-        self._pc = pc = RTCPeerConnection(rtc)
+    async def _answer(self, offer: dict[str, Any]) -> None:
+        self._pc = pc = RTCPeerConnection(self._rtc)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
         self.points = pc.createDataChannel(offer["label"], ordered=self.options.ordered,
                                            maxRetransmits=self.options.max_retransmits)
@@ -94,17 +93,7 @@ class SfuReceiver(BaseReceiver):
     def path(self) -> dict[str, Any] | None:
         return selected_path(self._pc) if self._pc is not None else None
 
-    def _send_text(self, text: str) -> None:
-        if self._ws is not None and not self._ws.closed:
-            self._sends.spawn(self._ws.send_str(text))
-
     async def _close_transport(self) -> None:
-        await self._sends.close()
         if self._pc is not None:
             await self._pc.close()
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            await asyncio.gather(self._reader, return_exceptions=True)
-        if self._http is not None:
-            await self._http.close()
+        await super()._close_transport()

@@ -88,9 +88,10 @@ def janus_config(options: JanusOptions, folder: Path) -> dict[str, str]:
                f'loggers_folder = "{folder / "none"}"', "debug_level = 4", "token_auth = true",
                f'admin_secret = "{options.admin_secret}"', "session_timeout = 60", 'server_name = "pointstream-sfu"']
     mountpoints = "\n".join(
-        f'tier{t.mountpoint}: {{\n\ttype = "rtp"\n\tid = {t.mountpoint}\n\tdescription = "points, {t.share:g} of each frame"\n'
-        f'\taudio = false\n\tvideo = false\n\tdata = true\n\tdataport = {t.data_port}\n\tdataiface = "{options.feed_ip}"\n'
-        f'\tdatatype = "binary"\n\tdatabuffermsg = false\n}}' for t in options.tiers)
+        "\n\t".join([f"tier{t.mountpoint}: {{", 'type = "rtp"', f"id = {t.mountpoint}",
+                      f'description = "points, {t.share:g} of each frame"', "audio = false", "video = false",
+                      "data = true", f"dataport = {t.data_port}", f'dataiface = "{options.feed_ip}"',
+                      'datatype = "binary"', "databuffermsg = false"]) + "\n}" for t in options.tiers)
     return {
         "janus.jcfg": "\n".join([
             "general: {", *("\t" + g for g in general), "}",

@@ -4,9 +4,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -101,31 +102,23 @@ async def offer(request: web.Request) -> web.Response:
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
-    cfg = request.app[CONFIG]
-    if (limited := rate_limited(cfg.offer_rate, request)) is not None:
-        return limited
-    try:
-        check_capacity(viewer_count(request.app), cfg.viewers.max_viewers)
-    except OfferError as exc:
-        return json_error(exc.status, str(exc))
-    ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=64 * 1024)
-    await ws.prepare(request)
-    viewer = WebSocketViewer(ws, request, cfg.viewers)
-    request.app[WS_VIEWERS].add(viewer)
-    logger.info("%s: connected from %s", viewer.label, request.remote)
-    try:
-        await viewer.serve()
-    finally:
-        request.app[WS_VIEWERS].discard(viewer)
-        release_soon()
-    return ws
+    return await _socket_viewer(request, WS_VIEWERS,
+                                lambda ws: WebSocketViewer(ws, request, request.app[CONFIG].viewers))
 
 
 async def sfu_viewer(request: web.Request) -> web.StreamResponse:
     """A viewer watching through the SFU: signaling and control over this WebSocket, points from Janus."""
-    cfg = request.app[CONFIG]
     if SFU not in request.app:
         return json_error(404, "this streamer runs without an SFU")
+    return await _socket_viewer(request, SFU_VIEWERS,
+                                lambda ws: SfuViewer(ws, request, request.app[CONFIG].viewers, request.app[SFU]))
+
+
+async def _socket_viewer(request: web.Request, registry: web.AppKey[Any],
+                         make: Callable[[web.WebSocketResponse], WebSocketViewer | SfuViewer]) -> web.StreamResponse:
+    """A viewer over a WebSocket (the fallback transport, or the SFU's signaling and control), within the
+    offer rate and viewer limits; served until it leaves."""
+    cfg = request.app[CONFIG]
     if (limited := rate_limited(cfg.offer_rate, request)) is not None:
         return limited
     try:
@@ -134,13 +127,14 @@ async def sfu_viewer(request: web.Request) -> web.StreamResponse:
         return json_error(exc.status, str(exc))
     ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=64 * 1024)
     await ws.prepare(request)
-    viewer = SfuViewer(ws, request, cfg.viewers, request.app[SFU])
-    request.app[SFU_VIEWERS].add(viewer)
+    viewer = make(ws)
+    request.app[registry].add(viewer)
     logger.info("%s: connected from %s", viewer.label, request.remote)
     try:
         await viewer.serve()
     finally:
-        request.app[SFU_VIEWERS].discard(viewer)
+        request.app[registry].discard(viewer)
+        release_soon()
     return ws
 
 

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,8 @@ def frame(points: int = 30_000, packets: int = 1) -> Any:
 def test_janus_config_listens_on_loopback_only_with_tokens_and_no_stun(tmp_path: Path) -> None:
     options = JanusOptions(tiers=TIERS, admin_secret="s3cret")
     files = janus_config(options, tmp_path)
-    general, http, streaming = files["janus.jcfg"], files["janus.transport.http.jcfg"], files["janus.plugin.streaming.jcfg"]
+    general, http = files["janus.jcfg"], files["janus.transport.http.jcfg"]
+    streaming = files["janus.plugin.streaming.jcfg"]
     assert "token_auth = true" in general and 'admin_secret = "s3cret"' in general
     assert "stun_server" not in general and "turn_server" not in general  # nothing outside unless configured
     assert f'plugins_folder = "{tmp_path / "plugins"}"' in general  # its own folder: only what we link there

@@ -154,11 +154,7 @@ export class StreamConnection extends ReconnectingConnection {
         this.opened();
       };
       this.control.onclose = () => this.scheduleRetry('control channel closed');
-      pc.onconnectionstatechange = () => {
-        const s = pc.connectionState;
-        if (s === 'failed' || s === 'closed') this.scheduleRetry(`connection ${s}`);
-        else if (s === 'disconnected') this.setState('disconnected');
-      };
+      this.watchPeer(pc);
       await pc.setLocalDescription(await pc.createOffer());
       this.mark('offer');
       await waitIceGathering(pc, 2000);
@@ -185,6 +181,15 @@ export class StreamConnection extends ReconnectingConnection {
     }
     if (!resp.ok) throw new Error(`${path}: ${resp.status} ${(body && body.error) || resp.statusText}`);
     return body;
+  }
+
+  /** Retry when ``pc`` fails or closes; say when it is disconnected (it may come back by itself). */
+  watchPeer(pc) {
+    pc.onconnectionstatechange = () => {
+      const s = pc.connectionState;
+      if (s === 'failed' || s === 'closed') this.scheduleRetry(`connection ${s}`);
+      else if (s === 'disconnected') this.setState('disconnected');
+    };
   }
 
   sendControl(message) {

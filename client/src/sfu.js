@@ -55,11 +55,7 @@ async function answer(conn, cfg, ws, offer, waitIceGathering) {
     conn.opened();
   };
   conn.points = points;
-  pc.onconnectionstatechange = () => {
-    const s = pc.connectionState;
-    if (s === 'failed' || s === 'closed') conn.scheduleRetry(`connection ${s}`);
-    else if (s === 'disconnected') conn.setState('disconnected');
-  };
+  conn.watchPeer(pc);
   await pc.setLocalDescription(await pc.createAnswer());
   conn.mark('offer');
   await waitIceGathering(pc, 2000);
