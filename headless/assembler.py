@@ -68,6 +68,9 @@ class LinkStats:
     bad_chunks: int = 0
     """Messages that failed to decode (truncated, garbled, inconsistent)."""
     late_chunks: int = 0
+    stale_chunks: int = 0
+    """Chunks of a new frame captured longer ago than the assembler's ``max_age`` (a backlog somewhere, such
+    as Janus's queue for a viewer that fell behind): dropped, so that the frames after them are drawn."""
     duplicate_chunks: int = 0
     bytes_received: int = 0
     frames_complete: int = 0
@@ -84,9 +87,14 @@ class FrameAssembler:
     """Feed it every message of the point channel; it calls ``on_frame`` once per finished frame."""
 
     def __init__(self, on_frame: Callable[[AssembledFrame], None],
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], server_now: Callable[[], float | None] | None = None,
+                 max_age: float = 1.5) -> None:
+        """``server_now``: the sender's clock now (None while unknown): chunks of a new frame captured more than
+        ``max_age`` seconds before it are stale."""
         self.on_frame = on_frame
         self.clock = clock
+        self.server_now = server_now
+        self.max_age = max_age
         self.stats = LinkStats()
         self._open: dict[int, AssembledFrame] = {}
         self._newest: int | None = None
@@ -109,6 +117,10 @@ class FrameAssembler:
         if frame is None:
             if self._newest is not None and not newer(h.frame_id, self._newest):
                 self.stats.late_chunks += 1  # its frame is finished already
+                return
+            server_now = self.server_now() if self.server_now else None
+            if server_now is not None and server_now - h.capture_time > self.max_age:
+                self.stats.stale_chunks += 1
                 return
             self._newest = h.frame_id
             frame = AssembledFrame(h.frame_id, h.capture_time, h.frame_points, h.chunk_count, h.chunks_sent,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,8 @@ class SfuReceiver(WebSocketReceiver):
         self._pc: RTCPeerConnection | None = None
         self._rtc: RTCConfiguration | None = None
         """The ICE configuration from the server's /config."""
+        # as the page behind an SFU: frames captured too long ago are skipped (Janus never drops)
+        self.assembler.server_now = lambda: time.time() + self.clock.offset if self.clock.best else None
         self.points: RTCDataChannel | None = None
         self.tiers: list[dict[str, Any]] = []
         self._reported = 0

@@ -95,3 +95,15 @@ def test_a_viewer_sent_a_prefix_finishes_with_the_last_chunk_sent_and_counts_no_
     assert assembler.stats.chunks_lost == 0 and assembler.stats.chunks_unsent == len(messages) - 5
     got = ~np.isnan(frame.points[:, 0])
     assert 0 < frame.point_share < 1 and np.array_equal(frame.points[got], points[got])
+
+
+def test_with_the_sender_clock_known_a_new_frame_captured_too_long_ago_is_stale() -> None:
+    """As the page does behind an SFU (Janus never drops): a frame captured more than max_age before the
+    sender's clock now is not started, and its chunks are counted as stale; unknown clock: nothing is."""
+    message = FrameEncoder(EncoderOptions()).encode(1, 1000.0, np.ones((50, 4), np.float32)).messages[0]
+    for server_now, stale in ((lambda: 1002.0, 1), (lambda: 1001.0, 0), (lambda: None, 0)):
+        frames: list[AssembledFrame] = []
+        assembler = FrameAssembler(frames.append, clock=lambda: 0.0, server_now=server_now, max_age=1.5)
+        assembler.push(message)
+        assert assembler.stats.stale_chunks == stale
+        assert assembler.stats.chunks_received == 1 - stale and len(frames) == 1 - stale

@@ -17,6 +17,9 @@ export class LinkStats {
     this.chunksUnsent = 0;
     this.badChunks = 0;
     this.lateChunks = 0;
+    /** Chunks of a new frame captured longer ago than ``maxAge`` (a backlog somewhere, such as Janus's queue for
+     * a viewer that fell behind): dropped, so that the frames after them are drawn. */
+    this.staleChunks = 0;
     this.duplicateChunks = 0;
     this.bytesReceived = 0;
     this.framesComplete = 0;
@@ -32,12 +35,17 @@ export class LinkStats {
  */
 export class FrameAssembler {
   /**
-   * @param {{bufferFor:(n:number)=>Float32Array, onFrame:(frame:object)=>void, clock?:()=>number}} opts
+   * ``serverNow()``: the sender's clock now, or null while unknown; chunks of a new frame captured more than
+   * ``maxAge`` seconds before it are stale.
+   * @param {{bufferFor:(n:number)=>Float32Array, onFrame:(frame:object)=>void, clock?:()=>number,
+   *   serverNow?:(()=>(number|null))|null, maxAge?:number}} opts
    */
-  constructor({ bufferFor, onFrame, clock = () => Date.now() / 1000 }) {
+  constructor({ bufferFor, onFrame, clock = () => Date.now() / 1000, serverNow = null, maxAge = 1.5 }) {
     this.bufferFor = bufferFor;
     this.onFrame = onFrame;
     this.clock = clock;
+    this.serverNow = serverNow;
+    this.maxAge = maxAge;
     this.stats = new LinkStats();
     this.open = new Map();
     this.newest = null;
@@ -56,6 +64,11 @@ export class FrameAssembler {
           if (this.newest !== null && !newer(h.frameId, this.newest)) {
             status = 'late';
             throw new ChunkError('late');
+          }
+          const serverNow = this.serverNow ? this.serverNow() : null;
+          if (serverNow !== null && serverNow - h.captureTime > this.maxAge) {
+            status = 'stale';
+            throw new ChunkError('stale');
           }
           this.newest = h.frameId;
           for (const [id, old] of this.open) {
@@ -84,6 +97,7 @@ export class FrameAssembler {
     } catch (err) {
       if (!(err instanceof ChunkError)) throw err;
       if (status === 'late') this.stats.lateChunks += 1;
+      else if (status === 'stale') this.stats.staleChunks += 1;
       else if (status === 'duplicate') this.stats.duplicateChunks += 1;
       else this.stats.badChunks += 1;
       return;

@@ -118,3 +118,24 @@ test('clock offset: the lowest-RTT sample recovers an injected offset', () => {
   assert.ok(Math.abs(est.offset - offset) <= 0.005 / 2 + 1e-9, `offset ${est.offset}`);
   assert.ok(Math.abs(est.best.rtt - 0.005) < 1e-9);
 });
+
+test('with the sender clock known, a new frame captured longer ago than maxAge is stale: dropped, counted', () => {
+  const frames = [];
+  const golden = readFileSync(join(GOLDEN, 'spherical_1mm_far.bin'));
+  const message = golden.buffer.slice(golden.byteOffset, golden.byteOffset + golden.byteLength);
+  const captured = new DataView(message).getFloat64(8, true);
+  const make = (serverNow) => new FrameAssembler({
+    bufferFor: (n) => new Float32Array(n * 4).fill(-1), onFrame: (f) => frames.push(f), clock: () => 0, serverNow,
+  });
+  const stale = make(() => captured + 2.0);
+  stale.push(message);
+  assert.equal(stale.stats.staleChunks, 1);
+  assert.equal(stale.stats.chunksReceived, 0);
+  assert.equal(frames.length, 0);
+  for (const serverNow of [() => captured + 1.0, () => null]) { // fresh enough, or the clock not known yet
+    const fresh = make(serverNow);
+    fresh.push(message);
+    assert.equal(fresh.stats.staleChunks, 0);
+    assert.equal(fresh.stats.chunksReceived, 1);
+  }
+});
