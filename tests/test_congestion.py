@@ -285,8 +285,11 @@ async def test_real_association_keeps_its_window_under_random_loss(tolerant: boo
             assert tolerance.stats.losses_standard == 0
             assert tolerance.stats.forward_tsn_held > 0
             # the window stays open through the losses; only a retransmission timeout (an event loop stalled for a
-            # second on a loaded machine: the window restarts at one packet, by design) may leave it small at the end
-            assert peak[0] > 20 * MTU, f"window at most {peak[0]} bytes after 50 losses"
+            # second on a loaded machine: the window restarts at one packet, by design) may keep it small: seen
+            # in a clean-clone CI run with other tests loading the machine (peak 13 packets). Broken tolerance
+            # shrinks the window by fast retransmit, with no timeout, and still fails here.
+            assert peak[0] > 20 * MTU or tolerance.stats.t3_expired > 0, \
+                f"window at most {peak[0]} bytes after 50 losses, no retransmission timeout"
             assert cwnd > 20 * MTU or tolerance.stats.t3_expired > 0, f"window {cwnd} bytes after {dropped[0]} losses"
         else:
             assert cwnd < 20 * MTU, f"standard SCTP kept {cwnd} bytes after {dropped[0]} losses?"
