@@ -142,7 +142,13 @@ class SfuViewer:
                 await self.ws.close(code=1008, message=b"too far behind: reconnect")
                 return
             if reason:
-                await self.janus.switch(self.choice.tier.mountpoint)
+                try:
+                    await self.janus.switch(self.choice.tier.mountpoint)
+                except (JanusError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    logger.warning("%s: Janus refused the move to tier %d: %s", self.label,
+                                   self.choice.tier.mountpoint, exc)
+                    await self.ws.close(code=1011, message=b"SFU unavailable")
+                    return
                 logger.info("%s: moved to tier %d (%g of each frame): %s", self.label, self.choice.tier.mountpoint,
                             self.choice.tier.share, reason)
                 await self._send(SfuTier(self.choice.tier.mountpoint, self.choice.tier.share, reason))
