@@ -18,12 +18,13 @@ from stream.encoder import EncoderOptions
 
 from .metrics import table, verdict
 from .netem import PROFILES, SERVER_ADDR, LinkProfile, NetLab
-from .runner import TRANSPORTS, BenchPlan, run_bench
+from .runner import DEFAULT_TRANSPORTS, TRANSPORTS, BenchPlan, run_bench
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--transport", default=",".join(TRANSPORTS), metavar="LIST",
-                        help=f"comma-separated transports to compare (default: all: {','.join(TRANSPORTS)})")
+    parser.add_argument("--transport", default=",".join(DEFAULT_TRANSPORTS), metavar="LIST",
+                        help=f"comma-separated transports to compare (default: {','.join(DEFAULT_TRANSPORTS)}; "
+                             "also: sfu, viewers through a Janus beside the streamer, with a --profile)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds measured per transport (default: 15)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring (default: 3)")
     parser.add_argument("--viewers", type=int, default=1, help="viewers per transport (fan-out; default: 1)")
