@@ -13,7 +13,8 @@ from lab.process import tree_cpu_seconds
 from .metrics import FrameSample
 
 QUERY = {"webrtc-unreliable": "", "webrtc-unfitted": "", "webrtc-reliable": "?reliable=1",
-         "websocket": "?transport=websocket"}
+         "websocket": "?transport=websocket", "sfu": ""}
+"""The page's address per row; behind an SFU the page finds it in /config by itself."""
 
 
 async def record_browser(transport: str, url: str, viewers: int, duration: float, warmup: float,

@@ -15,7 +15,7 @@ from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessi
 from rtc.ice_path import selected_path
 from rtc.sctp_reassembly import use_unordered_reassembly
 from signaling.ice import rtc_configuration
-from stream.messages import SenderStatsMessage, SfuAnswer, SfuOffer, SfuTier, ViewerStats, encode
+from stream.messages import SFU_DROPPED, SenderStatsMessage, SfuAnswer, SfuOffer, SfuTier, ViewerStats, encode
 from stream.untrusted_json import loads_bounded
 
 from .assembler import AssembledFrame
@@ -39,8 +39,11 @@ class SfuReceiver(WebSocketReceiver):
         self.assembler.server_now = lambda: time.time() + self.clock.offset if self.clock.best else None
         self.points: RTCDataChannel | None = None
         self.tiers: list[dict[str, Any]] = []
-        self._reported = 0
         """The ``sfuTier`` messages received: each move between tiers."""
+        self._reported = 0
+        self.reconnects = 0
+        """Times the server dropped this viewer for falling behind and it came back, as the page does."""
+        self._closing = False
 
     async def _open(self) -> None:
         self._http = aiohttp.ClientSession(headers=self._headers)
@@ -72,6 +75,9 @@ class SfuReceiver(WebSocketReceiver):
                 self._on_control(msg.data)
                 if kind == SenderStatsMessage.type:
                     self._report()
+        if self._ws.close_code == SFU_DROPPED and not self._closing:
+            await self._reconnect()
+            return
         self.state.ended = True
         self._frame_event.set()
 
@@ -93,10 +99,27 @@ class SfuReceiver(WebSocketReceiver):
         latency = round(1000 * recent[len(recent) // 2], 1) if recent else None
         self._send_text(encode(ViewerStats({"latencyMs": latency, "framesDrawn": len(self.state.records)})))
 
+    async def _reconnect(self) -> None:
+        """Dropped for falling behind (what Janus queued for it is gone with its session): come back at once,
+        as the page does, on the smallest tier."""
+        self.reconnects += 1
+        if self._pc is not None:
+            await self._pc.close()
+        if self._http is not None:
+            await self._http.close()
+        self.assembler.flush()
+        try:
+            await self._open()
+        except (OSError, aiohttp.ClientError, ConnectionError) as exc:
+            logger.warning("sfu viewer: reconnect failed: %s", exc)
+            self.state.ended = True
+            self._frame_event.set()
+
     def path(self) -> dict[str, Any] | None:
         return selected_path(self._pc) if self._pc is not None else None
 
     async def _close_transport(self) -> None:
+        self._closing = True
         if self._pc is not None:
             await self._pc.close()
         await super()._close_transport()

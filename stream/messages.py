@@ -202,6 +202,8 @@ class SfuTier:
 
 
 ServerMessage = Hello | Pong | SenderStatsMessage | End | SfuOffer | SfuTier
+SFU_DROPPED = 1008
+"""The close code of ``/sfu`` when the server drops a viewer that fell behind or silent; the viewer reconnects."""
 
 
 def encode(message: ServerMessage | ViewerMessage) -> str:

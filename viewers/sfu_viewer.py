@@ -23,8 +23,8 @@ from aiohttp import web
 from sfu.janus_api import JanusError, StreamingViewer
 from sfu.service import DATA_CHANNEL_LABEL, Sfu
 from sfu.tiers import TierChoice
-from stream.messages import (Hello, Pause, Ping, Pong, Resume, SenderStatsMessage, SfuAnswer, SfuOffer, SfuTier,
-                             ViewerStats, encode, parse_viewer_message)
+from stream.messages import (SFU_DROPPED, Hello, Pause, Ping, Pong, Resume, SenderStatsMessage, SfuAnswer, SfuOffer,
+                             SfuTier, ViewerStats, encode, parse_viewer_message)
 
 from .settings import ViewerSettings
 
@@ -139,7 +139,7 @@ class SfuViewer:
                        f"{latency} ms behind, {self.queued} packets queued at Janus")
                 logger.warning("%s: %s: disconnected (Janus keeps what it queued for a viewer until it leaves)",
                                self.label, why)
-                await self.ws.close(code=1008, message=b"too far behind: reconnect")
+                await self.ws.close(code=SFU_DROPPED, message=b"too far behind: reconnect")
                 return
             if reason:
                 try:
