@@ -143,7 +143,7 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         stalled = await start_stalled_viewer(plan, transport, streamer.url) if plan.stalled_viewer else None
         frozen_id = None
         if stalled is not None:
-            (frozen_id,) = [v["id"] for v in (await asyncio.to_thread(server_stats, streamer.url))["viewers"]]
+            (frozen_id,) = [v["id"] for v in (await stats_from_viewers(plan, streamer.url))["viewers"]]
         janus = descendant_named(streamer.proc.pid, "janus") if transport == "sfu" else None
         cpu_task = asyncio.create_task(sample_streamer_cpu(streamer, plan.warmup + 1.0, janus))
         steps = asyncio.create_task(step_rates(plan, run)) if plan.rate_steps else None
@@ -189,6 +189,19 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         if streamer is not None:
             await asyncio.to_thread(streamer.stop)
     return run
+
+
+async def stats_from_viewers(plan: BenchPlan, url: str) -> dict[str, Any]:
+    """The streamer's /stats as the viewers reach it (from their namespace under a link profile)."""
+    if not plan.viewer_prefix:
+        return await asyncio.to_thread(server_stats, url)
+    code = f"import urllib.request; print(urllib.request.urlopen({url + 'stats'!r}, timeout=10).read().decode())"
+    proc = await asyncio.create_subprocess_exec(*plan.viewer_prefix, sys.executable, "-c", code,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"/stats from the viewers' side failed: {err.decode(errors='replace')[-300:]}")
+    return json.loads(out)  # type: ignore[no-any-return]
 
 
 async def step_rates(plan: BenchPlan, run: TransportRun) -> None:
