@@ -43,15 +43,34 @@ class Sfu:
     feed: JanusFeed
     http: aiohttp.ClientSession
     admin: Admin
+    restarts: int = 0
+    """Times Janus exited on its own and was started again."""
 
     @property
     def api_url(self) -> str:
         return self.janus.api_url
 
     def describe(self) -> dict[str, object]:
-        return {"janus": self.janus.proc.pid, "tiers": [{"mountpoint": t.mountpoint, "share": t.share}
-                                                         for t in self.settings.janus.tiers],
+        return {"janus": self.janus.proc.pid, "restarts": self.restarts,
+                "tiers": [{"mountpoint": t.mountpoint, "share": t.share} for t in self.settings.janus.tiers],
                 "feed": vars(self.feed.stats)}
+
+    async def keep_janus_running(self, workdir: Path, interval: float = 1.0) -> None:
+        """Start Janus again whenever it exits (a crash, a kill): the viewers it had lose their sessions and
+        reconnect (the page does by itself), getting new tokens from the new Janus. Cancel to stop."""
+        while True:
+            await asyncio.sleep(interval)
+            code = self.janus.proc.poll()
+            if code is None:
+                continue
+            logger.error("Janus exited (code %s): starting it again; its viewers reconnect. Last output: %s",
+                         code, " | ".join(list(self.janus.output)[-5:]))
+            try:
+                self.janus = await asyncio.to_thread(JanusProcess, self.settings.janus, workdir)
+                self.restarts += 1
+            except RuntimeError as exc:
+                logger.error("Janus did not start again: %s (next try in %g s)", exc, 5 * interval)
+                await asyncio.sleep(5 * interval)
 
 
 @asynccontextmanager
@@ -60,14 +79,17 @@ async def running_sfu(settings: SfuSettings, broadcaster: FrameBroadcaster) -> A
     with tempfile.TemporaryDirectory(prefix="pointstream-janus-") as tmp:
         workdir = settings.workdir or Path(tmp)
         janus = await asyncio.to_thread(JanusProcess, settings.janus, workdir)
+        sfu = None
         try:
             feed = JanusFeed(broadcaster, settings.janus.tiers, settings.janus.feed_ip)
-            task = asyncio.create_task(feed.run())
             async with aiohttp.ClientSession() as http:
+                sfu = Sfu(settings, janus, feed, http, Admin(http, janus.admin_url, settings.janus.admin_secret))
+                tasks = [asyncio.create_task(feed.run()), asyncio.create_task(sfu.keep_janus_running(workdir))]
                 try:
-                    yield Sfu(settings, janus, feed, http, Admin(http, janus.admin_url, settings.janus.admin_secret))
+                    yield sfu
                 finally:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            await asyncio.to_thread(janus.stop)
+            await asyncio.to_thread((sfu.janus if sfu else janus).stop)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lab.process import descendant_named
 from lab.sealed_host import ADDRESS, INTERFACE, SealedHost
 from sfu.feed import JanusFeed, tier_messages
 from sfu.janus import MAX_DATAGRAM, JanusOptions, Tier, janus_config
@@ -230,3 +231,29 @@ def test_a_frozen_viewer_is_disconnected_and_the_others_keep_their_frames(
         if live is not None and live.poll() is None:
             live.kill()
     assert any("silent for" in line for line in server.output), list(server.output)[-10:]
+
+
+def test_janus_is_started_again_when_it_dies_and_viewers_watch_again(
+        sfu_host: tuple[SealedHost, ServerProcess]) -> None:
+    host, server = sfu_host
+    janus = descendant_named(server.proc.pid, "janus")
+    assert janus is not None
+    os.kill(janus, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        sfu = stats(host, server)["sfu"]
+        if sfu["restarts"] == 1 and sfu["janus"] != janus:
+            break
+        time.sleep(1)
+    assert sfu["restarts"] == 1 and sfu["janus"] != janus, sfu
+    result = in_host(host, f"""
+import asyncio, json
+from headless.sfu_receiver import SfuReceiver
+async def main():
+    async with SfuReceiver({server.url.rstrip('/')!r}) as rx:
+        records = await rx.wait_frames(5, timeout=40)
+        print(json.dumps({{"frames": len(records)}}))
+asyncio.run(main())
+""")
+    assert result["frames"] >= 5
+    assert any("Janus exited" in line for line in server.output), list(server.output)[-10:]
