@@ -17,6 +17,7 @@ import logging
 import signal as signals
 import ssl
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,6 +130,7 @@ def serve(argv: list[str]) -> int:
     from signaling.app import ServerConfig, init_app
     from signaling.cli import (check_stream_name, connection_limits, ice_flags_given, ice_options, listen_url,
                                offer_rate, secret, tls_context)
+    from signaling.ice import janus_servers
     from stream.broadcaster import FrameBroadcaster
     from stream.cli import encoder_options, fit_options, loss_tolerance_options, pacing_options
     from viewers.settings import ViewerSettings
@@ -144,6 +146,9 @@ def serve(argv: list[str]) -> int:
                 raise ValueError("--cert/--key serve HTTPS; with --signaling nothing listens here (give them to "
                                  "'server.py signal')")
         sfu = sfu_settings(args)
+        if sfu is not None:  # Janus gets the STUN and TURN servers the viewers get
+            stun, turn = janus_servers(ice_options(args))
+            sfu = replace(sfu, janus=replace(sfu.janus, stun=stun, turn=turn))
         if sfu is not None and args.signaling is not None:
             raise ValueError("--sfu runs Janus beside a single-host streamer; through a rendezvous server it is "
                              "not supported yet (docs/deploy.md)")

@@ -116,3 +116,28 @@ def rtc_configuration(config: dict[str, Any]) -> RTCConfiguration:
         raise ValueError(f"iceTransportPolicy must be 'all' or 'relay', got {policy!r}")
     # always a list, never None: aiortc falls back to a public STUN server when iceServers is None
     return RTCConfiguration(iceServers=parsed, iceTransportPolicy=RTCIceTransportPolicy(policy))
+
+
+JANUS_TURN_TTL = 30 * 24 * 3600.0
+"""Seconds a TURN credential minted for Janus (from --turn-secret) is valid: Janus takes one credential when it
+starts, so it must outlive any stream; restart the streamer within this time."""
+
+
+def janus_servers(ice: IceOptions, now: float | None = None) -> tuple[str, tuple[str, int, str, str] | None]:
+    """The STUN server (``host:port``, '' for none) and the TURN server (host, port, user, password; None) that
+    Janus should use, from the same flags as the viewers' (sfu/janus.py): the first --stun URL, the first
+    --turn URL over UDP, with the fixed credential or one minted from the secret for JANUS_TURN_TTL."""
+    stun = ""
+    if ice.stun:
+        host, _, port = ice.stun[0].removeprefix("stun:").partition(":")
+        stun = f"{host}:{port or 3478}"
+    udp = [url for url in ice.turn if url.startswith("turn:") and "transport=tcp" not in url]
+    if not udp:
+        return stun, None
+    host, _, port = udp[0].removeprefix("turn:").split("?")[0].partition(":")
+    if ice.turn_secret is not None:
+        user, password = rest_credential(ice.turn_secret, "janus", JANUS_TURN_TTL, now)
+    else:
+        assert ice.turn_user is not None and ice.turn_pass is not None
+        user, password = ice.turn_user, ice.turn_pass
+    return stun, (host, int(port or 3478), user, password)

@@ -16,7 +16,7 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from lab.process import free_port
 from natlab.coturn import Coturn
-from signaling.ice import IceOptions, rest_credential, rtc_configuration
+from signaling.ice import JANUS_TURN_TTL, IceOptions, janus_servers, rest_credential, rtc_configuration
 from tests.conftest import require, which
 
 
@@ -25,6 +25,19 @@ def test_rest_credentials_are_coturns_hmac_of_expiry_and_name() -> None:
     assert user == "1000060:viewer@10.0.0.1"
     expected = base64.b64encode(hmac.new(b"secret", user.encode(), hashlib.sha1).digest()).decode()
     assert password == expected
+
+
+def test_janus_gets_the_viewers_stun_and_the_first_udp_turn_server_with_a_credential() -> None:
+    assert janus_servers(IceOptions()) == ("", None)  # nothing outside unless configured
+    ice = IceOptions(stun=["stun:stun.example.org"], turn=["turn:t.example.org:3479?transport=tcp",
+                                                            "turn:t.example.org:3480"], turn_secret="s3cret")
+    stun, turn = janus_servers(ice, now=1000.0)
+    assert stun == "stun.example.org:3478"
+    assert turn is not None and turn[:2] == ("t.example.org", 3480)
+    assert (turn[2], turn[3]) == rest_credential("s3cret", "janus", JANUS_TURN_TTL, now=1000.0)
+    fixed = IceOptions(turn=["turn:t.example.org"], turn_user="u", turn_pass="p")
+    assert janus_servers(fixed) == ("", ("t.example.org", 3478, "u", "p"))
+    assert janus_servers(IceOptions(turn=["turn:t.example.org?transport=tcp"], turn_user="u", turn_pass="p"))[1] is None
 
 
 def test_each_connection_gets_its_own_credentials_with_the_secret() -> None:
