@@ -59,6 +59,7 @@ def build_serve_parser() -> argparse.ArgumentParser:
 
 
 def build_signal_parser() -> argparse.ArgumentParser:
+    from sfu.cli import add_sfu_arguments
     from signaling.cli import add_ice_arguments, add_listen_arguments, add_rendezvous_limits
     parser = command_parser(
         "server.py signal",
@@ -68,6 +69,7 @@ def build_signal_parser() -> argparse.ArgumentParser:
     add_listen_arguments(parser, 8443)
     add_rendezvous_limits(parser)
     add_ice_arguments(parser)
+    add_sfu_arguments(parser)
     return parser
 
 
@@ -150,8 +152,8 @@ def serve(argv: list[str]) -> int:
             stun, turn = janus_servers(ice_options(args))
             sfu = replace(sfu, janus=replace(sfu.janus, stun=stun, turn=turn))
         if sfu is not None and args.signaling is not None:
-            raise ValueError("--sfu runs Janus beside a single-host streamer; through a rendezvous server it is "
-                             "not supported yet (docs/deploy.md)")
+            raise ValueError("--sfu runs Janus beside this streamer; to publish through a rendezvous server's SFU, "
+                             "give --sfu janus to 'server.py signal' and --chunk-packets 1 here (docs/deploy.md)")
         if sfu is not None and args.chunk_packets not in (None, 1):
             raise ValueError("--sfu sends every chunk as one UDP datagram to Janus: --chunk-packets must be 1")
         source = create_source(args)
@@ -251,7 +253,9 @@ async def publish(cfg: ServerConfig, signaling: str, stream: str, ice: IceOption
 def signal(argv: list[str]) -> int:
     args = build_signal_parser().parse_args(argv)
     setup_logging(args.verbose)
+    from sfu.cli import sfu_settings
     from signaling.cli import connection_limits, ice_options, listen_url, offer_rate, secret, tls_context
+    from signaling.ice import janus_servers
     from signaling.rendezvous import RendezvousConfig, init_rendezvous_app
 
     try:
@@ -263,11 +267,15 @@ def signal(argv: list[str]) -> int:
         limits = connection_limits(args)
         if args.max_streams < 1:
             raise ValueError(f"--max-streams must be >= 1, got {args.max_streams}")
+        sfu = sfu_settings(args)
+        if sfu is not None:  # Janus gets the STUN and TURN servers the viewers get
+            stun, turn = janus_servers(ice)
+            sfu = replace(sfu, janus=replace(sfu.janus, stun=stun, turn=turn))
     except ValueError as exc:
         print(f"server.py signal: error: {exc}", file=sys.stderr)
         return 2
     app = init_rendezvous_app(RendezvousConfig(ice, token=token, publish_token=publish_token, offer_rate=rate,
-                                               max_streams=args.max_streams))
+                                               max_streams=args.max_streams, sfu=sfu))
     url = listen_url(args.host, args.port, tls is not None)
     return listen(app, args.host, args.port, tls, limits,
                   f"Signaling. Publish with: python server.py --signaling {url.rstrip('/')} --stream NAME; "

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 PREFIX = "pcsn"
 PUBLIC_HOST = "198.18.0.10"
 PUBLIC_GATEWAY = "198.18.0.254"
+PUBLIC_INTERFACE = "br0"
+"""The public host's interface (a bridge to the NAT routers)."""
 NAT_WAN = {"a": "198.18.0.1", "b": "198.18.0.2"}
 SIGNALING_PORT = 8443
 TURN_PORT = 3478
@@ -106,9 +108,9 @@ class NatLab(BuiltOrClosed):
         for role in ROLES:
             run("ip", "netns", "add", ns[role])
             self._ip(role, "link", "set", "lo", "up")
-        self._ip("pub", "link", "add", "br0", "type", "bridge")
-        self._ip("pub", "addr", "add", f"{PUBLIC_HOST}/24", "dev", "br0")
-        self._ip("pub", "link", "set", "br0", "up")
+        self._ip("pub", "link", "add", PUBLIC_INTERFACE, "type", "bridge")
+        self._ip("pub", "addr", "add", f"{PUBLIC_HOST}/24", "dev", PUBLIC_INTERFACE)
+        self._ip("pub", "link", "set", PUBLIC_INTERFACE, "up")
         # like a host on the internet, the public host has a default route, so a packet to a private
         # address is lost somewhere instead of failing at once with ENETUNREACH (coturn closes an
         # allocation whose relay socket reports that). The gateway does not exist.

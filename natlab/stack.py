@@ -11,7 +11,7 @@ from lab.process import StreamerProcess
 from lab.setup import BuiltOrClosed
 
 from .coturn import Coturn
-from .lab import PUBLIC_HOST, SIGNALING_PORT, TURN_PORT, NatLab
+from .lab import PUBLIC_HOST, PUBLIC_INTERFACE, SIGNALING_PORT, TURN_PORT, NatLab
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ class StackOptions:
     """Give both ends the STUN server (coturn answers STUN on the TURN port)."""
     stream_args: tuple[str, ...] = ("--quantize", "5", "--fps", "5")
     """Flags for the streamer: light enough that the lab's five namespaces share 2 cores."""
+    sfu: bool = False
+    """Janus beside the signaling server on the public host; viewers watch through it (--sfu janus)."""
 
 
 class LabStack(BuiltOrClosed):
@@ -60,12 +62,15 @@ class LabStack(BuiltOrClosed):
         self.coturn = Coturn(PUBLIC_HOST, TURN_PORT, self.secret, self.workdir / "coturn",
                              allowed_peers="198.18.0.0-198.18.0.255", prefix=self.lab.prefix("pub"),
                              denied_peers=PRIVATE_RANGES)
-        self.signaling = StreamerProcess(self.ice_flags, host=PUBLIC_HOST,
+        sfu = ["--sfu", "janus", "--sfu-ice", PUBLIC_INTERFACE] if self.options.sfu else []
+        self.signaling = StreamerProcess([*self.ice_flags, *sfu], host=PUBLIC_HOST,
                                          prefix=self.lab.prefix("pub"), port=SIGNALING_PORT, command="signal",
                                          ready="Signaling.")
         # the streamer takes its ICE servers (and fresh TURN credentials) from the signaling server
+        one_packet = ["--chunk-packets", "1"] if self.options.sfu else []  # Janus relays datagrams of 1,500 bytes
         self.publisher = StreamerProcess(["--signaling", self.signaling_url, "--stream", STREAM,
-                                          *self.options.stream_args], prefix=self.lab.prefix("a"), listen=False)
+                                          *self.options.stream_args, *one_packet], prefix=self.lab.prefix("a"),
+                                         listen=False)
         logger.info("lab stack up: viewers at site B open %s", self.viewer_url)
 
     def close(self) -> None:

@@ -37,10 +37,15 @@ class FeedStats:
     """Chunks never sent because they were longer than a datagram Janus reads whole (MAX_DATAGRAM)."""
 
 
+def tier_count(share: float, total: int) -> int:
+    """How many of ``total`` chunks (the first, in send order) a tier of ``share`` gets: at least one."""
+    return min(total, max(1, math.ceil(share * total)))
+
+
 def tier_messages(frame: EncodedFrame, share: float) -> list[bytes]:
     """The first ``share`` of the frame's chunks in send order (at least one), saying how many were sent."""
     total = len(frame.messages)
-    sent = min(total, max(1, math.ceil(share * total)))
+    sent = tier_count(share, total)
     if sent == total:
         return list(frame.messages)
     return [with_chunks_sent(m, sent) for m in frame.messages[:sent]]

@@ -40,7 +40,8 @@ class Sfu:
 
     settings: SfuSettings
     janus: JanusProcess
-    feed: JanusFeed
+    feed: JanusFeed | None
+    """The single-host streamer's feed; None on a rendezvous server (its ingests feed Janus)."""
     http: aiohttp.ClientSession
     admin: Admin
     restarts: int = 0
@@ -53,7 +54,7 @@ class Sfu:
     def describe(self) -> dict[str, object]:
         return {"janus": self.janus.proc.pid, "restarts": self.restarts,
                 "tiers": [{"mountpoint": t.mountpoint, "share": t.share} for t in self.settings.janus.tiers],
-                "feed": vars(self.feed.stats)}
+                "feed": vars(self.feed.stats) if self.feed else None}
 
     async def keep_janus_running(self, workdir: Path, interval: float = 1.0) -> None:
         """Start Janus again whenever it exits (a crash, a kill): the viewers it had lose their sessions and
@@ -74,17 +75,20 @@ class Sfu:
 
 
 @asynccontextmanager
-async def running_sfu(settings: SfuSettings, broadcaster: FrameBroadcaster) -> AsyncIterator[Sfu]:
-    """Start Janus and the feed; stop both (and Janus's folder) on exit, also after an error."""
+async def running_sfu(settings: SfuSettings, broadcaster: FrameBroadcaster | None) -> AsyncIterator[Sfu]:
+    """Start Janus and, for a streamer's ``broadcaster``, its feed; stop both (and Janus's folder) on exit,
+    also after an error."""
     with tempfile.TemporaryDirectory(prefix="pointstream-janus-") as tmp:
         workdir = settings.workdir or Path(tmp)
         janus = await asyncio.to_thread(JanusProcess, settings.janus, workdir)
         sfu = None
         try:
-            feed = JanusFeed(broadcaster, settings.janus.tiers, settings.janus.feed_ip)
+            feed = JanusFeed(broadcaster, settings.janus.tiers, settings.janus.feed_ip) if broadcaster else None
             async with aiohttp.ClientSession() as http:
                 sfu = Sfu(settings, janus, feed, http, Admin(http, janus.admin_url, settings.janus.admin_secret))
-                tasks = [asyncio.create_task(feed.run()), asyncio.create_task(sfu.keep_janus_running(workdir))]
+                tasks = [asyncio.create_task(sfu.keep_janus_running(workdir))]
+                if feed is not None:
+                    tasks.append(asyncio.create_task(feed.run()))
                 try:
                     yield sfu
                 finally:

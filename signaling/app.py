@@ -111,7 +111,8 @@ async def sfu_viewer(request: web.Request) -> web.StreamResponse:
     if SFU not in request.app:
         return json_error(404, "this streamer runs without an SFU")
     return await _socket_viewer(request, SFU_VIEWERS,
-                                lambda ws: SfuViewer(ws, request, request.app[CONFIG].viewers, request.app[SFU]))
+                                lambda ws: SfuViewer(ws, request, request.app[CONFIG].viewers.broadcaster.metadata,
+                                                     request.app[SFU], request.app[CONFIG].viewers.stats_interval))
 
 
 async def _socket_viewer(request: web.Request, registry: web.AppKey[Any],

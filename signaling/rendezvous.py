@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from sfu.service import SfuSettings
 from stream.untrusted_json import loads_bounded
 
 from .cli import STREAM_NAME
@@ -26,6 +27,7 @@ from .client_files import CLIENT_DIR, add_client_routes, page
 from .guard import DEFAULT_MAX_STREAMS, RateLimit, json_error, json_errors, rate_limited, token_guard
 from .ice import IceOptions
 from .offers import MAX_OFFER_BYTES, OfferError, parse_offer
+from .rendezvous_sfu import add_rendezvous_sfu, let_go, sfu_fields, take_in
 from .responses import read_body
 
 logger = logging.getLogger(__name__)
@@ -75,6 +77,8 @@ class RendezvousConfig:
     offer_rate: RateLimit | None = field(default_factory=RateLimit)
     """Offers and publisher connections per client address; None: unlimited."""
     max_streams: int = DEFAULT_MAX_STREAMS
+    sfu: SfuSettings | None = None
+    """When set, a Janus runs beside this server and one published stream at a time is watched through it."""
 
 
 CONFIG = web.AppKey("rendezvous_config", RendezvousConfig)
@@ -108,7 +112,8 @@ async def list_streams(request: web.Request) -> web.Response:
 
 
 async def viewer_config(request: web.Request) -> web.Response:
-    return web.json_response(request.app[CONFIG].ice.client_config(f"viewer@{request.remote}"))
+    body = request.app[CONFIG].ice.client_config(f"viewer@{request.remote}")
+    return web.json_response({**body, **sfu_fields(request.app, request.match_info["name"])})
 
 
 async def viewer_offer(request: web.Request) -> web.Response:
@@ -168,6 +173,9 @@ async def publish(request: web.Request) -> web.StreamResponse:
     stream = await _register(ws, request, streams)
     if stream is None:
         return ws
+    cfg = request.app[CONFIG]
+    ingest = asyncio.create_task(take_in(request.app, stream.name, cfg.ice,
+                                         lambda sdp: _forward(stream, sdp, None, cfg)))
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -177,6 +185,8 @@ async def publish(request: web.Request) -> web.StreamResponse:
         if streams.get(stream.name) is stream:
             del streams[stream.name]
         stream.fail_pending("publisher disconnected")
+        await asyncio.gather(ingest, return_exceptions=True)
+        await let_go(request.app, stream.name)
         logger.info("stream %r: publisher disconnected", stream.name)
     return ws
 
@@ -266,6 +276,8 @@ def init_rendezvous_app(cfg: RendezvousConfig) -> web.Application:
     app.router.add_get("/view/{name}/", viewer_page)
     app.router.add_get("/view/{name}/config", viewer_config)
     app.router.add_post("/view/{name}/offer", viewer_offer)
+    if cfg.sfu is not None:
+        add_rendezvous_sfu(app, cfg.sfu, cfg.offer_rate)
     add_client_routes(app, cfg.client_dir)
     app.on_shutdown.append(_close_publishers)
     return app

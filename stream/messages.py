@@ -189,6 +189,8 @@ class SfuOffer:
     label: str
     tier: int
     """The mountpoint (tier) the viewer starts on."""
+    share: float
+    """That tier's share of each frame."""
 
 
 @dataclass(frozen=True)

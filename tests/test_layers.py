@@ -17,7 +17,7 @@ ALLOWED: dict[str, set[str]] = {
     "rtc": set(),
     "lab": set(),
     "stream": {"codec", "data", "rtc"},
-    "sfu": {"stream", "lab"},
+    "sfu": {"stream", "rtc", "lab"},
     "viewers": {"sfu", "stream", "rtc", "data"},
     "signaling": {"viewers", "sfu", "stream", "rtc", "data"},
     "headless": {"stream", "rtc", "signaling"},

@@ -47,14 +47,20 @@ def tcp_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NatLab,
     yield from lab_stack("tcp-only", tmp_path_factory.mktemp("tcp"), turn_transport="tcp")
 
 
-def watch(lab_and_stack: tuple[NatLab, LabStack], viewer: str) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def through_sfu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NatLab, LabStack]]:
+    require(which("janus") is not None, "Janus not installed (apt-get install janus)")
+    yield from lab_stack("cone", tmp_path_factory.mktemp("sfu"), sfu=True)
+
+
+def watch(lab_and_stack: tuple[NatLab, LabStack], viewer: str, min_points: int = 20_000) -> dict[str, Any]:
     lab, stack = lab_and_stack
     if viewer == "chromium":
         require(Path(CHROMIUM).exists(), f"{CHROMIUM} not installed (apt-get install chromium)")
     result = run_probe(lab, viewer, stack.viewer_url, frames=5)
     assert "error" not in result, (result, list(stack.publisher.output)[-10:] if stack.publisher else None)
     # the first frames' share of the 123k points: the sender starts at 10 Mbit/s and fits the relayed path
-    assert result["frames"] >= 5 and result["points"] > 20_000
+    assert result["frames"] >= 5 and result["points"] > min_points
     return result
 
 
@@ -125,3 +131,15 @@ def test_the_lab_leaves_nothing_behind_even_when_the_stack_fails(tmp_path: Path)
                 pass
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not any(name in listed for name in names)
+
+
+def test_chromium_watches_through_the_rendezvous_servers_janus(through_sfu: tuple[NatLab, LabStack]) -> None:
+    """signal --sfu janus: the server takes the published stream in (one connection to the publisher behind
+    NAT A) and Janus, beside it on the public host, sends it on to the page behind NAT B."""
+    result = watch(through_sfu, "chromium", min_points=5_000)  # a viewer starts on the quarter tier
+    assert result["points_channel"] == {"label": "JanusDataChannel", "ordered": False, "maxRetransmits": 0,
+                                        "viaSfu": True}
+    assert "via SFU" in result["hud_path"] and result["path"]["remoteAddress"].startswith("198.18.0.10:")
+    lab, stack = through_sfu
+    assert stack.signaling is not None
+    assert any("taken in for the SFU" in line for line in stack.signaling.output)

@@ -15,6 +15,7 @@ import itertools
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -26,7 +27,6 @@ from sfu.tiers import TierChoice
 from stream.messages import (SFU_DROPPED, Hello, Pause, Ping, Pong, Resume, SenderStatsMessage, SfuAnswer, SfuOffer,
                              SfuTier, ViewerStats, encode, parse_viewer_message)
 
-from .settings import ViewerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +34,13 @@ _ids = itertools.count(1)
 
 
 class SfuViewer:
-    def __init__(self, ws: web.WebSocketResponse, request: web.Request, settings: ViewerSettings, sfu: Sfu) -> None:
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request, metadata: Callable[[], dict[str, Any]],
+                 sfu: Sfu, stats_interval: float = 1.0) -> None:
+        """``metadata``: the stream's hello fields (a broadcaster's, or a published stream's as its ingest got
+        them)."""
         self.ws = ws
-        self.settings = settings
+        self.metadata = metadata
+        self.stats_interval = stats_interval
         self.sfu = sfu
         self.id = next(_ids)
         self.label = f"sfu-viewer-{self.id}"
@@ -68,7 +72,8 @@ class SfuViewer:
             await self.sfu.admin.add_token(self.token)
             await self.janus.open()
             offer = await self.janus.watch(self.choice.tier.mountpoint)
-            await self._send(SfuOffer(offer["sdp"], DATA_CHANNEL_LABEL, self.choice.tier.mountpoint))
+            tier = self.choice.tier
+            await self._send(SfuOffer(offer["sdp"], DATA_CHANNEL_LABEL, tier.mountpoint, tier.share))
             watcher = asyncio.create_task(self._watch())
             async for msg in self.ws:
                 if msg.type == aiohttp.WSMsgType.TEXT:
@@ -102,7 +107,7 @@ class SfuViewer:
                 return
             await self.janus.start({"sdp": message.sdp})
             self.started = True
-            await self._send(Hello(**self.settings.broadcaster.metadata(), viewer=self.id, transport="sfu"))
+            await self._send(Hello(**self.metadata(), viewer=self.id, transport="sfu"))
         elif isinstance(message, Ping):
             await self._send(Pong(message.id, message.t0, time.time()))
         elif isinstance(message, ViewerStats):
@@ -117,7 +122,7 @@ class SfuViewer:
         """Once a second: ask for the viewer's report, read its queue at Janus, and move or drop it."""
         acted_on = 0
         while True:
-            await asyncio.sleep(self.settings.stats_interval)
+            await asyncio.sleep(self.stats_interval)
             if not self.started:
                 continue
             tier = self.choice.tier

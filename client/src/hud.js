@@ -74,6 +74,7 @@ export function describePath(path) {
   if (path.local === 'websocket') return 'websocket (tcp)';
   const local = path.relayProtocol ? `${path.local} (${path.relayProtocol})` : path.local;
   const relayed = path.local === 'relay' || path.remote === 'relay';
-  const via = path.via ? ` via ${path.via}${path.tier ? `, ${Math.round(path.tier.share * 100)} % tier` : ''}` : '';
+  const share = path.tier && typeof path.tier.share === 'number' ? `, ${Math.round(path.tier.share * 100)} % tier` : '';
+  const via = path.via ? ` via ${path.via}${share}` : '';
   return `${local} → ${path.remote}${relayed ? '' : ' (direct)'}${via}`;
 }

@@ -10,8 +10,9 @@
  * @param {(pc: RTCPeerConnection, ms: number) => Promise<void>} waitIceGathering
  */
 export function startViaSfu(conn, cfg, waitIceGathering) {
-  const base = conn.baseUrl || window.location.origin;
-  const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/sfu`);
+  const url = new URL(`${conn.baseUrl}/sfu`, window.location.href); // /sfu, or /view/NAME/sfu
+  url.protocol = url.protocol.replace(/^http/, 'ws');
+  const ws = new WebSocket(url.href);
   conn.controlSocket = ws;
   conn.viaSfu = true;
   ws.onmessage = (ev) => {
@@ -44,7 +45,7 @@ async function answer(conn, cfg, ws, offer, waitIceGathering) {
     iceTransportPolicy: cfg.iceTransportPolicy === 'relay' ? 'relay' : 'all',
   });
   conn.pc = pc;
-  conn.tier = { tier: offer.tier, share: 1, reason: '' };
+  conn.tier = { tier: offer.tier, share: typeof offer.share === 'number' ? offer.share : null, reason: '' };
   await pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
   // Opened here, not by Janus: Janus would open an ordered, reliable channel of its own
   const points = pc.createDataChannel(offer.label, conn.pointsOptions);
