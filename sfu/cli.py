@@ -11,9 +11,10 @@ from .service import SfuSettings
 def add_sfu_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("SFU (fan-out through Janus)")
     group.add_argument("--sfu", choices=["janus"], default=None,
-                       help="start Janus beside the streamer (Debian package janus, its own configuration, never the "
+                       help="start Janus beside this server (Debian package janus, its own configuration, never the "
                             "system service), send it every frame once, and let the page's viewers watch through "
-                            "it: the streamer's cost no longer grows with the audience (docs/deploy.md)")
+                            "it: the stream's cost no longer grows with the audience. With 'signal': for the first "
+                            "published stream, which must use --chunk-packets 1 (docs/deploy.md)")
     group.add_argument("--sfu-ice", default="", metavar="LIST",
                        help="interfaces or addresses Janus gathers ICE candidates on, comma-separated "
                             "(default: all but loopback)")
