@@ -16,8 +16,8 @@ from .janus import Tier
 @dataclass(frozen=True)
 class TierPolicy:
     down_queue: int = 200
-    """Packets queued at Janus for the viewer above which it moves down a tier (a 123k-point frame at 5 mm
-    is about 110 packets)."""
+    """Packets queued at Janus for the viewer above which it moves down a tier (a whole 123k-point frame at
+    5 mm is about 180 one-packet chunks)."""
     drop_queue: int = 2000
     """Packets queued at Janus above which the viewer is disconnected: it has stopped reading."""
     down_latency_ms: float = 400.0
