@@ -98,6 +98,7 @@ class FrameAssembler:
         self.stats = LinkStats()
         self._open: dict[int, AssembledFrame] = {}
         self._newest: int | None = None
+        self._last_finished: float | None = None
 
     @property
     def newest_frame_id(self) -> int | None:
@@ -118,8 +119,7 @@ class FrameAssembler:
             if self._newest is not None and not newer(h.frame_id, self._newest):
                 self.stats.late_chunks += 1  # its frame is finished already
                 return
-            server_now = self.server_now() if self.server_now else None
-            if server_now is not None and server_now - h.capture_time > self.max_age:
+            if self._stale(h.capture_time, now):
                 self.stats.stale_chunks += 1
                 return
             self._newest = h.frame_id
@@ -146,6 +146,14 @@ class FrameAssembler:
             # all it was sent are in, or the last one sent is: the rest was lost
             self._finish(self._open.pop(h.frame_id), now)
 
+    def _stale(self, capture_time: float, now: float) -> bool:
+        """Whether a new frame was captured more than ``max_age`` before the sender's clock now, while frames are
+        being finished (one at least every ``max_age``: a viewer too slow for any frame to be fresh still
+        draws some, rather than none)."""
+        server_now = self.server_now() if self.server_now else None
+        return (server_now is not None and server_now - capture_time > self.max_age
+                and self._last_finished is not None and now - self._last_finished < self.max_age)
+
     def flush(self) -> None:
         """Finish every open frame (end of stream)."""
         now = self.clock()
@@ -154,6 +162,7 @@ class FrameAssembler:
 
     def _finish(self, frame: AssembledFrame, now: float) -> None:
         frame.finished_at = now
+        self._last_finished = now
         s = self.stats
         s.chunks_lost += frame.chunks_sent - frame.chunks_received
         s.chunks_unsent += frame.chunk_count - frame.chunks_sent

@@ -49,6 +49,7 @@ export class FrameAssembler {
     this.stats = new LinkStats();
     this.open = new Map();
     this.newest = null;
+    this.lastFinished = null;
   }
 
   /** @param {ArrayBuffer} message */
@@ -65,8 +66,11 @@ export class FrameAssembler {
             status = 'late';
             throw new ChunkError('late');
           }
+          // stale: captured more than maxAge ago, while frames are being finished (one at least every maxAge: a
+          // viewer too slow for any frame to be fresh still draws some, rather than none)
           const serverNow = this.serverNow ? this.serverNow() : null;
-          if (serverNow !== null && serverNow - h.captureTime > this.maxAge) {
+          if (serverNow !== null && serverNow - h.captureTime > this.maxAge
+              && this.lastFinished !== null && now - this.lastFinished < this.maxAge) {
             status = 'stale';
             throw new ChunkError('stale');
           }
@@ -127,6 +131,7 @@ export class FrameAssembler {
   }
 
   finish(frame) {
+    this.lastFinished = this.clock();
     const s = this.stats;
     frame.complete = frame.chunksReceived === frame.chunkCount;
     s.chunksLost += frame.chunksSent - frame.chunksReceived;

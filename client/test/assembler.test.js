@@ -120,22 +120,25 @@ test('clock offset: the lowest-RTT sample recovers an injected offset', () => {
 });
 
 test('with the sender clock known, a new frame captured longer ago than maxAge is stale: dropped, counted', () => {
-  const frames = [];
+  // frames flowing (one finished just now): the old frame is stale; none finished, or the clock unknown: drawn
   const golden = readFileSync(join(GOLDEN, 'spherical_1mm_far.bin'));
-  const message = golden.buffer.slice(golden.byteOffset, golden.byteOffset + golden.byteLength);
-  const captured = new DataView(message).getFloat64(8, true);
-  const make = (serverNow) => new FrameAssembler({
-    bufferFor: (n) => new Float32Array(n * 4).fill(-1), onFrame: (f) => frames.push(f), clock: () => 0, serverNow,
-  });
-  const stale = make(() => captured + 2.0);
-  stale.push(message);
-  assert.equal(stale.stats.staleChunks, 1);
-  assert.equal(stale.stats.chunksReceived, 0);
-  assert.equal(frames.length, 0);
-  for (const serverNow of [() => captured + 1.0, () => null]) { // fresh enough, or the clock not known yet
-    const fresh = make(serverNow);
-    fresh.push(message);
-    assert.equal(fresh.stats.staleChunks, 0);
-    assert.equal(fresh.stats.chunksReceived, 1);
+  const withId = (id, captured) => {
+    const copy = new Uint8Array(golden).buffer;
+    const view = new DataView(copy);
+    view.setUint32(4, id, true);
+    view.setFloat64(8, captured, true);
+    return copy;
+  };
+  const captured = new DataView(new Uint8Array(golden).buffer).getFloat64(8, true);
+  for (const [serverNow, first, stale] of [[() => captured + 0.1, true, 1], [() => captured + 0.1, false, 0],
+    [() => null, true, 0]]) {
+    const frames = [];
+    const assembler = new FrameAssembler({
+      bufferFor: (n) => new Float32Array(n * 4).fill(-1), onFrame: (f) => frames.push(f), clock: () => 0, serverNow,
+    });
+    if (first) assembler.push(withId(1, captured));
+    assembler.push(withId(2, captured - 2.0));
+    assert.equal(assembler.stats.staleChunks, stale);
+    assert.equal(frames.length, (first ? 1 : 0) + 1 - stale);
   }
 });
