@@ -30,7 +30,8 @@ from lab.process import stop_process
 logger = logging.getLogger(__name__)
 
 JANUS = "janus"
-LIBRARY = Path("/usr/lib/x86_64-linux-gnu/janus")
+LIBRARIES = ("/usr/lib/*/janus", "/usr/lib/janus", "/usr/local/lib/janus", "/opt/janus/lib/janus")
+"""Where Debian (per architecture) and source builds put Janus's plugins and transports."""
 PLUGINS = ("libjanus_streaming.so",)
 TRANSPORTS = ("libjanus_http.so",)
 STREAMING = "janus.plugin.streaming"
@@ -111,6 +112,15 @@ def janus_config(options: JanusOptions, folder: Path) -> dict[str, str]:
     }
 
 
+def janus_library() -> Path:
+    """The folder holding Janus's ``plugins`` and ``transports`` (the Streaming plugin among them)."""
+    for pattern in LIBRARIES:
+        for folder in sorted(Path("/").glob(pattern.lstrip("/"))):
+            if (folder / "plugins" / PLUGINS[0]).exists():
+                return folder
+    raise RuntimeError(f"Janus's Streaming plugin ({PLUGINS[0]}) is not in any of {', '.join(LIBRARIES)}")
+
+
 class JanusProcess:
     """``with JanusProcess(options, workdir, prefix=...) as janus:`` a running Janus; stopped on exit.
 
@@ -126,8 +136,9 @@ class JanusProcess:
         self.folder = workdir / "janus"
         if self.folder.exists():
             shutil.rmtree(self.folder)
-        for sub, names, source in (("plugins", PLUGINS, LIBRARY / "plugins"),
-                                   ("transports", TRANSPORTS, LIBRARY / "transports")):
+        library = janus_library()
+        for sub, names, source in (("plugins", PLUGINS, library / "plugins"),
+                                   ("transports", TRANSPORTS, library / "transports")):
             (self.folder / sub).mkdir(parents=True)
             for name in names:
                 (self.folder / sub / name).symlink_to(source / name)
