@@ -69,6 +69,18 @@ class ReceiverState:
     ended: bool = False
 
 
+def parse_control(raw: str | bytes) -> dict[str, Any] | None:
+    """A server's control message as a JSON object with a ``type``; None (logged) for anything else."""
+    try:
+        message = loads_bounded(raw, MAX_SERVER_CONTROL, "control message")
+        if isinstance(message, dict) and isinstance(message.get("type"), str):
+            return message
+    except ValueError:
+        pass
+    logger.warning("bad control message from server: %r", raw[:100])
+    return None
+
+
 class BaseReceiver:
     """Transport-independent viewer logic: reassembly, clock sync, records, control messages.
 
@@ -159,12 +171,13 @@ class BaseReceiver:
         self._frame_event.set()
 
     def _on_control(self, raw: str | bytes) -> None:
-        try:
-            message = loads_bounded(raw, MAX_SERVER_CONTROL, "control message")
-            kind = message["type"]
-        except (ValueError, KeyError, TypeError):
-            logger.warning("bad control message from server: %r", raw[:100])
-            return
+        message = parse_control(raw)
+        if message is not None:
+            self._on_message(message)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        """A control message from the server, parsed (``parse_control``)."""
+        kind = message["type"]
         if kind == Hello.type:
             self.state.hello = message
             self._hello.set()
@@ -262,9 +275,12 @@ class WebSocketReceiver(BaseReceiver):
 
     async def _open(self) -> None:
         self._http = aiohttp.ClientSession(headers=self._headers)
-        url = self.base_url.replace("http://", "ws://").replace("https://", "wss://") + "/ws"
-        self._ws = await self._http.ws_connect(url, max_msg_size=0)
+        self._ws = await self._http.ws_connect(self._socket_url("/ws"), max_msg_size=0)
         self._reader = asyncio.create_task(self._read())
+
+    def _socket_url(self, path: str) -> str:
+        """The WebSocket address of ``path`` on the server."""
+        return self.base_url.replace("http://", "ws://").replace("https://", "wss://") + path
 
     async def _read(self) -> None:
         assert self._ws is not None

@@ -16,10 +16,9 @@ from rtc.ice_path import selected_path
 from rtc.sctp_reassembly import use_unordered_reassembly
 from signaling.ice import rtc_configuration
 from stream.messages import SFU_DROPPED, SenderStatsMessage, SfuAnswer, SfuOffer, SfuTier, ViewerStats, encode
-from stream.untrusted_json import loads_bounded
 
 from .assembler import AssembledFrame
-from .receiver import MAX_SERVER_CONTROL, ReceiverOptions, WebSocketReceiver
+from .receiver import MAX_SERVER_CONTROL, ReceiverOptions, WebSocketReceiver, parse_control
 
 logger = logging.getLogger(__name__)
 
@@ -54,26 +53,22 @@ class SfuReceiver(WebSocketReceiver):
         if not config.get("sfu"):
             raise ConnectionError("this streamer runs without an SFU")
         self._rtc = rtc_configuration(config)
-        url = self.base_url.replace("http://", "ws://").replace("https://", "wss://") + "/sfu"
-        self._ws = await self._http.ws_connect(url, max_msg_size=MAX_SERVER_CONTROL)
+        self._ws = await self._http.ws_connect(self._socket_url("/sfu"), max_msg_size=MAX_SERVER_CONTROL)
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         assert self._ws is not None
         async for msg in self._ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
+            message = parse_control(msg.data) if msg.type == aiohttp.WSMsgType.TEXT else None
+            if message is None:
                 continue
-            try:
-                kind = loads_bounded(msg.data, MAX_SERVER_CONTROL, "control message").get("type")
-            except (ValueError, AttributeError):
-                kind = None
-            if kind == SfuOffer.type:
-                await self._answer(loads_bounded(msg.data, MAX_SERVER_CONTROL, "sfuOffer"))
-            elif kind == SfuTier.type:
-                self.tiers.append(loads_bounded(msg.data, MAX_SERVER_CONTROL, "sfuTier"))
+            if message["type"] == SfuOffer.type:
+                await self._answer(message)
+            elif message["type"] == SfuTier.type:
+                self.tiers.append(message)
             else:
-                self._on_control(msg.data)
-                if kind == SenderStatsMessage.type:
+                self._on_message(message)
+                if message["type"] == SenderStatsMessage.type:
                     self._report()
         if self._ws.close_code == SFU_DROPPED and not self._closing:
             await self._reconnect()

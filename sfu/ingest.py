@@ -10,7 +10,6 @@ publisher's uplink carries one stream whatever the audience.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,11 +19,15 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from rtc.sctp_reassembly import use_unordered_reassembly
 from stream.protocol import decode_header, with_chunks_sent
+from stream.untrusted_json import loads_bounded
 
 from .feed import DatagramSender, tier_count
 from .janus import MAX_DATAGRAM, Tier
 
 logger = logging.getLogger(__name__)
+
+MAX_CONTROL_TEXT = 64 * 1024
+"""Longest control message taken from the publisher (as a viewer takes from its streamer)."""
 
 HELLO_FIELDS = {"source": "source", "frames": "frames", "fps": "fps", "encoding": "encoding",
                 "quantizeMm": "quantize_mm"}
@@ -70,7 +73,8 @@ class Ingest:
 
     def _on_control(self, text: object) -> None:
         try:
-            message = json.loads(text) if isinstance(text, str) and len(text) < 64 * 1024 else None
+            message = loads_bounded(text, MAX_CONTROL_TEXT, "publisher's control message") \
+                if isinstance(text, str) else None
         except ValueError:
             message = None
         if isinstance(message, dict) and message.get("type") == "hello":

@@ -122,14 +122,12 @@ def janus_library() -> Path:
 
 
 class JanusProcess:
-    """``with JanusProcess(options, workdir, prefix=...) as janus:`` a running Janus; stopped on exit.
-
-    ``prefix`` runs it in a network namespace (``ip netns exec NAME``). Raises RuntimeError when Janus is
-    not installed or does not answer its API within ``startup_timeout`` seconds.
+    """``with JanusProcess(options, workdir) as janus:`` a running Janus, in this process's network namespace;
+    stopped on exit. Raises RuntimeError when Janus is not installed or does not answer its API within
+    ``startup_timeout`` seconds.
     """
 
-    def __init__(self, options: JanusOptions, workdir: Path, prefix: list[str] | None = None,
-                 startup_timeout: float = 20.0) -> None:
+    def __init__(self, options: JanusOptions, workdir: Path, startup_timeout: float = 20.0) -> None:
         if shutil.which(JANUS) is None:
             raise RuntimeError("Janus is not installed (Debian package janus; scripts/setup.sh installs it)")
         self.options = options
@@ -146,8 +144,7 @@ class JanusProcess:
         for name, text in janus_config(options, self.folder).items():
             (self.folder / name).write_text(text)
         self.output: collections.deque[str] = collections.deque(maxlen=300)
-        self.prefix = prefix or []
-        self.proc = subprocess.Popen([*self.prefix, JANUS, "-F", str(self.folder), "-C",
+        self.proc = subprocess.Popen([JANUS, "-F", str(self.folder), "-C",
                                       str(self.folder / "janus.jcfg"), "--disable-colors"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._drain, daemon=True).start()
@@ -171,17 +168,12 @@ class JanusProcess:
         return f"http://127.0.0.1:{self.options.admin_port}/admin"
 
     def _answers(self) -> bool:
-        """Whether the API answers ``info`` (from inside the namespace when there is one)."""
-        request = json.dumps({"janus": "info", "transaction": "up"})
-        command = [*self.prefix, "curl", "-s", "--max-time", "1", "-d", request, self.api_url] if self.prefix else None
+        """Whether the API answers ``info``."""
+        request = json.dumps({"janus": "info", "transaction": "up"}).encode()
         try:
-            if command:
-                reply = subprocess.run(command, capture_output=True, text=True, timeout=3).stdout
-            else:
-                with urllib.request.urlopen(urllib.request.Request(self.api_url, request.encode()), timeout=1) as r:
-                    reply = r.read().decode()
-            return json.loads(reply).get("janus") == "server_info"
-        except (OSError, ValueError, subprocess.SubprocessError):
+            with urllib.request.urlopen(urllib.request.Request(self.api_url, request), timeout=1) as reply:
+                return json.loads(reply.read()).get("janus") == "server_info"
+        except (OSError, ValueError):
             return False
 
     def _drain(self) -> None:

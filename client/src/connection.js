@@ -51,6 +51,8 @@ export class ReconnectingConnection extends EventTarget {
     this.stopped = false;
     /** Control messages ignored because they were not JSON objects with a type. */
     this.controlErrors = 0;
+    /** Takes a parsed control message first when set (the SFU's signaling, sfu.js); true if it handled it. */
+    this.interceptControl = null;
   }
 
   setState(state, detail = '') {
@@ -78,6 +80,7 @@ export class ReconnectingConnection extends EventTarget {
       this.controlErrors += 1;
       return;
     }
+    if (this.interceptControl && this.interceptControl(msg)) return;
     this.onControl(msg);
   }
 
@@ -220,6 +223,7 @@ export class StreamConnection extends ReconnectingConnection {
       this.controlSocket.onclose = null;
       this.controlSocket.close();
       this.controlSocket = null;
+      this.interceptControl = null;
     }
     if (this.control) this.control.onclose = null;
     this.control = null;

@@ -15,25 +15,23 @@ export function startViaSfu(conn, cfg, waitIceGathering) {
   const ws = new WebSocket(url.href);
   conn.controlSocket = ws;
   conn.viaSfu = true;
-  ws.onmessage = (ev) => {
-    if (typeof ev.data !== 'string') {
-      conn.controlErrors += 1;
-      return;
-    }
-    let msg = null;
-    try {
-      msg = JSON.parse(ev.data);
-    } catch {
-      /* counted below */
-    }
-    if (msg && msg.type === 'sfuOffer' && typeof msg.sdp === 'string' && typeof msg.label === 'string') {
+  // the socket's messages are control text, parsed and bounded once by the connection; the SFU's own take this
+  // turn first, anything else (a malformed sfuOffer too) goes on to the page's handlers
+  conn.interceptControl = (msg) => {
+    if (msg.type === 'sfuOffer' && typeof msg.sdp === 'string' && typeof msg.label === 'string') {
       answer(conn, cfg, ws, msg, waitIceGathering).catch((err) => conn.scheduleRetry(err.message || String(err)));
-    } else if (msg && msg.type === 'sfuTier') {
+      return true;
+    }
+    if (msg.type === 'sfuTier') {
       conn.tier = { tier: msg.tier, share: msg.share, reason: msg.reason };
       conn.dispatchEvent(new CustomEvent('tier', { detail: conn.tier }));
-    } else {
-      conn.controlText(ev.data);
+      return true;
     }
+    return false;
+  };
+  ws.onmessage = (ev) => {
+    if (typeof ev.data === 'string') conn.controlText(ev.data);
+    else conn.controlErrors += 1;
   };
   ws.onclose = () => conn.scheduleRetry('SFU connection closed');
 }
