@@ -38,11 +38,17 @@ async def probe_chromium(url: str, frames: int, timeout: float) -> dict[str, Any
         try:
             page = await browser.new_page(viewport={"width": 800, "height": 500})
             errors: list[str] = []
+            console: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
             await page.goto(url)
-            await page.wait_for_function(
-                f"window.pointStream && window.pointStream.framesDrawn >= {frames} && window.pointStream.path",
-                timeout=timeout * 1000)
+            try:
+                await page.wait_for_function(
+                    f"window.pointStream && window.pointStream.framesDrawn >= {frames} && window.pointStream.path",
+                    timeout=timeout * 1000)
+            except Exception as exc:  # say what the page saw: a bare timeout tells the next engineer nothing
+                raise RuntimeError(f"{exc}; page: {await page_state(page)}; console: {console[-12:]}; "
+                                   f"errors: {errors[-5:]}") from exc
             status = await page.evaluate(
                 "({frames: window.pointStream.framesDrawn, points: window.pointStream.lastDrawnPoints,"
                 " path: window.pointStream.path, firstFrameMs: window.pointStream.firstFrameMs,"
@@ -53,6 +59,18 @@ async def probe_chromium(url: str, frames: int, timeout: float) -> dict[str, Any
     return {"viewer": "chromium", "frames": status["frames"], "points": status["points"], "path": status["path"],
             "hud_path": status["hudPath"], "first_frame_s": round(status["firstFrameMs"] / 1000, 3),
             "steps_ms": status["steps"], "points_channel": status["pointsChannel"], "page_errors": errors}
+
+
+async def page_state(page: Any) -> str:
+    """The viewer's status and HUD, for a failure message."""
+    try:
+        return json.dumps(await page.evaluate(
+            "({frames: window.pointStream?.framesDrawn, received: window.pointStream?.framesReceived,"
+            " state: window.pointStream?.state, steps: window.pointStream?.connectTimings,"
+            " hud: Object.fromEntries([...document.querySelectorAll('[data-field]')]"
+            ".map((e) => [e.dataset.field, e.textContent]))})"))
+    except Exception as exc:  # the page itself may be gone
+        return f"unreadable ({exc})"
 
 
 def main() -> int:

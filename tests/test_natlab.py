@@ -58,7 +58,8 @@ def watch(lab_and_stack: tuple[NatLab, LabStack], viewer: str, min_points: int =
     if viewer == "chromium":
         require(Path(CHROMIUM).exists(), f"{CHROMIUM} not installed (apt-get install chromium)")
     result = run_probe(lab, viewer, stack.viewer_url, frames=5)
-    assert "error" not in result, (result, list(stack.publisher.output)[-10:] if stack.publisher else None)
+    assert "error" not in result, (result, {name: list(part.output)[-10:] for name, part in
+                                            (("publisher", stack.publisher), ("signaling", stack.signaling)) if part})
     # the first frames' share of the 123k points: the sender starts at 10 Mbit/s and fits the relayed path
     assert result["frames"] >= 5 and result["points"] > min_points
     return result
