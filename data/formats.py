@@ -11,18 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .intensity import to_unit
 from .source import as_points
 
 INTENSITY_NAMES = ("intensity", "reflectance", "remission", "i", "scalar_intensity", "scalar_Intensity")
 
 
 def normalise_intensity(points: np.ndarray) -> np.ndarray:
-    if len(points) == 0:
-        return points
-    top = float(np.nanmax(points[:, 3]))
-    if top > 1.0:
-        points[:, 3] /= 255.0 if top <= 255.0 else top
-    np.clip(points[:, 3], 0.0, 1.0, out=points[:, 3])
+    """Intensity (column 3, float32 as read) to 0..1 by its values (data/intensity.py)."""
+    if len(points):
+        points[:, 3], _ = to_unit(points[:, 3])
     return points
 
 

@@ -1,0 +1,208 @@
+"""Recorded robot data: ROS 1 bags, ROS 2 bags (sqlite3 or MCAP storage) and MCAP files, streaming the
+``sensor_msgs/PointCloud2`` messages of one topic, paced by their recorded times.
+
+Bags are read with ``rosbags`` (no ROS installation needed); MCAP files with ``mcap`` and its ROS 1 and
+ROS 2 decoders, record by record, so a file whose writer was killed reads up to its last complete chunk.
+A message that cannot be read is skipped with a warning naming topic and time; a file that ends early
+ends the pass with a warning.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .intensity import describe_scale
+from .pointcloud2 import read_pointcloud2
+from .source import Frame, FrameSource, SourceError
+
+logger = logging.getLogger(__name__)
+
+POINT_CLOUD_TYPES = ("sensor_msgs/msg/PointCloud2", "sensor_msgs/PointCloud2")
+RECORD_SIZE_LIMIT = 1 << 28
+"""Largest MCAP record read (256 MiB): a corrupt length cannot make us allocate more."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    msgtype: str
+    count: int
+
+
+def is_recording(path: Path) -> bool:
+    """Whether ``path`` is something this module reads: a .bag, .mcap or .db3 file or a rosbag2 folder."""
+    if path.is_dir():
+        return (path / "metadata.yaml").is_file()
+    return path.suffix.lower() in (".bag", ".mcap", ".db3")
+
+
+def _is_point_cloud(msgtype: str) -> bool:
+    return msgtype in POINT_CLOUD_TYPES
+
+
+def listing(topics: list[Topic]) -> str:
+    return ", ".join(f"{t.name} ({t.count} × {t.msgtype})" for t in topics) or "none"
+
+
+class RecordingSource(FrameSource):
+    """The point clouds of ``topic`` (required when the recording has several point-cloud topics) in
+    ``path``. Frame timestamps are the recorded (log) times in seconds."""
+
+    timed = True
+
+    def __init__(self, path: Path, topic: str | None = None, intensity_scale: float | None = None) -> None:
+        if not path.exists():
+            raise SourceError(f"no such file or folder: {path}")
+        self.path = path
+        self.intensity_scale = intensity_scale
+        self.mcap = path.is_file() and path.suffix.lower() == ".mcap"
+        try:
+            topics = self._topics()
+        except SourceError:
+            raise
+        except Exception as exc:  # each library has its own errors for a file that is not what it says
+            raise SourceError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+        clouds = [t for t in topics if _is_point_cloud(t.msgtype)]
+        if topic is None:
+            if not clouds:
+                raise SourceError(f"{path} has no PointCloud2 topic (topics: {listing(topics)})")
+            if len(clouds) > 1:
+                raise SourceError(f"{path} has several point-cloud topics; pick one with --topic "
+                                  f"(topics: {listing(clouds)})")
+            chosen = clouds[0]
+        else:
+            chosen = next((t for t in topics if t.name == topic), None)
+            if chosen is None:
+                raise SourceError(f"{path} has no topic {topic!r} (point-cloud topics: {listing(clouds)})")
+            if not _is_point_cloud(chosen.msgtype):
+                raise SourceError(f"topic {topic!r} in {path} carries {chosen.msgtype}, not PointCloud2 "
+                                  f"(point-cloud topics: {listing(clouds)})")
+        if chosen.count == 0:
+            raise SourceError(f"topic {chosen.name!r} in {path} has no messages")
+        self.topic = chosen
+        self.description = f"{path.name} {chosen.name} ({chosen.count} clouds)"
+        self._logged_scale = False
+
+    def __len__(self) -> int:
+        return self.topic.count
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    def _topics(self) -> list[Topic]:
+        return _mcap_topics(self.path) if self.mcap else _bag_topics(self.path)
+
+    def _messages(self) -> Iterator[tuple[int, Callable[[], Any]]]:
+        """(log time in ns, a function returning the deserialised message) for each message of the topic."""
+        reader = _mcap_messages if self.mcap else _bag_messages
+        return reader(self.path, self.topic.name)
+
+    def frames(self) -> Iterator[Frame]:
+        index = 0
+        scale = self.intensity_scale
+        try:
+            for log_time, message in self._messages():
+                try:
+                    points, used = read_pointcloud2(message(), scale)
+                except Exception as exc:  # a message this reader cannot make sense of: skip it, go on
+                    logger.warning("skipping %s at %.6f s: %s", self.topic.name, log_time / 1e9, exc)
+                    continue
+                if scale is None:
+                    scale = used  # one scale for the whole pass: frames must not flicker between guesses
+                if not self._logged_scale:
+                    self._logged_scale = True
+                    how = "given" if self.intensity_scale is not None else "assumed from the first cloud"
+                    logger.info("%s: intensity scale %s (%s; --intensity-scale overrides)", self.topic.name,
+                                describe_scale(used), how)
+                if len(points) == 0:
+                    logger.warning("skipping %s at %.6f s: no points", self.topic.name, log_time / 1e9)
+                    continue
+                yield Frame(index, log_time / 1e9, points)
+                index += 1
+        except Exception as exc:  # truncated or corrupt from here on: what was read stands
+            logger.warning("%s: stopped reading after %d clouds: %s: %s", self.path, index, type(exc).__name__,
+                           exc)
+
+
+def _bag_topics(path: Path) -> list[Topic]:
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([path]) as reader:
+        counts: dict[tuple[str, str], int] = {}
+        for c in reader.connections:
+            counts[(c.topic, c.msgtype)] = counts.get((c.topic, c.msgtype), 0) + c.msgcount
+    return [Topic(name, msgtype, n) for (name, msgtype), n in sorted(counts.items())]
+
+
+def _bag_messages(path: Path, topic: str) -> Iterator[tuple[int, Callable[[], Any]]]:
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([path]) as reader:
+        connections = [c for c in reader.connections if c.topic == topic]
+        for connection, log_time, raw in reader.messages(connections=connections):
+            yield log_time, lambda raw=raw, msgtype=connection.msgtype: reader.deserialize(raw, msgtype)
+
+
+def _mcap_reader(stream: Any) -> Any:
+    from mcap.reader import NonSeekingReader
+
+    return NonSeekingReader(stream, record_size_limit=RECORD_SIZE_LIMIT)
+
+
+def _decoder_factories() -> list[Any]:
+    from mcap_ros1.decoder import DecoderFactory as Ros1Decoders
+    from mcap_ros2.decoder import DecoderFactory as Ros2Decoders
+
+    return [Ros2Decoders(), Ros1Decoders()]
+
+
+def _mcap_topics(path: Path) -> list[Topic]:
+    """From the summary when the file has one; else by reading it through (a file whose writer was killed)."""
+    from mcap.reader import make_reader
+
+    with path.open("rb") as f:
+        try:
+            summary = make_reader(f).get_summary()
+        except Exception:  # no footer or summary: the file was cut short
+            summary = None
+        if summary is not None and summary.statistics is not None:
+            counts = summary.statistics.channel_message_counts
+            return sorted((Topic(c.topic, summary.schemas[c.schema_id].name if c.schema_id in summary.schemas
+                                 else "", counts.get(c.id, 0)) for c in summary.channels.values()),
+                          key=lambda t: t.name)
+    found: dict[tuple[str, str], int] = {}
+    with path.open("rb") as f:
+        try:
+            for schema, channel, _ in _mcap_reader(f).iter_messages(log_time_order=False):
+                key = (channel.topic, schema.name if schema else "")
+                found[key] = found.get(key, 0) + 1
+        except Exception as exc:  # cut short: count what is there
+            logger.warning("%s ends early (%s): reading the %d messages before that", path, exc,
+                           sum(found.values()))
+    return [Topic(name, msgtype, n) for (name, msgtype), n in sorted(found.items())]
+
+
+def _mcap_messages(path: Path, topic: str) -> Iterator[tuple[int, Callable[[], Any]]]:
+    with path.open("rb") as f:
+        factories = _decoder_factories()
+        decoders: dict[int, Callable[[bytes], Any]] = {}
+        for schema, channel, message in _mcap_reader(f).iter_messages(topics=[topic], log_time_order=False):
+            decoder = decoders.get(channel.id)
+            if decoder is None:
+                decoder = decoders[channel.id] = _decoder_for(factories, channel.message_encoding, schema)
+            yield message.log_time, lambda data=message.data, decode=decoder: decode(data)
+
+
+def _decoder_for(factories: list[Any], encoding: str, schema: Any) -> Callable[[bytes], Any]:
+    """The first factory's decoder for these messages; one that raises ValueError (each message is then
+    skipped with a warning) when none decodes them."""
+    for factory in factories:
+        decoder = factory.decoder_for(encoding, schema)
+        if decoder is not None:
+            return decoder
+
+    def undecodable(_: bytes) -> Any:
+        raise ValueError(f"no decoder for {encoding!r} messages of schema {schema.name if schema else None!r}")
+    return undecodable
