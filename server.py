@@ -102,6 +102,9 @@ def bench(argv: list[str]) -> int:
     args = build_bench_parser().parse_args(argv)
     setup_logging(args.verbose, quiet_level=logging.WARNING)  # the table is the output
     from bench.cli import run
+    from stream.cli import DEFAULT_FPS
+    if args.fps is None:  # a benchmark runs at a known rate, recordings too: frames offered is what it counts
+        args.fps = DEFAULT_FPS
     return run(args)
 
 
@@ -127,6 +130,7 @@ def serve(argv: list[str]) -> int:
     setup_logging(args.verbose)
     from data.cli import create_source
     from data.source import SourceError
+    from record.mcap_recorder import RecordingError, check_writable
     from rtc.versions import dependency_problems
     from sfu.cli import sfu_settings
     from signaling.app import ServerConfig, init_app
@@ -134,12 +138,14 @@ def serve(argv: list[str]) -> int:
                                offer_rate, secret, tls_context)
     from signaling.ice import janus_servers
     from stream.broadcaster import FrameBroadcaster
-    from stream.cli import encoder_options, fit_options, loss_tolerance_options, pacing_options
+    from stream.cli import encoder_options, fit_options, frame_rate, loss_tolerance_options, pacing_options
     from viewers.settings import ViewerSettings
 
     try:
-        if not args.fps > 0:
+        if args.fps is not None and not args.fps > 0:
             raise ValueError(f"--fps must be > 0, got {args.fps}")
+        if not args.speed > 0:
+            raise ValueError(f"--speed must be > 0, got {args.speed}")
         if (args.signaling is None) != (args.stream is None):
             raise ValueError("--signaling and --stream go together")
         if args.stream is not None:
@@ -157,6 +163,9 @@ def serve(argv: list[str]) -> int:
         if sfu is not None and args.chunk_packets not in (None, 1):
             raise ValueError("--sfu sends every chunk as one UDP datagram to Janus: --chunk-packets must be 1")
         source = create_source(args)
+        fps, speed = frame_rate(source, args.fps, args.speed)
+        if args.record is not None:
+            check_writable(args.record)
         options = encoder_options(args, sfu is not None)
         pacing = pacing_options(args)
         loss_tolerance = loss_tolerance_options(args)
@@ -172,17 +181,18 @@ def serve(argv: list[str]) -> int:
         for flag, value in (("--connect-timeout", args.connect_timeout), ("--viewer-timeout", args.viewer_timeout)):
             if not value >= 1:
                 raise ValueError(f"{flag} must be at least 1 s, got {value:g}")
-    except (SourceError, ValueError) as exc:
+    except (SourceError, RecordingError, ValueError) as exc:
         print(f"server.py: error: {exc}", file=sys.stderr)
         return 2
-    broadcaster = FrameBroadcaster(source, options, args.fps, loop=args.loop)
+    broadcaster = FrameBroadcaster(source, options, fps, loop=args.loop, speed=speed, record=args.record)
     viewers = ViewerSettings(broadcaster, pacing, loss_tolerance, fit=fit, max_viewers=args.max_viewers or None,
                              connect_timeout=args.connect_timeout, silence_timeout=args.viewer_timeout)
     cfg = ServerConfig(viewers, ice, token=token if args.signaling is None else None, offer_rate=rate, sfu=sfu)
     for problem in dependency_problems():
         logger.warning("%s", problem)
     fast = install_uvloop()
-    logger.info("source: %s, %d frames per pass, %g fps, %s%s", source.description, len(source), args.fps,
+    logger.info("source: %s, %d frames per pass, %s, %s%s", source.description, len(source),
+                f"{fps:g} fps" if speed is None else f"recorded times ×{speed:g} (about {fps:.3g} fps)",
                 options.describe(),
                 ", uvloop" if fast else "")
     if args.signaling is not None:

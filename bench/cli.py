@@ -62,7 +62,8 @@ def streamer_args(args: argparse.Namespace) -> list[str]:
         out += ["--chunk-packets", str(args.chunk_packets)]
     if args.points:
         out += ["--points", str(args.points)]
-    for flag, value in (("--kitti-dir", args.kitti_dir), ("--date", args.date), ("--drive", args.drive)):
+    for flag, value in (("--kitti-dir", args.kitti_dir), ("--date", args.date), ("--drive", args.drive),
+                        ("--topic", args.topic), ("--intensity-scale", args.intensity_scale)):
         if value:
             out += [flag, str(value)]
     return out

@@ -12,10 +12,17 @@ POINTS_PER_COLUMN = 61.5
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("source")
-    group.add_argument("--source", default="synthetic", metavar="SYNTHETIC|kitti|DIR",
+    group.add_argument("--source", default="synthetic", metavar="SYNTHETIC|kitti|DIR|BAG|MCAP",
                        help="'synthetic' (default: a generated 64-beam street scene, no download), 'kitti' "
-                            "(a KITTI raw drive via pykitti, see --kitti-dir), or a folder of .bin/.npy/.pcd/.ply "
-                            "point files streamed in name order")
+                            "(a KITTI raw drive via pykitti, see --kitti-dir), a folder of .bin/.npy/.pcd/.ply "
+                            "point files streamed in name order, or a recording: a ROS 1 .bag, a ROS 2 bag folder "
+                            "(or its .db3/.mcap file) or an .mcap file, whose PointCloud2 messages play at their "
+                            "recorded times")
+    group.add_argument("--topic", help="a recording's point-cloud topic (needed when it has several; the error "
+                                       "lists them)")
+    group.add_argument("--intensity-scale", type=float, metavar="MAX",
+                       help="a recording's intensity value that means full intensity (default: from the field's "
+                            "type and values: 1, 255 or 65535; the log says which was assumed)")
     group.add_argument("--seed", type=int, default=1, help="synthetic scene seed (default: 1)")
     group.add_argument("--points", type=int, metavar="N",
                        help="synthetic scene: about N points per frame (default: ~123,000, a 64-beam sensor "
@@ -30,6 +37,14 @@ def create_source(args: argparse.Namespace) -> FrameSource:
     """Open the source the flags describe; raises SourceError with a message naming what is wrong."""
     name = args.source
     points = getattr(args, "points", None)
+    from .recording import RecordingSource, is_recording
+    recording = name not in ("synthetic", "kitti") and is_recording(Path(name))
+    scale = getattr(args, "intensity_scale", None)
+    if scale is not None and not scale > 0:
+        raise SourceError(f"--intensity-scale must be > 0, got {scale:g}")
+    for flag in ("topic", "intensity_scale"):
+        if getattr(args, flag, None) is not None and not recording:
+            raise SourceError(f"--{flag.replace('_', '-')} applies to recordings (bags, MCAP) only")
     if name == "synthetic":
         from .synthetic import AZIMUTH_STEPS, SyntheticOptions, SyntheticSource
         steps = AZIMUTH_STEPS
@@ -37,9 +52,12 @@ def create_source(args: argparse.Namespace) -> FrameSource:
             if points < 1000:
                 raise SourceError(f"--points must be at least 1000, got {points}")
             steps = max(16, round(points / POINTS_PER_COLUMN))
-        return SyntheticSource(SyntheticOptions(seed=args.seed, fps=args.fps, azimuth_steps=steps))
+        fps = args.fps if getattr(args, "fps", None) else 10.0
+        return SyntheticSource(SyntheticOptions(seed=args.seed, fps=fps, azimuth_steps=steps))
     if points is not None:
         raise SourceError("--points applies to the synthetic source only")
+    if recording:
+        return checked(RecordingSource(Path(name), getattr(args, "topic", None), scale))
     if name == "kitti":
         missing = [flag for flag, value in (("--kitti-dir", args.kitti_dir), ("--date", args.date),
                                             ("--drive", args.drive)) if not value]

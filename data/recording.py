@@ -21,6 +21,7 @@ from .source import Frame, FrameSource, SourceError
 logger = logging.getLogger(__name__)
 
 POINT_CLOUD_TYPES = ("sensor_msgs/msg/PointCloud2", "sensor_msgs/PointCloud2")
+MCAP_MAGIC = b"\x89MCAP0\r\n"
 RECORD_SIZE_LIMIT = 1 << 28
 """Largest MCAP record read (256 MiB): a corrupt length cannot make us allocate more."""
 
@@ -30,6 +31,8 @@ class Topic:
     name: str
     msgtype: str
     count: int
+    span: float = 0.0
+    """Seconds from the recording's first message to its last (all topics)."""
 
 
 def is_recording(path: Path) -> bool:
@@ -83,6 +86,8 @@ class RecordingSource(FrameSource):
         if chosen.count == 0:
             raise SourceError(f"topic {chosen.name!r} in {path} has no messages")
         self.topic = chosen
+        if chosen.count > 1 and chosen.span > 0:
+            self.native_fps = (chosen.count - 1) / chosen.span
         self.description = f"{path.name} {chosen.name} ({chosen.count} clouds)"
         self._logged_scale = False
 
@@ -133,7 +138,8 @@ def _bag_topics(path: Path) -> list[Topic]:
         counts: dict[tuple[str, str], int] = {}
         for c in reader.connections:
             counts[(c.topic, c.msgtype)] = counts.get((c.topic, c.msgtype), 0) + c.msgcount
-    return [Topic(name, msgtype, n) for (name, msgtype), n in sorted(counts.items())]
+        span = reader.duration / 1e9
+    return [Topic(name, msgtype, n, span) for (name, msgtype), n in sorted(counts.items())]
 
 
 def _bag_messages(path: Path, topic: str) -> Iterator[tuple[int, Callable[[], Any]]]:
@@ -163,25 +169,32 @@ def _mcap_topics(path: Path) -> list[Topic]:
     from mcap.reader import make_reader
 
     with path.open("rb") as f:
+        if f.read(len(MCAP_MAGIC)) != MCAP_MAGIC:
+            raise SourceError(f"cannot read {path}: not an MCAP file (it does not start with MCAP's magic bytes)")
+        f.seek(0)
         try:
             summary = make_reader(f).get_summary()
         except Exception:  # no footer or summary: the file was cut short
             summary = None
         if summary is not None and summary.statistics is not None:
-            counts = summary.statistics.channel_message_counts
+            stats = summary.statistics
+            span = (stats.message_end_time - stats.message_start_time) / 1e9
             return sorted((Topic(c.topic, summary.schemas[c.schema_id].name if c.schema_id in summary.schemas
-                                 else "", counts.get(c.id, 0)) for c in summary.channels.values()),
-                          key=lambda t: t.name)
+                                 else "", stats.channel_message_counts.get(c.id, 0), span)
+                           for c in summary.channels.values()), key=lambda t: t.name)
     found: dict[tuple[str, str], int] = {}
+    first = last = 0
     with path.open("rb") as f:
         try:
-            for schema, channel, _ in _mcap_reader(f).iter_messages(log_time_order=False):
+            for schema, channel, message in _mcap_reader(f).iter_messages(log_time_order=False):
                 key = (channel.topic, schema.name if schema else "")
                 found[key] = found.get(key, 0) + 1
+                first = min(first or message.log_time, message.log_time)
+                last = max(last, message.log_time)
         except Exception as exc:  # cut short: count what is there
             logger.warning("%s ends early (%s): reading the %d messages before that", path, exc,
                            sum(found.values()))
-    return [Topic(name, msgtype, n) for (name, msgtype), n in sorted(found.items())]
+    return [Topic(name, msgtype, n, (last - first) / 1e9) for (name, msgtype), n in sorted(found.items())]
 
 
 def _mcap_messages(path: Path, topic: str) -> Iterator[tuple[int, Callable[[], Any]]]:

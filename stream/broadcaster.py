@@ -5,6 +5,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from data.source import FrameSource
@@ -27,6 +28,40 @@ class BroadcastStats:
     """Frames sent as FLOAT32 because SPHERICAL could not code them (a total)."""
 
 
+class RecordedClock:
+    """Plays frames at their recorded times: frame k goes out ``(t_k - t_0) / speed`` after frame 0.
+
+    It starts over (frame k taken as a new frame 0) when time goes backwards (the recording looped), when a
+    frame is late by more than ``LATE`` (reading or encoding fell behind: no burst to catch up) and when the
+    next frame is more than ``MAX_WAIT`` away (a pause in the recording is not played as a frozen stream).
+    """
+
+    LATE = 0.5
+    MAX_WAIT = 2.0
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.origin: tuple[float, float] | None = None
+        """(source time, monotonic time) of the frame the clock counts from."""
+        self.last: float | None = None
+
+    async def wait(self, timestamp: float | None) -> None:
+        """Sleep until the frame recorded at ``timestamp`` is due (None: the source ended; no wait)."""
+        if timestamp is None:
+            return
+        now = time.monotonic()
+        due = None
+        if self.origin is not None and self.last is not None and timestamp >= self.last:
+            due = self.origin[1] + (timestamp - self.origin[0]) / self.speed
+            if due < now - self.LATE or due - now > self.MAX_WAIT:
+                due = None
+        if due is None:
+            self.origin = (timestamp, now)
+        elif due > now:
+            await asyncio.sleep(due - now)
+        self.last = timestamp
+
+
 class FrameBroadcaster:
     """Publishes ``EncodedFrame``s at ``fps``; viewers wait on :meth:`wait_newer`.
 
@@ -34,13 +69,21 @@ class FrameBroadcaster:
     ``loop`` is false the stream ends after one pass over the source.
     """
 
-    def __init__(self, source: FrameSource, options: EncoderOptions, fps: float, loop: bool = True) -> None:
+    def __init__(self, source: FrameSource, options: EncoderOptions, fps: float, loop: bool = True,
+                 speed: float | None = None, record: Path | None = None) -> None:
+        """``speed``: when set, frames go out at their source timestamps, ``speed`` times as fast (a
+        recording); ``fps`` is then the nominal rate (what viewers are told, what senders pace for).
+        ``record``: a new .mcap file every frame is also written to."""
         if not fps > 0:
             raise ValueError(f"fps must be > 0, got {fps}")
+        if speed is not None and not speed > 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
         self.source = source
         self.options = options
         self.fps = fps
         self.loop = loop
+        self.record = record
+        self.clock = RecordedClock(speed) if speed is not None else None
         self.latest: EncodedFrame | None = None
         self.finished = False
         self.stats = BroadcastStats()
@@ -48,12 +91,15 @@ class FrameBroadcaster:
 
     async def run(self) -> None:
         """Publish frames until the source ends (or forever when looping). Cancel to stop."""
-        producer = FrameProducer(self.source, self.options, self.loop)
+        producer = FrameProducer(self.source, self.options, self.loop, self.record)
         interval = 1.0 / self.fps
         next_tick = time.monotonic()
         frame_id = 0
         try:
             while True:
+                if self.clock is not None:
+                    await self.clock.wait(await asyncio.wrap_future(producer.upcoming()))
+                    next_tick = time.monotonic()
                 now = time.monotonic()
                 if now < next_tick:
                     await asyncio.sleep(next_tick - now)

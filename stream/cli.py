@@ -3,17 +3,28 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
+from data.source import FrameSource
 from rtc.sctp_congestion import LossToleranceOptions
 
 from .encoder import DEFAULT_CHUNK_PACKETS, DEFAULT_QUANTIZE_MM, EncoderOptions
 from .link_fit import MBIT, FitOptions
 from .sender import PacingOptions
 
+DEFAULT_FPS = 10.0
+
 
 def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("stream")
-    group.add_argument("--fps", type=float, default=10.0, help="frames per second to stream (default: 10)")
+    group.add_argument("--fps", type=float, default=None,
+                       help=f"frames per second to stream (default: {DEFAULT_FPS:g}; a recording (bag, MCAP) "
+                            "plays at its recorded times instead unless --fps is given)")
+    group.add_argument("--record", type=Path, metavar="FILE.mcap",
+                       help="also write every frame streamed to this new MCAP file (sensor_msgs/PointCloud2 on "
+                            "/points, capture times; Foxglove and the ROS tools open it; --source plays it back)")
+    group.add_argument("--speed", type=float, default=1.0, metavar="FACTOR",
+                       help="a recording plays FACTOR times as fast as it was recorded (default: 1)")
     loop = group.add_mutually_exclusive_group()
     loop.add_argument("--loop", dest="loop", action="store_true", default=True,
                       help="start over at the end of the source (default)")
@@ -74,3 +85,14 @@ def loss_tolerance_options(args: argparse.Namespace) -> LossToleranceOptions | N
         return None
     return LossToleranceOptions(max_loss=args.loss_tolerance / 100,
                                 forward_past_received=args.forward_tsn == "past-received")
+
+
+def frame_rate(source: FrameSource, fps: float | None, speed: float) -> tuple[float, float | None]:
+    """The stream's frame rate, and the speed to play a recording at its recorded times (None: at ``fps``).
+    A recording plays at its recorded times unless ``fps`` is given; anything else at ``fps`` or 10."""
+    if fps is None and getattr(source, "timed", False):
+        native = source.native_fps or DEFAULT_FPS
+        return native * speed, speed
+    if speed != 1.0:
+        raise ValueError("--speed applies to recordings (bags, MCAP) played at their recorded times")
+    return fps or DEFAULT_FPS, None

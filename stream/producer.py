@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.util import Finalize
+from pathlib import Path
 
 from data.source import Frame, FrameSource
+from record.mcap_recorder import McapRecorder
 
 from .encoder import EncodedFrame, EncoderOptions, FrameEncoder
 
@@ -33,8 +37,13 @@ class Produced:
 
 
 class _Worker:
-    def __init__(self, source: FrameSource, options: EncoderOptions, loop: bool) -> None:
+    def __init__(self, source: FrameSource, options: EncoderOptions, loop: bool, record: Path | None = None) -> None:
         self.encoder = FrameEncoder(options)
+        self.recorder: McapRecorder | None = None
+        if record is not None:
+            self.recorder = McapRecorder(record)
+            # a pool worker leaves through multiprocessing's exit path (os._exit: no atexit), which runs these
+            Finalize(self.recorder, self.recorder.close, exitpriority=10)
         self.frames = self._passes(source, loop)
         self.reader = ThreadPoolExecutor(1, thread_name_prefix="prefetch")
         self.pending: Future[Frame | None] = self.reader.submit(next, self.frames, None)
@@ -49,11 +58,18 @@ class _Worker:
             if not loop or produced == 0:
                 return
 
+    def upcoming(self) -> float | None:
+        """The source timestamp of the frame ``next`` will encode (waiting for it to be read); None at the end."""
+        frame = self.pending.result()
+        return None if frame is None else frame.timestamp
+
     def next(self, frame_id: int, capture_time: float) -> Produced | None:
         frame = self.pending.result()
         if frame is None:
             return None
         self.pending = self.reader.submit(next, self.frames, None)
+        if self.recorder is not None:
+            self.recorder.write(capture_time, frame.points)
         encoded = self.encoder.encode(frame_id, capture_time, frame.points)
         return Produced(encoded, self.encoder.fallback_frames)
 
@@ -61,12 +77,15 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def _init_worker(source: FrameSource, options: EncoderOptions, loop: bool, parent: int) -> None:
+def _init_worker(source: FrameSource, options: EncoderOptions, loop: bool, parent: int, record: Path | None) -> None:
     global _worker
+    # Ctrl-C in a terminal reaches the whole process group: the streamer decides when this process stops
+    # (and its recording is closed), not a KeyboardInterrupt in the middle of an encode
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # watch first, with the parent's pid as the parent saw it: if it died before we got here, our
     # parent is already someone else and we leave at once
     threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
-    _worker = _Worker(source, options, loop)
+    _worker = _Worker(source, options, loop, record)
 
 
 def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
@@ -82,16 +101,26 @@ def _next(frame_id: int, capture_time: float) -> Produced | None:
     return _worker.next(frame_id, capture_time)
 
 
+def _upcoming() -> float | None:
+    assert _worker is not None
+    return _worker.upcoming()
+
+
 class FrameProducer:
     """Owns the child process. ``submit(frame_id, capture_time)`` returns a future of the frame."""
 
-    def __init__(self, source: FrameSource, options: EncoderOptions, loop: bool) -> None:
+    def __init__(self, source: FrameSource, options: EncoderOptions, loop: bool, record: Path | None = None) -> None:
+        """``record``: a new .mcap file the frames are also written to (record/mcap_recorder.py)."""
         self.options = options
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_init_worker, initargs=(source, options, loop, os.getpid()))
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                                         initargs=(source, options, loop, os.getpid(), record))
 
     def submit(self, frame_id: int, capture_time: float) -> Future[Produced | None]:
         return self._pool.submit(_next, frame_id, capture_time)
+
+    def upcoming(self) -> Future[float | None]:
+        """The source timestamp of the next frame, to pace a recording by its recorded times."""
+        return self._pool.submit(_upcoming)
 
     def close(self) -> None:
         """Stop the child process (waits for the frame in progress, at most one encode)."""
