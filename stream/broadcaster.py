@@ -100,6 +100,9 @@ class FrameBroadcaster:
                 if self.clock is not None:
                     await self.clock.wait(await asyncio.wrap_future(producer.upcoming()))
                     next_tick = time.monotonic()
+                elif getattr(self.source, "live", False):  # a frame goes out as soon as the program publishes it
+                    await asyncio.wrap_future(producer.upcoming())
+                    next_tick = time.monotonic()
                 now = time.monotonic()
                 if now < next_tick:
                     await asyncio.sleep(next_tick - now)

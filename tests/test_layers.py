@@ -16,13 +16,15 @@ ALLOWED: dict[str, set[str]] = {
     "codec": set(),
     "rtc": set(),
     "lab": set(),
-    "stream": {"codec", "data", "rtc"},
+    "record": set(),
+    "stream": {"codec", "data", "rtc", "record"},
     "sfu": {"stream", "rtc", "lab"},
     "viewers": {"sfu", "stream", "rtc", "data"},
     "signaling": {"viewers", "sfu", "stream", "rtc", "data"},
     "headless": {"stream", "rtc", "signaling"},
     "bench": {"headless", "signaling", "viewers", "stream", "codec", "rtc", "data", "lab"},
     "natlab": {"headless", "lab"},
+    "live": {"signaling", "viewers", "stream", "data"},
 }
 """What each package may import (the rest of the project: server.py, tests/, tools/, may import anything)."""
 
