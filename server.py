@@ -163,6 +163,10 @@ def serve(argv: list[str]) -> int:
         if sfu is not None and args.chunk_packets not in (None, 1):
             raise ValueError("--sfu sends every chunk as one UDP datagram to Janus: --chunk-packets must be 1")
         source = create_source(args)
+        if args.probe:
+            from data.probe import describe
+            print(describe(source))
+            return 0
         fps, speed = frame_rate(source, args.fps, args.speed)
         if args.record is not None:
             check_writable(args.record)

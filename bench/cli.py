@@ -63,7 +63,8 @@ def streamer_args(args: argparse.Namespace) -> list[str]:
     if args.points:
         out += ["--points", str(args.points)]
     for flag, value in (("--kitti-dir", args.kitti_dir), ("--date", args.date), ("--drive", args.drive),
-                        ("--topic", args.topic), ("--intensity-scale", args.intensity_scale)):
+                        ("--topic", args.topic), ("--intensity-scale", args.intensity_scale),
+                        ("--frames", args.frames), ("--time", args.time)):
         if value:
             out += [flag, str(value)]
     return out

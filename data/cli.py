@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .cut import CutSource, parse_range
 from .source import FrameSource, SourceError, first_frame
 
 #: Points the synthetic scene yields per azimuth column (64 beams minus sky and dropouts), measured.
@@ -23,6 +24,13 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--intensity-scale", type=float, metavar="MAX",
                        help="a recording's intensity value that means full intensity (default: from the field's "
                             "type and values: 1, 255 or 65535; the log says which was assumed)")
+    group.add_argument("--probe", action="store_true",
+                       help="print what the source holds (frames, points, rate, topics) and exit")
+    group.add_argument("--frames", metavar="START:STOP",
+                       help="only these frames of each pass, counted from 0 (e.g. 100:200, 50:, :10)")
+    group.add_argument("--time", metavar="START:STOP",
+                       help="only the frames this many seconds after the first one (e.g. 12.5:30), by the "
+                            "source's timestamps (a recording's recorded times)")
     group.add_argument("--seed", type=int, default=1, help="synthetic scene seed (default: 1)")
     group.add_argument("--points", type=int, metavar="N",
                        help="synthetic scene: about N points per frame (default: ~123,000, a 64-beam sensor "
@@ -35,6 +43,20 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def create_source(args: argparse.Namespace) -> FrameSource:
     """Open the source the flags describe; raises SourceError with a message naming what is wrong."""
+    frames_text, time_text = getattr(args, "frames", None), getattr(args, "time", None)
+    frames = parse_range(frames_text, "--frames") if frames_text else (None, None)
+    seconds = parse_range(time_text, "--time", float) if time_text else (None, None)
+    source = open_source(args)
+    if (frames, seconds) == ((None, None), (None, None)):
+        return source
+    cut = CutSource(source, frames, seconds)
+    for _ in cut.frames():
+        return cut
+    raise SourceError(f"{cut.description}: selects no frame of the source (one pass holds {len(source)})")
+
+
+def open_source(args: argparse.Namespace) -> FrameSource:
+    """The whole source the flags name."""
     name = args.source
     points = getattr(args, "points", None)
     from .recording import RecordingSource, is_recording

@@ -86,6 +86,7 @@ class RecordingSource(FrameSource):
         if chosen.count == 0:
             raise SourceError(f"topic {chosen.name!r} in {path} has no messages")
         self.topic = chosen
+        self.topics = topics
         if chosen.count > 1 and chosen.span > 0:
             self.native_fps = (chosen.count - 1) / chosen.span
         self.description = f"{path.name} {chosen.name} ({chosen.count} clouds)"

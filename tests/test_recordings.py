@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from data.cut import CutSource, parse_range
 from data.intensity import assumed_scale
 from data.recording import RecordingSource
 from data.source import SourceError
@@ -24,7 +25,7 @@ from lab.process import StreamerProcess
 from record.mcap_recorder import McapRecorder
 from stream.broadcaster import RecordedClock
 from tests.conftest import ROOT
-from tests.recordings import PC2, Layout, Message, encode_cloud, typestore_for, write_recording
+from tests.recordings import PC2, ROS2, Layout, Message, encode_cloud, typestore_for, write_recording
 
 KINDS = ("bag1", "sqlite3", "mcap", "mcap-file")
 NAMES = {"bag1": "drive.bag", "sqlite3": "drive_sqlite", "mcap": "drive_mcap", "mcap-file": "drive.mcap"}
@@ -339,3 +340,31 @@ def test_recording_flags_apply_to_recordings_only() -> None:
         proc = subprocess.run([sys.executable, str(ROOT / "server.py"), *flags], cwd=ROOT, capture_output=True,
                               text=True, timeout=60)
         assert proc.returncode == 2 and error in proc.stderr, (flags, proc.stderr)
+
+
+def test_frames_and_time_cut_any_source_and_probe_says_what_a_source_holds(tmp_path: Path) -> None:
+    sent = clouds(13, holes=False) * 4  # 12 clouds, 0.1 s apart
+    path = write_recording(tmp_path / "d.mcap", "mcap-file", [
+        Message("/points", START_NS + i * PERIOD_NS, encode_cloud(typestore_for("mcap-file"), p, Layout(), START_NS))
+        for i, p in enumerate(sent)] + [Message("/chatter", START_NS, ROS2.types["std_msgs/msg/String"](data="hi"),
+                                                msgtype="std_msgs/msg/String")])
+    whole = RecordingSource(path)
+    by_frames = list(CutSource(whole, (3, 6)).frames())
+    assert [f.index for f in by_frames] == [0, 1, 2]
+    np.testing.assert_array_equal(by_frames[0].points[:, :3], sent[3][:, :3])
+    by_time = list(CutSource(whole, seconds=(0.25, 0.55)).frames())  # frames at 0.3, 0.4, 0.5 s
+    assert [round(f.timestamp - START_NS / 1e9, 3) for f in by_time] == [0.3, 0.4, 0.5]
+    for text, error in (("5", "START:STOP"), ("a:b", "int numbers"), ("-1:", "no negative"), ("7:3", "after START")):
+        with pytest.raises(SourceError, match=error):
+            parse_range(text, "--frames")
+    run = [sys.executable, str(ROOT / "server.py"), "--source", str(path)]
+    empty = subprocess.run([*run, "--frames", "50:60"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert empty.returncode == 2 and "selects no frame" in empty.stderr, empty.stderr
+    probe = subprocess.run([*run, "--probe", "--time", "0.5:"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60)
+    assert probe.returncode == 0, probe.stderr
+    out = probe.stdout
+    assert "/points: 12 × sensor_msgs/msg/PointCloud2  <- streamed" in out
+    assert "/chatter: 1 × std_msgs/msg/String" in out
+    assert f"points per frame (first 5): {POINTS} to {POINTS}" in out and "every 0.100 s" in out, out
+    assert "seconds 0.5:" in out

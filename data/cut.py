@@ -1,0 +1,74 @@
+"""``--frames START:STOP`` and ``--time START:STOP``: a part of any source.
+
+Frames are counted from 0 in each pass (Python slice rules: either end may be left out; no negative
+numbers, since a live or endless source has no end to count from). Times are seconds from the source's
+first frame, by its timestamps (for recordings, the recorded times).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .source import Frame, FrameSource, SourceError
+
+
+def parse_range(text: str, flag: str, kind: type = int) -> tuple[float | None, float | None]:
+    """``START:STOP`` (either may be empty) as numbers of ``kind``; SourceError saying what is wrong."""
+    start_text, sep, stop_text = text.partition(":")
+    if not sep:
+        raise SourceError(f"{flag} takes START:STOP (either may be left out), got {text!r}")
+    try:
+        start = kind(start_text) if start_text.strip() else None
+        stop = kind(stop_text) if stop_text.strip() else None
+    except ValueError:
+        raise SourceError(f"{flag} takes START:STOP with {kind.__name__} numbers, got {text!r}") from None
+    if any(v is not None and v < 0 for v in (start, stop)):
+        raise SourceError(f"{flag}: counted from the start, so no negative numbers, got {text!r}")
+    if start is not None and stop is not None and stop <= start:
+        raise SourceError(f"{flag} {text}: STOP must be after START")
+    return start, stop
+
+
+class CutSource(FrameSource):
+    """The frames of ``source`` whose index is in ``frames`` and whose time from the first frame is in
+    ``seconds`` (each a (start, stop) pair, None for an open end)."""
+
+    def __init__(self, source: FrameSource, frames: tuple[float | None, float | None] = (None, None),
+                 seconds: tuple[float | None, float | None] = (None, None)) -> None:
+        self.source = source
+        self.frames_range = frames
+        self.seconds = seconds
+        self.native_fps = source.native_fps
+        self.timed = getattr(source, "timed", False)
+        parts = [f"frames {_show(frames)}" if frames != (None, None) else "",
+                 f"seconds {_show(seconds)}" if seconds != (None, None) else ""]
+        self.description = f"{source.description}, {' and '.join(p for p in parts if p)}"
+
+    def __len__(self) -> int:
+        start, stop = self.frames_range
+        total = len(self.source)
+        if self.seconds != (None, None) or total == 0:
+            return total  # not known without reading the timestamps
+        return max(0, min(total, int(stop) if stop is not None else total) - int(start or 0))
+
+    def frames(self) -> Iterator[Frame]:
+        start, stop = self.frames_range
+        t_start, t_stop = self.seconds
+        first: float | None = None
+        index = 0
+        for frame in self.source.frames():
+            if first is None:
+                first = frame.timestamp
+            position = frame.index
+            if stop is not None and position >= stop:
+                return
+            elapsed = frame.timestamp - first
+            if t_stop is not None and elapsed >= t_stop:
+                return
+            if (start is not None and position < start) or (t_start is not None and elapsed < t_start):
+                continue
+            yield Frame(index, frame.timestamp, frame.points)
+            index += 1
+
+
+def _show(pair: tuple[float | None, float | None]) -> str:
+    return ":".join("" if v is None else f"{v:g}" for v in pair)
