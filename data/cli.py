@@ -13,12 +13,13 @@ POINTS_PER_COLUMN = 61.5
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("source")
-    group.add_argument("--source", default="synthetic", metavar="SYNTHETIC|kitti|DIR|BAG|MCAP",
+    group.add_argument("--source", default="synthetic", metavar="SYNTHETIC|kitti|DIR|BAG|MCAP|velodyne:PORT|PCAP",
                        help="'synthetic' (default: a generated 64-beam street scene, no download), 'kitti' "
                             "(a KITTI raw drive via pykitti, see --kitti-dir), a folder of .bin/.npy/.pcd/.ply "
                             "point files streamed in name order, or a recording: a ROS 1 .bag, a ROS 2 bag folder "
                             "(or its .db3/.mcap file) or an .mcap file, whose PointCloud2 messages play at their "
-                            "recorded times")
+                            "recorded times; a live Velodyne sensor, velodyne:[HOST:]PORT (its data port, 2368 by "
+                            "default), or a Velodyne packet capture (.pcap)")
     group.add_argument("--topic", help="a recording's point-cloud topic (needed when it has several; the error "
                                        "lists them)")
     group.add_argument("--intensity-scale", type=float, metavar="MAX",
@@ -80,6 +81,12 @@ def open_source(args: argparse.Namespace) -> FrameSource:
         raise SourceError("--points applies to the synthetic source only")
     if recording:
         return checked(RecordingSource(Path(name), getattr(args, "topic", None), scale))
+    if name.startswith("velodyne:"):
+        from .velodyne import VelodyneUdpSource, parse_address
+        return VelodyneUdpSource(*parse_address(name))
+    if name.lower().endswith(".pcap"):
+        from .velodyne import VelodynePcapSource
+        return checked(VelodynePcapSource(Path(name)))
     if name == "kitti":
         missing = [flag for flag, value in (("--kitti-dir", args.kitti_dir), ("--date", args.date),
                                             ("--drive", args.drive)) if not value]

@@ -39,6 +39,7 @@ class CutSource(FrameSource):
         self.seconds = seconds
         self.native_fps = source.native_fps
         self.timed = getattr(source, "timed", False)
+        self.live = getattr(source, "live", False)
         parts = [f"frames {_show(frames)}" if frames != (None, None) else "",
                  f"seconds {_show(seconds)}" if seconds != (None, None) else ""]
         self.description = f"{source.description}, {' and '.join(p for p in parts if p)}"
@@ -50,12 +51,15 @@ class CutSource(FrameSource):
             return total  # not known without reading the timestamps
         return max(0, min(total, int(stop) if stop is not None else total) - int(start or 0))
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Iterator[Frame | None]:
         start, stop = self.frames_range
         t_start, t_stop = self.seconds
         first: float | None = None
         index = 0
         for frame in self.source.frames():
+            if frame is None:  # a live source, idle
+                yield None
+                continue
             if first is None:
                 first = frame.timestamp
             position = frame.index

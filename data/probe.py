@@ -2,13 +2,27 @@
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Iterator
 
 import numpy as np
 
-from .source import FrameSource
+from .source import Frame, FrameSource
 
 SAMPLE_FRAMES = 5
 """Frames read to describe the points (a source may be long: the rest are not read)."""
+LIVE_PATIENCE = 5.0
+"""Seconds a live source (a sensor) is listened to."""
+
+
+def sampled(source: FrameSource, patience: float = LIVE_PATIENCE) -> Iterator[Frame]:
+    """The source's frames; a live one's for ``patience`` seconds at most."""
+    deadline = time.monotonic() + patience
+    for frame in source.frames():
+        if frame is not None:
+            yield frame
+        if getattr(source, "live", False) and time.monotonic() > deadline:
+            return
 
 
 def describe(source: FrameSource) -> str:
@@ -22,7 +36,7 @@ def describe(source: FrameSource) -> str:
         lines.append(f"time span: {topic.span:.3f} s (the whole recording)")
         lines.append("topics:")
         lines += [f"  {t.name}: {t.count} × {t.msgtype}{'  <- streamed' if t == topic else ''}" for t in topics]
-    sample = list(itertools.islice(source.frames(), SAMPLE_FRAMES))
+    sample = list(itertools.islice(sampled(source), SAMPLE_FRAMES))
     if not sample:
         lines.append("no readable frame")
         return "\n".join(lines)

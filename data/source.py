@@ -12,6 +12,10 @@ MAX_FRAME_POINTS = 1 << 21
 260k): it bounds the frame buffer a receiver allocates (32 MiB of float32 x, y, z, intensity)."""
 
 
+IDLE_SECONDS = 0.5
+"""Longest a live source's ``frames()`` waits before it yields None (nothing yet)."""
+
+
 class SourceError(Exception):
     """A source cannot be opened (missing path, no frames, bad arguments). The message says why."""
 
@@ -41,8 +45,11 @@ class FrameSource(abc.ABC):
         """Number of frames in one pass over the source."""
 
     @abc.abstractmethod
-    def frames(self) -> Iterator[Frame]:
-        """One pass over the source. Unreadable frames are skipped with a warning, never raised."""
+    def frames(self) -> Iterator[Frame | None]:
+        """One pass over the source. Unreadable frames are skipped with a warning, never raised.
+
+        A live source (``live = True``: frames come when they come, from a sensor or a program) yields None
+        when no frame came for IDLE_SECONDS, so whoever reads it can stop between frames."""
 
 
 def first_frame(source: FrameSource) -> Frame:

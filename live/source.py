@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from data.source import Frame, FrameSource, as_points
+from data.source import IDLE_SECONDS, Frame, FrameSource, as_points
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +56,16 @@ class LiveSource(FrameSource):
                 except queue.Empty:
                     pass  # the producer took it meanwhile: try again
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self) -> Iterator[Frame | None]:
         index = 0
-        while (item := self.queue.get()) is not None:
+        while True:
+            try:
+                item = self.queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                yield None  # nothing published yet: whoever reads may stop here
+                continue
+            if item is None:
+                return
             timestamp, points = item
             if len(points) == 0:
                 continue

@@ -11,9 +11,12 @@ from typing import Any
 from data.source import FrameSource
 
 from .encoder import EncodedFrame, EncoderOptions
-from .producer import FrameProducer
+from .producer import WAITING, FrameProducer
 
 logger = logging.getLogger(__name__)
+
+LIVE_WAIT = 0.5
+"""Seconds the producer waits for a live frame before it is asked again."""
 
 
 @dataclass
@@ -98,10 +101,12 @@ class FrameBroadcaster:
         try:
             while True:
                 if self.clock is not None:
-                    await self.clock.wait(await asyncio.wrap_future(producer.upcoming()))
+                    await self.clock.wait(await asyncio.wrap_future(producer.upcoming()))  # type: ignore[arg-type]
                     next_tick = time.monotonic()
-                elif getattr(self.source, "live", False):  # a frame goes out as soon as the program publishes it
-                    await asyncio.wrap_future(producer.upcoming())
+                elif getattr(self.source, "live", False):  # a frame goes out as soon as it comes
+                    # asked in short waits: a producer stopped meanwhile must not be waiting for a frame
+                    while await asyncio.wrap_future(producer.upcoming(LIVE_WAIT)) == WAITING:
+                        pass
                     next_tick = time.monotonic()
                 now = time.monotonic()
                 if now < next_tick:

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.util import Finalize
@@ -27,6 +27,10 @@ from record.mcap_recorder import McapRecorder
 from .encoder import EncodedFrame, EncoderOptions, FrameEncoder
 
 logger = logging.getLogger(__name__)
+
+WAITING = "waiting"
+"""What ``upcoming`` returns when no frame came in time (a live source)."""
+END = object()
 
 
 @dataclass(frozen=True)
@@ -45,21 +49,41 @@ class _Worker:
             # a pool worker leaves through multiprocessing's exit path (os._exit: no atexit), which runs these
             Finalize(self.recorder, self.recorder.close, exitpriority=10)
         self.frames = self._passes(source, loop)
+        self.closing = False
+        """Set on the way out: a live source's reader stops at its next idle moment (data/source.py)."""
+        Finalize(self, self._close, exitpriority=5)
         self.reader = ThreadPoolExecutor(1, thread_name_prefix="prefetch")
-        self.pending: Future[Frame | None] = self.reader.submit(next, self.frames, None)
+        self.pending: Future[Frame | None] = self.reader.submit(self._read)
+
+    def _close(self) -> None:
+        self.closing = True
 
     @staticmethod
-    def _passes(source: FrameSource, loop: bool) -> Iterator[Frame]:
+    def _passes(source: FrameSource, loop: bool) -> Iterator[Frame | None]:
         while True:
             produced = 0
             for frame in source.frames():
-                produced += 1
+                produced += frame is not None
                 yield frame
             if not loop or produced == 0:
                 return
 
-    def upcoming(self) -> float | None:
-        """The source timestamp of the frame ``next`` will encode (waiting for it to be read); None at the end."""
+    def _read(self) -> Frame | None:
+        """The next frame; None at the end (or when closing while a live source has nothing)."""
+        while not self.closing:
+            frame = next(self.frames, END)
+            if frame is END:
+                return None
+            if frame is not None:
+                return frame  # type: ignore[return-value]
+        return None
+
+    def upcoming(self, timeout: float | None = None) -> float | None | str:
+        """The source timestamp of the frame ``next`` will encode (waiting for it to be read, at most ``timeout``
+        seconds: then WAITING); None at the end."""
+        done, _ = wait([self.pending], timeout)
+        if not done:
+            return WAITING
         frame = self.pending.result()
         return None if frame is None else frame.timestamp
 
@@ -67,7 +91,7 @@ class _Worker:
         frame = self.pending.result()
         if frame is None:
             return None
-        self.pending = self.reader.submit(next, self.frames, None)
+        self.pending = self.reader.submit(self._read)
         if self.recorder is not None:
             self.recorder.write(capture_time, frame.points)
         encoded = self.encoder.encode(frame_id, capture_time, frame.points)
@@ -101,9 +125,9 @@ def _next(frame_id: int, capture_time: float) -> Produced | None:
     return _worker.next(frame_id, capture_time)
 
 
-def _upcoming() -> float | None:
+def _upcoming(timeout: float | None) -> float | None | str:
     assert _worker is not None
-    return _worker.upcoming()
+    return _worker.upcoming(timeout)
 
 
 class FrameProducer:
@@ -118,9 +142,10 @@ class FrameProducer:
     def submit(self, frame_id: int, capture_time: float) -> Future[Produced | None]:
         return self._pool.submit(_next, frame_id, capture_time)
 
-    def upcoming(self) -> Future[float | None]:
-        """The source timestamp of the next frame, to pace a recording by its recorded times."""
-        return self._pool.submit(_upcoming)
+    def upcoming(self, timeout: float | None = None) -> Future[float | None | str]:
+        """The source timestamp of the next frame (to pace a recording by its recorded times, or to send a live
+        frame as it comes); WAITING when none came within ``timeout`` seconds; None at the end."""
+        return self._pool.submit(_upcoming, timeout)
 
     def close(self) -> None:
         """Stop the child process (waits for the frame in progress, at most one encode)."""
