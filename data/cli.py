@@ -23,8 +23,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--topic", help="a recording's point-cloud topic (needed when it has several; the error "
                                        "lists them)")
     group.add_argument("--intensity-scale", type=float, metavar="MAX",
-                       help="a recording's intensity value that means full intensity (default: from the field's "
-                            "type and values: 1, 255 or 65535; the log says which was assumed)")
+                       help="the intensity value that means full intensity in a recording or a folder of point "
+                            "files (default: from the field's type and the values: 1, 255 or 65535; the log says "
+                            "which was assumed)")
     group.add_argument("--probe", action="store_true",
                        help="print what the source holds (frames, points, rate, topics) and exit")
     group.add_argument("--frames", metavar="START:STOP",
@@ -65,9 +66,12 @@ def open_source(args: argparse.Namespace) -> FrameSource:
     scale = getattr(args, "intensity_scale", None)
     if scale is not None and not scale > 0:
         raise SourceError(f"--intensity-scale must be > 0, got {scale:g}")
-    for flag in ("topic", "intensity_scale"):
-        if getattr(args, flag, None) is not None and not recording:
-            raise SourceError(f"--{flag.replace('_', '-')} applies to recordings (bags, MCAP) only")
+    if getattr(args, "topic", None) is not None and not recording:
+        raise SourceError("--topic applies to recordings (bags, MCAP) only")
+    if scale is not None and (name in ("synthetic", "kitti") or name.startswith("velodyne:")
+                              or name.lower().endswith(".pcap")):
+        raise SourceError("--intensity-scale applies to recordings and folders of point files only (synthetic, "
+                          "KITTI and Velodyne intensities have known scales)")
     if name == "synthetic":
         from .synthetic import AZIMUTH_STEPS, SyntheticOptions, SyntheticSource
         steps = AZIMUTH_STEPS
@@ -95,7 +99,7 @@ def open_source(args: argparse.Namespace) -> FrameSource:
         from .kitti import KittiSource
         return checked(KittiSource(args.kitti_dir, args.date, args.drive))
     from .folder import FolderSource
-    return checked(FolderSource(Path(name)))
+    return checked(FolderSource(Path(name), intensity_scale=scale))
 
 
 def checked(source: FrameSource) -> FrameSource:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .formats import READERS, read_points
+from .intensity import describe_scale
 from .source import Frame, FrameSource, SourceError
 
 logger = logging.getLogger(__name__)
@@ -14,8 +15,12 @@ logger = logging.getLogger(__name__)
 class FolderSource(FrameSource):
     """Every supported file directly in ``folder``, sorted by name. Unreadable files are skipped."""
 
-    def __init__(self, folder: Path, fps: float = 10.0) -> None:
+    def __init__(self, folder: Path, fps: float = 10.0, intensity_scale: float | None = None) -> None:
+        """``intensity_scale``: the intensity value meaning full intensity; default: assumed from the first
+        readable file and kept for every file after it (frames must not flicker between guesses)."""
         self.folder = folder
+        self.intensity_scale = intensity_scale
+        self._logged_scale = False
         if not folder.exists():
             raise SourceError(f"no such folder: {folder}")
         if not folder.is_dir():
@@ -34,13 +39,23 @@ class FolderSource(FrameSource):
         return len(self.files)
 
     def frames(self) -> Iterator[Frame]:
+        scale = self.intensity_scale
         for index, path in enumerate(self.files):
             try:
-                points = read_points(path)
+                points, used = read_points(path, scale)
             except (OSError, ValueError) as exc:
                 logger.warning("skipping %s: %s", path, exc)
                 continue
             if len(points) == 0:
                 logger.warning("skipping %s: no points", path)
                 continue
+            if scale is not None or not points[:, 3].any():
+                pass  # a file without intensity says nothing of the scale
+            else:
+                scale = used
+            if not self._logged_scale and scale is not None:
+                self._logged_scale = True
+                how = "given" if self.intensity_scale is not None else f"assumed from {path.name}"
+                logger.info("%s: intensity scale %s (%s; --intensity-scale overrides)", self.folder,
+                            describe_scale(scale), how)
             yield Frame(index, index / self.native_fps, points)

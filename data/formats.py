@@ -1,8 +1,8 @@
 """Readers for single point-cloud files: KITTI .bin, NumPy .npy, PCD (ascii/binary), PLY.
 
-Each reader returns N × 4 float32 (x, y, z, intensity 0..1) or raises ValueError saying what
-is wrong with the file. Intensities stored on another scale (0..255, or any larger range) are
-brought to 0..1; a file without intensity gets 0.
+Each reader returns N × 4 float32 (x, y, z, intensity as stored) or raises ValueError saying what
+is wrong with the file; a file without intensity gets 0. ``read_points`` brings intensity to 0..1
+(data/intensity.py), on a scale given or assumed from the file's values.
 """
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from .source import as_points
 INTENSITY_NAMES = ("intensity", "reflectance", "remission", "i", "scalar_intensity", "scalar_Intensity")
 
 
-def normalise_intensity(points: np.ndarray) -> np.ndarray:
-    """Intensity (column 3, float32 as read) to 0..1 by its values (data/intensity.py)."""
-    if len(points):
-        points[:, 3], _ = to_unit(points[:, 3])
-    return points
+def normalise_intensity(points: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:
+    """Intensity (column 3, float32 as read) to 0..1 on ``scale``, or one assumed from its values
+    (data/intensity.py); the points and the scale used."""
+    if not len(points):
+        return points, scale or 1.0
+    points[:, 3], used = to_unit(points[:, 3], scale)
+    return points, used
 
 
 def read_bin(path: Path) -> np.ndarray:
@@ -29,7 +31,7 @@ def read_bin(path: Path) -> np.ndarray:
     raw = path.read_bytes()
     if len(raw) % 16:
         raise ValueError(f"size {len(raw)} bytes is not a multiple of 16 (4 float32 per point)")
-    return normalise_intensity(as_points(np.frombuffer(raw, dtype="<f4").reshape(-1, 4)))
+    return as_points(np.frombuffer(raw, dtype="<f4").reshape(-1, 4))
 
 
 def read_npy(path: Path) -> np.ndarray:
@@ -38,8 +40,8 @@ def read_npy(path: Path) -> np.ndarray:
     except Exception as exc:  # numpy raises a variety of errors for damaged files
         raise ValueError(f"not a readable .npy file: {exc}") from None
     if array.dtype.names:
-        return normalise_intensity(as_points(_columns_by_name(array, array.dtype.names)))
-    return normalise_intensity(as_points(np.asarray(array, dtype=np.float32)))
+        return as_points(_columns_by_name(array, array.dtype.names))
+    return as_points(np.asarray(array, dtype=np.float32))
 
 
 def _columns_by_name(array: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
@@ -108,7 +110,7 @@ def read_pcd(path: Path) -> np.ndarray:
             array[name] = values[:, i]
     else:
         raise ValueError(f"PCD DATA {kind} is not supported (use ascii or binary, e.g. pcl_convert_pcd_ascii_binary)")
-    return normalise_intensity(as_points(_columns_by_name(array, array.dtype.names)))
+    return as_points(_columns_by_name(array, array.dtype.names))
 
 
 def read_ply(path: Path) -> np.ndarray:
@@ -121,7 +123,7 @@ def read_ply(path: Path) -> np.ndarray:
         raise ValueError("PLY file has no vertex element") from None
     except Exception as exc:  # plyfile raises several types for malformed files
         raise ValueError(f"not a readable PLY file: {exc}") from None
-    return normalise_intensity(as_points(_columns_by_name(vertex, vertex.dtype.names)))
+    return as_points(_columns_by_name(vertex, vertex.dtype.names))
 
 
 READERS: dict[str, Callable[[Path], np.ndarray]] = {
@@ -129,9 +131,10 @@ READERS: dict[str, Callable[[Path], np.ndarray]] = {
 }
 
 
-def read_points(path: Path) -> np.ndarray:
-    """Read any supported file by its suffix; ValueError for unknown suffixes and bad content."""
+def read_points(path: Path, intensity_scale: float | None = None) -> tuple[np.ndarray, float]:
+    """Read any supported file by its suffix, intensity brought to 0..1 on ``intensity_scale`` (or one assumed
+    from the file's values); the points and the scale used. ValueError for unknown suffixes and bad content."""
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise ValueError(f"unsupported file type {path.suffix!r} (supported: {', '.join(READERS)})")
-    return reader(path)
+    return normalise_intensity(reader(path), intensity_scale)

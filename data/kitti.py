@@ -70,7 +70,7 @@ class KittiSource(FrameSource):
                 if size % 16:
                     raise ValueError(f"size {size} bytes is not a multiple of 16 (4 float32 per point)")
                 scan = self._raw.get_velo(index)
-                points = normalise_intensity(as_points(scan))
+                points, _ = normalise_intensity(as_points(scan))  # KITTI reflectance is 0..1
             except (OSError, ValueError) as exc:
                 logger.warning("skipping %s: %s", path, exc)
                 continue

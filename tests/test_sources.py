@@ -172,6 +172,25 @@ def test_folder_npy_without_intensity_and_0_255_intensity(tmp_path: Path, clouds
     assert b[:, 3].max() <= 1.0 and np.allclose(b[:, 3], scaled[:, 3] / 255)
 
 
+def test_folder_intensity_scale_is_assumed_once_or_given(tmp_path: Path, clouds: list[np.ndarray],
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """A 0..1 scale that overshoots (maxima of 1.19 in a public scan set) stays 0..1: it is not taken for
+    0..255, which made every point the same colour. The scale found in the first file holds for the rest."""
+    over = clouds[0].copy()
+    over[:, 3] *= 1.19 / over[:, 3].max()
+    np.save(tmp_path / "a.npy", over)
+    dark = clouds[1].copy()
+    dark[:, 3] *= 0.5 / dark[:, 3].max()
+    np.save(tmp_path / "b.npy", dark)
+    with caplog.at_level(logging.INFO):
+        a, b = (f.points for f in FolderSource(tmp_path).frames())
+    assert np.allclose(a[:, 3], np.clip(over[:, 3], 0, 1)) and np.unique(a[:, 3]).size > 100
+    assert np.allclose(b[:, 3], dark[:, 3])
+    assert any("intensity scale 0..1 (assumed from a.npy" in r.getMessage() for r in caplog.records)
+    a, b = (f.points for f in FolderSource(tmp_path, intensity_scale=2.0).frames())
+    assert np.allclose(a[:, 3], over[:, 3] / 2) and np.allclose(b[:, 3], dark[:, 3] / 2)
+
+
 def test_folder_corrupt_files_are_skipped_with_a_warning(tmp_path: Path, clouds: list[np.ndarray],
                                                          caplog: pytest.LogCaptureFixture) -> None:
     clouds[0].tofile(tmp_path / "0.bin")
