@@ -101,8 +101,11 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def _init_worker(source: FrameSource, options: EncoderOptions, loop: bool, parent: int, record: Path | None) -> None:
+def _init_worker(source: FrameSource, options: EncoderOptions, loop: bool, parent: int, record: Path | None,
+                 log: tuple[int, str | None, str | None]) -> None:
     global _worker
+    level, fmt, datefmt = log  # a spawned process starts without the streamer's logging: the same again
+    logging.basicConfig(level=level, format=fmt, datefmt=datefmt)
     # Ctrl-C in a terminal reaches the whole process group: the streamer decides when this process stops
     # (and its recording is closed), not a KeyboardInterrupt in the middle of an encode
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -130,6 +133,14 @@ def _upcoming(timeout: float | None) -> float | None | str:
     return _worker.upcoming(timeout)
 
 
+def _log_settings() -> tuple[int, str | None, str | None]:
+    """The root logger's level and its first handler's format, for the producer process."""
+    root = logging.getLogger()
+    formatter = root.handlers[0].formatter if root.handlers else None
+    return (root.getEffectiveLevel(), formatter._fmt if formatter else None,  # noqa: SLF001 (no public getter)
+            formatter.datefmt if formatter else None)
+
+
 class FrameProducer:
     """Owns the child process. ``submit(frame_id, capture_time)`` returns a future of the frame."""
 
@@ -137,7 +148,7 @@ class FrameProducer:
         """``record``: a new .mcap file the frames are also written to (record/mcap_recorder.py)."""
         self.options = options
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                                         initargs=(source, options, loop, os.getpid(), record))
+                                         initargs=(source, options, loop, os.getpid(), record, _log_settings()))
 
     def submit(self, frame_id: int, capture_time: float) -> Future[Produced | None]:
         return self._pool.submit(_next, frame_id, capture_time)
