@@ -1,8 +1,9 @@
 """Recorded robot data: ROS 1 bags, ROS 2 bags (sqlite3 or MCAP storage) and MCAP files, streaming the
-``sensor_msgs/PointCloud2`` messages of one topic, paced by their recorded times.
+``sensor_msgs/PointCloud2`` (or, in MCAP, ``foxglove.PointCloud``) messages of one topic, paced by their
+recorded times.
 
-Bags are read with ``rosbags`` (no ROS installation needed); MCAP files with ``mcap`` and its ROS 1 and
-ROS 2 decoders, record by record, so a file whose writer was killed reads up to its last complete chunk.
+Bags are read with ``rosbags`` (no ROS installation needed); MCAP files with ``mcap`` and its ROS 1,
+ROS 2 and protobuf decoders, record by record, so a file whose writer was killed reads up to its last complete chunk.
 A message that cannot be read is skipped with a warning naming topic and time; a file that ends early
 ends the pass with a warning.
 """
@@ -15,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from .intensity import describe_scale
+from .foxglove_pointcloud import read_foxglove_pointcloud
 from .pointcloud2 import read_pointcloud2
 from .source import Frame, FrameSource, SourceError
 
 logger = logging.getLogger(__name__)
 
-POINT_CLOUD_TYPES = ("sensor_msgs/msg/PointCloud2", "sensor_msgs/PointCloud2")
+POINT_CLOUD_TYPES = ("sensor_msgs/msg/PointCloud2", "sensor_msgs/PointCloud2", "foxglove.PointCloud")
 MCAP_MAGIC = b"\x89MCAP0\r\n"
 RECORD_SIZE_LIMIT = 1 << 28
 """Largest MCAP record read (256 MiB): a corrupt length cannot make us allocate more."""
@@ -71,7 +73,8 @@ class RecordingSource(FrameSource):
         clouds = [t for t in topics if _is_point_cloud(t.msgtype)]
         if topic is None:
             if not clouds:
-                raise SourceError(f"{path} has no PointCloud2 topic (topics: {listing(topics)})")
+                raise SourceError(f"{path} has no PointCloud2 or foxglove.PointCloud topic (topics: "
+                                  f"{listing(topics)})")
             if len(clouds) > 1:
                 raise SourceError(f"{path} has several point-cloud topics; pick one with --topic "
                                   f"(topics: {listing(clouds)})")
@@ -81,8 +84,8 @@ class RecordingSource(FrameSource):
             if chosen is None:
                 raise SourceError(f"{path} has no topic {topic!r} (point-cloud topics: {listing(clouds)})")
             if not _is_point_cloud(chosen.msgtype):
-                raise SourceError(f"topic {topic!r} in {path} carries {chosen.msgtype}, not PointCloud2 "
-                                  f"(point-cloud topics: {listing(clouds)})")
+                raise SourceError(f"topic {topic!r} in {path} carries {chosen.msgtype}, not PointCloud2 or "
+                                  f"foxglove.PointCloud (point-cloud topics: {listing(clouds)})")
         if chosen.count == 0:
             raise SourceError(f"topic {chosen.name!r} in {path} has no messages")
         self.topic = chosen
@@ -108,10 +111,11 @@ class RecordingSource(FrameSource):
     def frames(self) -> Iterator[Frame]:
         index = 0
         scale = self.intensity_scale
+        read = read_foxglove_pointcloud if self.topic.msgtype == "foxglove.PointCloud" else read_pointcloud2
         try:
             for log_time, message in self._messages():
                 try:
-                    points, used = read_pointcloud2(message(), scale)
+                    points, used = read(message(), scale)
                 except Exception as exc:  # a message this reader cannot make sense of: skip it, go on
                     logger.warning("skipping %s at %.6f s: %s", self.topic.name, log_time / 1e9, exc)
                     continue
@@ -159,10 +163,11 @@ def _mcap_reader(stream: Any) -> Any:
 
 
 def _decoder_factories() -> list[Any]:
+    from mcap_protobuf.decoder import DecoderFactory as ProtobufDecoders
     from mcap_ros1.decoder import DecoderFactory as Ros1Decoders
     from mcap_ros2.decoder import DecoderFactory as Ros2Decoders
 
-    return [Ros2Decoders(), Ros1Decoders()]
+    return [Ros2Decoders(), Ros1Decoders(), ProtobufDecoders()]
 
 
 def _mcap_topics(path: Path) -> list[Topic]:

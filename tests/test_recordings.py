@@ -368,3 +368,39 @@ def test_frames_and_time_cut_any_source_and_probe_says_what_a_source_holds(tmp_p
     assert "/chatter: 1 × std_msgs/msg/String" in out
     assert f"points per frame (first 5): {POINTS} to {POINTS}" in out and "every 0.100 s" in out, out
     assert "seconds 0.5:" in out
+
+
+def test_foxglove_point_clouds_in_mcap_are_read_with_their_pose(tmp_path: Path) -> None:
+    """foxglove.PointCloud (protobuf), as Foxglove's SDKs write it: little-endian, its own numeric types
+    (UINT8 is 1 there, INT8 in PointField), points placed in their frame by a pose."""
+    from foxglove_schemas_protobuf.PackedElementField_pb2 import PackedElementField
+    from foxglove_schemas_protobuf.PointCloud_pb2 import PointCloud
+    from mcap_protobuf.writer import Writer
+
+    sent = clouds(21, holes=False)
+    path = tmp_path / "foxglove.mcap"
+    layout = np.dtype({"names": ["x", "y", "z", "intensity"], "formats": ["<f4", "<f4", "<f4", "u1"],
+                       "offsets": [0, 4, 8, 13], "itemsize": 16})
+    with path.open("wb") as f:
+        writer = Writer(f)
+        for i, points in enumerate(sent):
+            packed = np.zeros(len(points), layout)
+            for k, axis in enumerate("xyz"):
+                packed[axis] = points[:, k]
+            packed["intensity"] = np.rint(points[:, 3] * 255)
+            msg = PointCloud(frame_id="lidar", point_stride=16, data=packed.tobytes(), fields=[
+                PackedElementField(name=name, offset=offset, type=kind) for name, offset, kind in
+                (("x", 0, PackedElementField.FLOAT32), ("y", 4, PackedElementField.FLOAT32),
+                 ("z", 8, PackedElementField.FLOAT32), ("intensity", 13, PackedElementField.UINT8))])
+            msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = 1.0, 2.0, 3.0
+            msg.pose.orientation.w, msg.pose.orientation.z = np.sqrt(0.5), np.sqrt(0.5)  # 90° about z
+            writer.write_message("/lidar", msg, log_time=START_NS + i * PERIOD_NS, publish_time=START_NS)
+        writer.finish()
+    source = RecordingSource(path)
+    assert source.topic.msgtype == "foxglove.PointCloud"
+    frames = list(source.frames())
+    assert len(frames) == FRAMES
+    for frame, points in zip(frames, sent):
+        x, y, z = points[:, 0], points[:, 1], points[:, 2]
+        np.testing.assert_allclose(frame.points[:, :3], np.c_[1.0 - y, 2.0 + x, 3.0 + z], atol=1e-4)
+        np.testing.assert_allclose(frame.points[:, 3], np.rint(points[:, 3] * 255) / 255, atol=1e-6)
