@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from .cut import CutSource, parse_range
+from .recording import RecordingSource, is_recording
 from .source import FrameSource, SourceError, first_frame
 
 #: Points the synthetic scene yields per azimuth column (64 beams minus sky and dropouts), measured.
@@ -48,20 +49,20 @@ def create_source(args: argparse.Namespace) -> FrameSource:
     frames_text, time_text = getattr(args, "frames", None), getattr(args, "time", None)
     frames = parse_range(frames_text, "--frames") if frames_text else (None, None)
     seconds = parse_range(time_text, "--time", float) if time_text else (None, None)
-    source = open_source(args)
-    if (frames, seconds) == ((None, None), (None, None)):
-        return source
+    source = open_source(args, frames, seconds)
+    if (frames, seconds) == ((None, None), (None, None)) or isinstance(source, RecordingSource):
+        return source  # a recording cuts itself, before decoding what it skips
     cut = CutSource(source, frames, seconds)
     for _ in cut.frames():
         return cut
     raise SourceError(f"{cut.description}: selects no frame of the source (one pass holds {len(source)})")
 
 
-def open_source(args: argparse.Namespace) -> FrameSource:
-    """The whole source the flags name."""
+def open_source(args: argparse.Namespace, frames: tuple[float | None, float | None] = (None, None),
+                seconds: tuple[float | None, float | None] = (None, None)) -> FrameSource:
+    """The source the flags name; a recording already cut to ``frames`` and ``seconds``, anything else whole."""
     name = args.source
     points = getattr(args, "points", None)
-    from .recording import RecordingSource, is_recording
     recording = name not in ("synthetic", "kitti") and is_recording(Path(name))
     scale = getattr(args, "intensity_scale", None)
     if scale is not None and not scale > 0:
@@ -84,7 +85,9 @@ def open_source(args: argparse.Namespace) -> FrameSource:
     if points is not None:
         raise SourceError("--points applies to the synthetic source only")
     if recording:
-        return checked(RecordingSource(Path(name), getattr(args, "topic", None), scale))
+        cut = (frames, seconds) != ((None, None), (None, None))
+        return checked(RecordingSource(Path(name), getattr(args, "topic", None), scale, frames, seconds),
+                       f"--frames/--time select no cloud of {name}" if cut else None)
     if name.startswith("velodyne:"):
         from .velodyne import VelodyneUdpSource, parse_address
         return VelodyneUdpSource(*parse_address(name))
@@ -102,7 +105,13 @@ def open_source(args: argparse.Namespace) -> FrameSource:
     return checked(FolderSource(Path(name), intensity_scale=scale))
 
 
-def checked(source: FrameSource) -> FrameSource:
-    """Recorded data may be unreadable file by file: fail now, before serving, if none of it is."""
-    first_frame(source)
+def checked(source: FrameSource, empty: str | None = None) -> FrameSource:
+    """Recorded data may be unreadable file by file: fail now, before serving, if none of it is (``empty``:
+    the message when the source may simply have been cut to nothing)."""
+    try:
+        first_frame(source)
+    except SourceError:
+        if empty is None:
+            raise
+        raise SourceError(empty) from None
     return source

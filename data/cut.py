@@ -40,9 +40,7 @@ class CutSource(FrameSource):
         self.native_fps = source.native_fps
         self.timed = getattr(source, "timed", False)
         self.live = getattr(source, "live", False)
-        parts = [f"frames {_show(frames)}" if frames != (None, None) else "",
-                 f"seconds {_show(seconds)}" if seconds != (None, None) else ""]
-        self.description = f"{source.description}, {' and '.join(p for p in parts if p)}"
+        self.description = source.description + describe_cut(frames, seconds)
 
     def __len__(self) -> int:
         start, stop = self.frames_range
@@ -72,6 +70,14 @@ class CutSource(FrameSource):
                 continue
             yield Frame(index, frame.timestamp, frame.points)
             index += 1
+
+
+def describe_cut(frames: tuple[float | None, float | None], seconds: tuple[float | None, float | None]) -> str:
+    """", frames 10:20 and seconds 5:" for a description; "" when nothing is cut."""
+    parts = [f"frames {_show(frames)}" if frames != (None, None) else "",
+             f"seconds {_show(seconds)}" if seconds != (None, None) else ""]
+    cut = " and ".join(p for p in parts if p)
+    return f", {cut}" if cut else ""
 
 
 def _show(pair: tuple[float | None, float | None]) -> str:

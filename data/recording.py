@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .cut import describe_cut
 from .intensity import describe_scale
 from .foxglove_pointcloud import read_foxglove_pointcloud
 from .pointcloud2 import read_pointcloud2
@@ -58,7 +59,11 @@ class RecordingSource(FrameSource):
 
     timed = True
 
-    def __init__(self, path: Path, topic: str | None = None, intensity_scale: float | None = None) -> None:
+    def __init__(self, path: Path, topic: str | None = None, intensity_scale: float | None = None,
+                 frames: tuple[float | None, float | None] = (None, None),
+                 seconds: tuple[float | None, float | None] = (None, None)) -> None:
+        """``frames``, ``seconds``: only the topic's messages at these positions (from 0) and this many seconds
+        after its first message (--frames, --time: see data/cut.py), chosen before anything is decoded."""
         if not path.exists():
             raise SourceError(f"no such file or folder: {path}")
         self.path = path
@@ -92,7 +97,8 @@ class RecordingSource(FrameSource):
         self.topics = topics
         if chosen.count > 1 and chosen.span > 0:
             self.native_fps = (chosen.count - 1) / chosen.span
-        self.description = f"{path.name} {chosen.name} ({chosen.count} clouds)"
+        self.frames_range, self.seconds = frames, seconds
+        self.description = f"{path.name} {chosen.name} ({chosen.count} clouds)" + describe_cut(frames, seconds)
         self._logged_scale = False
 
     def __len__(self) -> int:
@@ -112,8 +118,17 @@ class RecordingSource(FrameSource):
         index = 0
         scale = self.intensity_scale
         read = read_foxglove_pointcloud if self.topic.msgtype == "foxglove.PointCloud" else read_pointcloud2
+        start, stop = self.frames_range
+        t_start, t_stop = self.seconds
+        first: int | None = None
         try:
-            for log_time, message in self._messages():
+            for position, (log_time, message) in enumerate(self._messages()):
+                first = log_time if first is None else first
+                elapsed = (log_time - first) / 1e9
+                if (stop is not None and position >= stop) or (t_stop is not None and elapsed >= t_stop):
+                    return
+                if (start is not None and position < start) or (t_start is not None and elapsed < t_start):
+                    continue  # skipped before it is decoded: a cut late in a long recording starts at once
                 try:
                     points, used = read(message(), scale)
                 except Exception as exc:  # a message this reader cannot make sense of: skip it, go on
