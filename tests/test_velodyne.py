@@ -84,7 +84,7 @@ def test_live_packets_over_loopback_become_whole_rotations() -> None:
         sender.sendto(b"telemetry or noise", ("127.0.0.1", port))  # ignored, with a warning
         for _, payload in vlp16_packets(3.2, RANGE_M, REFLECTIVITY):
             sender.sendto(payload, ("127.0.0.1", port))
-            time.sleep(0.0005)  # faster than the sensor, slow enough for the loopback socket
+            time.sleep(0.001)  # faster than the sensor, slow enough for the loopback socket
     reader.join(10)
     assert len(got) == 2, len(got)
     for frame in got:
