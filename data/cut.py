@@ -68,7 +68,7 @@ class CutSource(FrameSource):
                 return
             if (start is not None and position < start) or (t_start is not None and elapsed < t_start):
                 continue
-            yield Frame(index, frame.timestamp, frame.points)
+            yield Frame(index, frame.timestamp, frame.points, frame.colours)
             index += 1
 
 

@@ -42,7 +42,7 @@ class FolderSource(FrameSource):
         scale = self.intensity_scale
         for index, path in enumerate(self.files):
             try:
-                points, used = read_points(path, scale)
+                points, colours, used = read_points(path, scale)
             except (OSError, ValueError) as exc:
                 logger.warning("skipping %s: %s", path, exc)
                 continue
@@ -58,4 +58,4 @@ class FolderSource(FrameSource):
                 how = "given" if self.intensity_scale is not None else f"assumed from {path.name}"
                 logger.info("%s: intensity scale %s (%s; --intensity-scale overrides)", self.folder,
                             describe_scale(scale), how)
-            yield Frame(index, index / self.native_fps, points)
+            yield Frame(index, index / self.native_fps, points, colours)

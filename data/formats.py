@@ -1,7 +1,8 @@
 """Readers for single point-cloud files: KITTI .bin, NumPy .npy, PCD (ascii/binary), PLY.
 
-Each reader returns N × 4 float32 (x, y, z, intensity as stored) or raises ValueError saying what
-is wrong with the file; a file without intensity gets 0. ``read_points`` brings intensity to 0..1
+Each reader returns N × 4 float32 (x, y, z, intensity as stored) and, when the file has them, the
+points' colours (N × 3 uint8, data/colours.py), or raises ValueError saying what is wrong with the file;
+a file without intensity gets 0. ``read_points`` brings intensity to 0..1
 (data/intensity.py), on a scale given or assumed from the file's values.
 """
 from __future__ import annotations
@@ -11,8 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .colours import colours_of
 from .intensity import to_unit
-from .source import as_points
+from .source import as_points, with_colours
+
+Read = tuple[np.ndarray, "np.ndarray | None"]
+"""What a reader returns: N × 4 float32 points, and N × 3 uint8 colours or None."""
 
 INTENSITY_NAMES = ("intensity", "reflectance", "remission", "i", "scalar_intensity", "scalar_Intensity")
 
@@ -26,22 +31,22 @@ def normalise_intensity(points: np.ndarray, scale: float | None = None) -> tuple
     return points, used
 
 
-def read_bin(path: Path) -> np.ndarray:
+def read_bin(path: Path) -> Read:
     """KITTI Velodyne: consecutive float32 x, y, z, reflectance."""
     raw = path.read_bytes()
     if len(raw) % 16:
         raise ValueError(f"size {len(raw)} bytes is not a multiple of 16 (4 float32 per point)")
-    return as_points(np.frombuffer(raw, dtype="<f4").reshape(-1, 4))
+    return as_points(np.frombuffer(raw, dtype="<f4").reshape(-1, 4)), None
 
 
-def read_npy(path: Path) -> np.ndarray:
+def read_npy(path: Path) -> Read:
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises a variety of errors for damaged files
         raise ValueError(f"not a readable .npy file: {exc}") from None
     if array.dtype.names:
-        return as_points(_columns_by_name(array, array.dtype.names))
-    return as_points(np.asarray(array, dtype=np.float32))
+        return with_colours(_columns_by_name(array, array.dtype.names), colours_of(array.reshape(-1)))
+    return as_points(np.asarray(array, dtype=np.float32)), None
 
 
 def _columns_by_name(array: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
@@ -58,7 +63,7 @@ _PCD_TYPES = {("F", 4): "<f4", ("F", 8): "<f8", ("I", 1): "i1", ("I", 2): "<i2",
               ("I", 8): "<i8", ("U", 1): "u1", ("U", 2): "<u2", ("U", 4): "<u4", ("U", 8): "<u8"}
 
 
-def read_pcd(path: Path) -> np.ndarray:
+def read_pcd(path: Path) -> Read:
     """PCD v0.7 with DATA ascii or binary (binary_compressed is refused with a clear message)."""
     raw = path.read_bytes()
     header: dict[str, list[str]] = {}
@@ -110,10 +115,10 @@ def read_pcd(path: Path) -> np.ndarray:
             array[name] = values[:, i]
     else:
         raise ValueError(f"PCD DATA {kind} is not supported (use ascii or binary, e.g. pcl_convert_pcd_ascii_binary)")
-    return as_points(_columns_by_name(array, array.dtype.names))
+    return with_colours(_columns_by_name(array, array.dtype.names), colours_of(array))
 
 
-def read_ply(path: Path) -> np.ndarray:
+def read_ply(path: Path) -> Read:
     from plyfile import PlyData
 
     try:
@@ -123,18 +128,21 @@ def read_ply(path: Path) -> np.ndarray:
         raise ValueError("PLY file has no vertex element") from None
     except Exception as exc:  # plyfile raises several types for malformed files
         raise ValueError(f"not a readable PLY file: {exc}") from None
-    return as_points(_columns_by_name(vertex, vertex.dtype.names))
+    return with_colours(_columns_by_name(vertex, vertex.dtype.names), colours_of(vertex))
 
 
-READERS: dict[str, Callable[[Path], np.ndarray]] = {
+READERS: dict[str, Callable[[Path], Read]] = {
     ".bin": read_bin, ".npy": read_npy, ".pcd": read_pcd, ".ply": read_ply,
 }
 
 
-def read_points(path: Path, intensity_scale: float | None = None) -> tuple[np.ndarray, float]:
+def read_points(path: Path, intensity_scale: float | None = None) -> tuple[np.ndarray, np.ndarray | None, float]:
     """Read any supported file by its suffix, intensity brought to 0..1 on ``intensity_scale`` (or one assumed
-    from the file's values); the points and the scale used. ValueError for unknown suffixes and bad content."""
+    from the file's values); the points, their colours (None if the file has none) and the intensity scale
+    used. ValueError for unknown suffixes and bad content."""
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise ValueError(f"unsupported file type {path.suffix!r} (supported: {', '.join(READERS)})")
-    return normalise_intensity(reader(path), intensity_scale)
+    points, colours = reader(path)
+    points, used = normalise_intensity(points, intensity_scale)
+    return points, colours, used

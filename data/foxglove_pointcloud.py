@@ -41,9 +41,10 @@ class _AsPointCloud2:
         return self.width * self.point_step
 
 
-def read_foxglove_pointcloud(msg: Any, intensity_scale: float | None = None) -> tuple[np.ndarray, float]:
-    """The message's points in its frame (the pose applied) and the intensity scale used. ValueError for a
-    message that does not hold together."""
+def read_foxglove_pointcloud(msg: Any, intensity_scale: float | None = None
+                             ) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """The message's points in its frame (the pose applied), their colours (``red``/``green``/``blue``
+    fields) and the intensity scale used. ValueError for a message that does not hold together."""
     stride = int(msg.point_stride)
     if stride <= 0:
         raise ValueError(f"point_stride is {stride}")
@@ -56,10 +57,11 @@ def read_foxglove_pointcloud(msg: Any, intensity_scale: float | None = None) -> 
         if datatype is None:
             raise ValueError(f"field {field.name!r} has unknown numeric type {field.type}")
         fields.append(_Field(field.name, int(field.offset), datatype))
-    points, scale = read_pointcloud2(_AsPointCloud2(fields, stride, len(data) // stride, data), intensity_scale)
+    points, colours, scale = read_pointcloud2(_AsPointCloud2(fields, stride, len(data) // stride, data),
+                                              intensity_scale)
     if msg.HasField("pose"):
         points[:, :3] = posed(points[:, :3], msg.pose)
-    return points, scale
+    return points, colours, scale
 
 
 def posed(xyz: np.ndarray, pose: Any) -> np.ndarray:

@@ -3,7 +3,8 @@
 Takes the message as the bag and MCAP libraries deserialise it (any object with the message's fields),
 and reads it as it really comes: any ``point_step`` and padding, rows padded to ``row_step``, fields of
 any numeric type, big-endian data, organised clouds whose missing points are NaN (dropped), intensity
-under its usual names or absent (0), other fields ignored. Raises ValueError saying what is wrong.
+under its usual names or absent (0), colour where it has some, other fields ignored. Raises ValueError
+saying what is wrong.
 """
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from .colours import colours_of
 from .intensity import to_unit
-from .source import MAX_FRAME_POINTS, as_points
+from .source import MAX_FRAME_POINTS, with_colours
 
 #: sensor_msgs/PointField datatypes.
 DATATYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 8: "f8"}
@@ -45,9 +47,11 @@ def intensity_field(names: tuple[str, ...]) -> str | None:
     return next((n for n in INTENSITY_FIELDS if n in names), None)
 
 
-def read_pointcloud2(msg: Any, intensity_scale: float | None = None) -> tuple[np.ndarray, float]:
-    """The message's points (N × 4 float32, intensity 0..1, non-finite points dropped) and the intensity
-    scale used (``intensity_scale``, or the one assumed from the data; 1.0 when there is no intensity)."""
+def read_pointcloud2(msg: Any, intensity_scale: float | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """The message's points (N × 4 float32, intensity 0..1, non-finite points dropped), their colours (N × 3
+    uint8 from ``rgb``/``rgba`` or ``r``/``g``/``b`` fields; None without) and the intensity scale used
+    (``intensity_scale``, or the one assumed from the data; 1.0 when there is no intensity)."""
     width, height, step = int(msg.width), int(msg.height), int(msg.point_step)
     count = width * height
     if count > MAX_FRAME_POINTS:
@@ -69,9 +73,10 @@ def read_pointcloud2(msg: Any, intensity_scale: float | None = None) -> tuple[np
     rows = np.lib.stride_tricks.as_strided(data, shape=(height, width * step), strides=(row_step, 1))
     points = np.ascontiguousarray(rows).view(dtype).reshape(-1)
     xyz = np.stack([points[axis].astype(np.float32).reshape(-1) for axis in "xyz"], axis=1)
+    colours = colours_of(points)
     name = intensity_field(dtype.names or ())
     if name is None:
-        return as_points(xyz), 1.0
+        return (*with_colours(xyz, colours), 1.0)
     values = points[name].reshape(len(points), -1)[:, 0]
     intensity, used = to_unit(values, intensity_scale)
-    return as_points(np.concatenate([xyz, intensity[:, None]], axis=1)), used
+    return (*with_colours(np.concatenate([xyz, intensity[:, None]], axis=1), colours), used)

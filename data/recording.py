@@ -130,7 +130,7 @@ class RecordingSource(FrameSource):
                 if (start is not None and position < start) or (t_start is not None and elapsed < t_start):
                     continue  # skipped before it is decoded: a cut late in a long recording starts at once
                 try:
-                    points, used = read(message(), scale)
+                    points, colours, used = read(message(), scale)
                 except Exception as exc:  # a message this reader cannot make sense of: skip it, go on
                     logger.warning("skipping %s at %.6f s: %s", self.topic.name, log_time / 1e9, exc)
                     continue
@@ -144,7 +144,7 @@ class RecordingSource(FrameSource):
                 if len(points) == 0:
                     logger.warning("skipping %s at %.6f s: no points", self.topic.name, log_time / 1e9)
                     continue
-                yield Frame(index, log_time / 1e9, points)
+                yield Frame(index, log_time / 1e9, points, colours)
                 index += 1
         except Exception as exc:  # truncated or corrupt from here on: what was read stands
             logger.warning("%s: stopped reading after %d clouds: %s: %s", self.path, index, type(exc).__name__,

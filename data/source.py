@@ -30,6 +30,8 @@ class Frame:
     """Source time in seconds (sensor time for recorded data, index / fps for synthetic)."""
     points: np.ndarray
     """N × 4 float32: x, y, z in metres (sensor frame, z up), intensity in 0..1."""
+    colours: np.ndarray | None = None
+    """N × 3 uint8 red, green, blue, when the source has colours."""
 
 
 class FrameSource(abc.ABC):
@@ -67,6 +69,13 @@ def as_points(array: np.ndarray) -> np.ndarray:
     Raises ValueError for any other shape or more points than a frame may hold (MAX_FRAME_POINTS), and
     drops rows with non-finite coordinates.
     """
+    return with_colours(array, None)[0]
+
+
+def with_colours(array: np.ndarray, colours: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """as_points, and the rows of ``colours`` (N × 3 uint8, or None) that go with the points it keeps."""
+    if colours is not None and (colours.shape != (len(array), 3)):
+        raise ValueError(f"{len(array)} points with colours of shape {colours.shape}: expected ({len(array)}, 3)")
     if array.ndim != 2 or array.shape[1] not in (3, 4):
         raise ValueError(f"expected N×3 or N×4 points, got shape {array.shape}")
     if array.shape[0] > MAX_FRAME_POINTS:
@@ -76,4 +85,5 @@ def as_points(array: np.ndarray) -> np.ndarray:
     finite = np.isfinite(out).all(axis=1)
     if not finite.all():
         out = out[finite]
-    return np.ascontiguousarray(out)
+        colours = colours[finite] if colours is not None else None
+    return np.ascontiguousarray(out), (np.ascontiguousarray(colours, dtype=np.uint8) if colours is not None else None)

@@ -42,6 +42,8 @@ class AssembledFrame:
     last_arrival: float = 0.0
     finished_at: float = 0.0
     """When the frame was finished (receiver clock): a viewer could draw it from then on."""
+    colours: np.ndarray | None = None
+    """frame_points × 3 uint8 once a chunk with colours arrived (rows of other chunks are 0); else None."""
     _seen: set[int] = field(default_factory=set, repr=False)
 
     @property
@@ -136,6 +138,10 @@ class FrameAssembler:
             return
         frame._seen.add(h.chunk_index)
         frame.points[h.point_offset:h.point_offset + h.point_count] = chunk.points
+        if chunk.colours is not None:
+            if frame.colours is None:
+                frame.colours = np.zeros((h.frame_points, 3), dtype=np.uint8)
+            frame.colours[h.point_offset:h.point_offset + h.point_count] = chunk.colours
         frame.chunks_received += 1
         frame.points_received += h.point_count
         frame.bytes_received += len(message)

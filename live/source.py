@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from data.source import IDLE_SECONDS, Frame, FrameSource, as_points
+from data.source import IDLE_SECONDS, Frame, FrameSource, with_colours
 
 logger = logging.getLogger(__name__)
 
@@ -34,17 +34,23 @@ class LiveSource(FrameSource):
     def __len__(self) -> int:
         return 0  # not known: frames come as the program publishes them
 
-    def publish(self, points: np.ndarray, timestamp: float) -> None:
-        """Queue a frame (N × 3 or N × 4; ValueError for anything else), replacing one still waiting."""
-        frame = (float(timestamp), as_points(np.asarray(points, dtype=np.float32)))
+    def publish(self, points: np.ndarray, timestamp: float, colours: np.ndarray | None = None) -> None:
+        """Queue a frame (N × 3 or N × 4, and N × 3 colours 0..255 or None; ValueError for anything else),
+        replacing one still waiting."""
+        if colours is not None:
+            colours = np.asarray(colours)
+            if colours.dtype != np.uint8 and (colours.size and (colours.min() < 0 or colours.max() > 255)):
+                raise ValueError("colours are red, green, blue bytes: 0..255")
+            colours = colours.astype(np.uint8)
+        kept, kept_colours = with_colours(np.asarray(points, dtype=np.float32), colours)
         self.published += 1
-        self._offer(frame)
+        self._offer((float(timestamp), kept, kept_colours))
 
     def end(self) -> None:
         """The stream ends once the producer reads this (a waiting frame is dropped)."""
         self._offer(None)
 
-    def _offer(self, item: tuple[float, np.ndarray] | None) -> None:
+    def _offer(self, item: tuple[float, np.ndarray, np.ndarray | None] | None) -> None:
         while True:
             try:
                 self.queue.put_nowait(item)
@@ -66,8 +72,8 @@ class LiveSource(FrameSource):
                 continue
             if item is None:
                 return
-            timestamp, points = item
+            timestamp, points, colours = item
             if len(points) == 0:
                 continue
-            yield Frame(index, timestamp, points)
+            yield Frame(index, timestamp, points, colours)
             index += 1

@@ -79,10 +79,11 @@ class Streamer:
                 raise TimeoutError(f"the streamer did not listen within {STARTUP_TIMEOUT:g} s")
         return self
 
-    def publish(self, points: np.ndarray, timestamp: float | None = None) -> None:
+    def publish(self, points: np.ndarray, timestamp: float | None = None, colours: np.ndarray | None = None) -> None:
         """Stream ``points`` (N × 3 or N × 4; x, y, z in metres, intensity 0..1) taken at ``timestamp`` (seconds,
-        default now). Any thread; returns at once. ValueError for an array of another shape."""
-        self.source.publish(points, time.time() if timestamp is None else timestamp)
+        default now), with ``colours`` (N × 3, red, green, blue 0..255) if given: the viewer's "source colour".
+        Any thread; returns at once. ValueError for arrays of another shape."""
+        self.source.publish(points, time.time() if timestamp is None else timestamp, colours)
 
     def stats(self) -> dict[str, Any]:
         s = self.broadcaster.stats

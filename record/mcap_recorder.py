@@ -1,6 +1,7 @@
 """``--record out.mcap``: the frames as they are streamed, written as standard MCAP that Foxglove and the
 ROS tools open: ``sensor_msgs/msg/PointCloud2`` messages (CDR, fields x, y, z, intensity as float32,
-intensity 0..1) on the topic ``/points``, timestamped with the frames' capture times.
+intensity 0..1, and, for a source with colours, ``rgb`` packed in a float32 as PCL does) on the topic
+``/points``, timestamped with the frames' capture times.
 
 The file is written in compressed, indexed chunks (``mcap``); the index is written at close. Each frame
 ends a chunk and is flushed, so a streamer killed mid-write leaves a file that reads back up to its last
@@ -64,17 +65,18 @@ class McapRecorder:
         self.frames = 0
         self.dropped = 0
         self.failed: str | None = None
-        self._queue: queue.Queue[tuple[float, np.ndarray] | None] = queue.Queue(QUEUE_FRAMES)
+        self._queue: queue.Queue[tuple[float, np.ndarray, np.ndarray | None] | None] = queue.Queue(QUEUE_FRAMES)
         self._thread = threading.Thread(target=self._run, name="mcap-recorder", daemon=True)
         self._thread.start()
         logger.info("recording the stream to %s (topic %s, %s)", path, TOPIC, MSGTYPE)
 
-    def write(self, capture_time: float, points: np.ndarray) -> None:
-        """Queue a frame (N × 4 float32); dropped from the recording when the writer is behind or stopped."""
+    def write(self, capture_time: float, points: np.ndarray, colours: np.ndarray | None = None) -> None:
+        """Queue a frame (N × 4 float32, N × 3 uint8 colours or None); dropped from the recording when the
+        writer is behind or stopped."""
         if self.failed is not None:
             return
         try:
-            self._queue.put_nowait((capture_time, points))
+            self._queue.put_nowait((capture_time, points, colours))
         except queue.Full:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 100 == 0:
@@ -104,19 +106,26 @@ class McapRecorder:
                 logger.error("recording to %s stopped after %d frames: %s", self.path, self.frames, exc)
                 return
 
-    def _write(self, capture_time: float, points: np.ndarray) -> None:
+    def _write(self, capture_time: float, points: np.ndarray, colours: np.ndarray | None) -> None:
         ns = int(capture_time * 1e9)
-        data = self.typestore.serialize_cdr(self._message(points, ns), MSGTYPE)
+        data = self.typestore.serialize_cdr(self._message(points, colours, ns), MSGTYPE)
         self.writer.add_message(self.channel, log_time=ns, data=bytes(data), publish_time=ns, sequence=self.frames)
         self.file.flush()
         self.frames += 1
 
-    def _message(self, points: np.ndarray, ns: int) -> Any:
+    def _message(self, points: np.ndarray, colours: np.ndarray | None, ns: int) -> Any:
         types = self.typestore.types
+        names = ("x", "y", "z", "intensity") + (("rgb",) if colours is not None else ())
         fields = [types["sensor_msgs/msg/PointField"](name=name, offset=4 * k, datatype=7, count=1)
-                  for k, name in enumerate(("x", "y", "z", "intensity"))]
+                  for k, name in enumerate(names)]
         stamp = types["builtin_interfaces/msg/Time"](sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
         header = types["std_msgs/msg/Header"](stamp=stamp, frame_id=FRAME_ID)
-        data = np.ascontiguousarray(points, dtype="<f4").view(np.uint8).reshape(-1)
+        rows = np.empty((len(points), len(names)), dtype="<f4")
+        rows[:, :4] = points
+        if colours is not None:
+            c = colours.astype(np.uint32)
+            rows[:, 4] = ((c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]).astype("<u4").view("<f4")
+        step = 4 * len(names)
         return types[MSGTYPE](header=header, height=1, width=len(points), fields=fields, is_bigendian=False,
-                              point_step=16, row_step=16 * len(points), data=data, is_dense=True)
+                              point_step=step, row_step=step * len(points), data=rows.view(np.uint8).reshape(-1),
+                              is_dense=True)

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codec import float32, spherical, zstd_payload
+from codec import colour, float32, spherical, zstd_payload
 from rtc.sctp_backlog import SCTP_PACKET_PAYLOAD
 
-from .protocol import CHUNK_HEADER, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, MAX_STEP, Bases, ChunkHeader, Encoding, Widths
+from .protocol import (CHUNK_HEADER, COLOUR, MAX_CHUNK_POINTS, MAX_MESSAGE_SIZE, MAX_STEP, Bases, ChunkHeader, Encoding,
+                       Widths)
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,9 @@ class FrameEncoder:
         """Chunks re-encoded smaller because the size estimate overshot the budget."""
         self._bytes_per_point = 3.0 if options.quantize_mm else 10.0
 
-    def encode(self, frame_id: int, capture_time: float, points: np.ndarray) -> EncodedFrame:
+    def encode(self, frame_id: int, capture_time: float, points: np.ndarray,
+               colours: np.ndarray | None = None) -> EncodedFrame:
+        """The frame's chunks; ``colours`` (N × 3 uint8), when given, go in each chunk's colour plane."""
         started = time.perf_counter()
         n = len(points)
         budget = self.options.message_budget - CHUNK_HEADER.size
@@ -122,8 +125,8 @@ class FrameEncoder:
         while done < n:
             count = self._run_length(budget)
             stop = min(n, done + batch * count)
-            fitted = self._fit(points, frame, [(start, min(stop, start + count)) for start in range(done, stop, count)],
-                               budget)
+            fitted = self._fit(points, colours, frame,
+                               [(start, min(stop, start + count)) for start in range(done, stop, count)], budget)
             self._bytes_per_point = sum(len(p[3]) for p in fitted) / (stop - done)
             pieces += fitted
             done, batch = stop, BATCH_RUNS
@@ -142,31 +145,36 @@ class FrameEncoder:
         """Points per chunk that should fill ``budget`` bytes (90 %: the estimate is an average)."""
         return int(min(MAX_CHUNK_POINTS, max(1, budget * 0.9 / self._bytes_per_point)))
 
-    def _fit(self, points: np.ndarray, frame: spherical.SphericalFrame | None, bounds: list[tuple[int, int]],
-             budget: int) -> list[tuple[int, int, Quantised, bytes]]:
+    def _fit(self, points: np.ndarray, colours: np.ndarray | None, frame: spherical.SphericalFrame | None,
+             bounds: list[tuple[int, int]], budget: int) -> list[tuple[int, int, Quantised, bytes]]:
         """Compressed runs ``bounds`` of the frame; a run over ``budget`` is re-encoded as several smaller ones."""
         if not bounds:
             return []
         pieces = []
-        for (start, stop), (quantised, payload) in zip(bounds, self._payloads(points, frame, bounds)):
+        for (start, stop), (quantised, payload) in zip(bounds, self._payloads(points, colours, frame, bounds)):
             if len(payload) <= budget or stop - start == 1:
                 pieces.append((start, stop - start, quantised, payload))
                 continue
             self.retries += 1
             parts = min(stop - start, math.ceil(len(payload) / budget * 1.1))
             edges = np.linspace(start, stop, parts + 1).astype(int).tolist()
-            pieces.extend(self._fit(points, frame, list(zip(edges[:-1], edges[1:])), budget))
+            pieces.extend(self._fit(points, colours, frame, list(zip(edges[:-1], edges[1:])), budget))
         return pieces
 
     @staticmethod
-    def _payloads(points: np.ndarray, frame: spherical.SphericalFrame | None, bounds: list[tuple[int, int]]
-                  ) -> list[tuple[Quantised, bytes]]:
+    def _payloads(points: np.ndarray, colours: np.ndarray | None, frame: spherical.SphericalFrame | None,
+                  bounds: list[tuple[int, int]]) -> list[tuple[Quantised, bytes]]:
         """The quantisation header fields (Quantised) and the compressed payload of each run."""
+        tails: list[tuple[bytes, ...]] = [()] * len(bounds)
+        coloured = 0
+        if colours is not None:
+            tails = [(plane,) for plane in colour.planes(colours, bounds)]
+            coloured = COLOUR
         if frame is None:
-            return [((0.0, 0, (0, 0, 0), (0, 0, 0), 0, 0), zstd_payload.compress(raw))
-                    for raw in float32.raw_planes(points, bounds)]
-        return [((frame.step, p.turn, p.widths, p.bases, p.azimuth_step, p.flags), zstd_payload.compress(*p.blocks))
-                for p in frame.chunks(bounds)]
+            return [((0.0, 0, (0, 0, 0), (0, 0, 0), 0, coloured), zstd_payload.compress(raw, *tail))
+                    for raw, tail in zip(float32.raw_planes(points, bounds), tails)]
+        return [((frame.step, p.turn, p.widths, p.bases, p.azimuth_step, p.flags | coloured),
+                 zstd_payload.compress(*p.blocks, *tail)) for p, tail in zip(frame.chunks(bounds), tails)]
 
     def _spherical(self, points: np.ndarray) -> spherical.SphericalFrame | None:
         if not self.options.quantize_mm:

@@ -93,8 +93,8 @@ class _Worker:
             return None
         self.pending = self.reader.submit(self._read)
         if self.recorder is not None:
-            self.recorder.write(capture_time, frame.points)
-        encoded = self.encoder.encode(frame_id, capture_time, frame.points)
+            self.recorder.write(capture_time, frame.points, frame.colours)
+        encoded = self.encoder.encode(frame_id, capture_time, frame.points, frame.colours)
         return Produced(encoded, self.encoder.fallback_frames)
 
 

@@ -3,8 +3,9 @@
 Byte-by-byte description: docs/protocol.md. All integers and floats are little-endian.
 
 A message is a fixed 62-byte header (``CHUNK_HEADER``) followed by one Zstandard frame holding the
-chunk's points in the header's encoding (codec/float32.py, codec/spherical.py). A chunk needs nothing
-but itself to decode: no other chunk, no other frame.
+chunk's points in the header's encoding (codec/float32.py, codec/spherical.py), then, when the header's
+COLOUR flag is set, their colours (codec/colour.py). A chunk needs nothing but itself to decode: no other
+chunk, no other frame.
 """
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codec import float32, spherical, zstd_payload
+from codec import colour, float32, spherical, zstd_payload
 from data.source import MAX_FRAME_POINTS
 
 MAGIC = 0x4C50  # bytes "PL" on the wire
-VERSION = 3
+VERSION = 4
+COLOUR = 0x80
+"""Header flag, either encoding: a colour plane follows the points (codec/colour.py)."""
 
 #: Header of every point chunk; see "PointChunk" in docs/protocol.md.
 CHUNK_HEADER = struct.Struct("<HBBIdHHHIIIfIBBBIiiiB")
@@ -79,7 +82,7 @@ class ChunkHeader:
     azimuth_step: int = 0
     """SPHERICAL: the typical azimuth difference, in angle steps, that residuals are taken from; 0 for FLOAT32."""
     flags: int = 0
-    """SPHERICAL: codec/spherical.FLAGS (bit 0: intensity as differences); 0 for FLOAT32."""
+    """COLOUR (bit 7, either encoding); SPHERICAL also codec/spherical.FLAGS (bit 0: intensity as differences)."""
 
     def pack(self) -> bytes:
         return CHUNK_HEADER.pack(
@@ -89,11 +92,18 @@ class ChunkHeader:
         )
 
     @property
+    def coloured(self) -> bool:
+        return bool(self.flags & COLOUR)
+
+    @property
     def raw_size_bounds(self) -> tuple[int, int]:
         """Fewest and most bytes the decompressed payload may have."""
         if self.encoding == Encoding.FLOAT32:
-            return (self.point_count * float32.RAW_BYTES_PER_POINT,) * 2
-        return spherical.raw_size_bounds(self.point_count, self.widths)
+            least = most = self.point_count * float32.RAW_BYTES_PER_POINT
+        else:
+            least, most = spherical.raw_size_bounds(self.point_count, self.widths)
+        extra = self.point_count * colour.BYTES_PER_POINT if self.coloured else 0
+        return least + extra, most + extra
 
 
 @dataclass(frozen=True)
@@ -101,11 +111,13 @@ class Chunk:
     header: ChunkHeader
     points: np.ndarray
     """point_count × 4 float32: x, y, z, intensity."""
+    colours: np.ndarray | None = None
+    """point_count × 3 uint8 red, green, blue; None when the chunk has no colour plane."""
 
 
-def encode_chunk(header: ChunkHeader, points: np.ndarray) -> bytes:
-    """Encode ``points`` as one chunk: the header's encoding and step; the header's turn, widths and bases are
-    computed here. Raises ValueError if they do not fit the format."""
+def encode_chunk(header: ChunkHeader, points: np.ndarray, colours: np.ndarray | None = None) -> bytes:
+    """Encode ``points`` (and ``colours``, N × 3 uint8) as one chunk: the header's encoding and step; the
+    header's turn, widths, bases and flags are computed here. Raises ValueError if they do not fit the format."""
     if len(points) != header.point_count:
         raise ValueError(f"header says {header.point_count} points, got {len(points)}")
     if header.encoding == Encoding.FLOAT32:
@@ -117,6 +129,9 @@ def encode_chunk(header: ChunkHeader, points: np.ndarray) -> bytes:
         fields = {"step": frame.step, "turn": planes.turn, "widths": planes.widths, "bases": planes.bases,
                   "azimuth_step": planes.azimuth_step, "flags": planes.flags}
         sections = planes.blocks
+    if colours is not None:
+        fields["flags"] |= COLOUR
+        sections = (*sections, *colour.planes(colours, [(0, len(points))]))
     message = chunk_message(ChunkHeader(**{**header.__dict__, **fields}), *sections)
     if len(message) > MAX_MESSAGE_SIZE:
         raise ValueError(f"chunk message is {len(message)} bytes, more than {MAX_MESSAGE_SIZE}")
@@ -154,7 +169,7 @@ def decode_header(message: bytes) -> ChunkHeader:
     widths = (w_range, w_azimuth, w_elevation)
     bases = (b_range, b_azimuth, b_elevation)
     if encoding == Encoding.FLOAT32:
-        if step or turn or any(widths) or any(bases) or azimuth_step or flags:
+        if step or turn or any(widths) or any(bases) or azimuth_step or flags & ~COLOUR:
             raise ValueError("a FLOAT32 chunk has quantisation fields")
     else:
         if not 0 < step <= MAX_STEP:
@@ -165,7 +180,7 @@ def decode_header(message: bytes) -> ChunkHeader:
             raise ValueError(f"invalid exception widths {widths}")
         if b_range > spherical.MAX_RANGE_STEPS:
             raise ValueError(f"invalid first range {b_range}")
-        if flags & ~spherical.FLAGS:
+        if flags & ~(spherical.FLAGS | COLOUR):
             raise ValueError(f"unknown flags 0x{flags:02x}")
     return ChunkHeader(Encoding(encoding), frame_id, capture_time, chunk_index, chunk_count, chunks_sent,
                        point_offset, point_count, frame_points, step, turn, widths, bases, azimuth_step, flags)
@@ -183,9 +198,14 @@ def decode_chunk(message: bytes) -> Chunk:
     """
     header = decode_header(message)
     raw = zstd_payload.decompress_bounded(memoryview(message)[CHUNK_HEADER.size:], *header.raw_size_bounds)
+    colours = None
+    if header.coloured:
+        split = len(raw) - header.point_count * colour.BYTES_PER_POINT
+        colours = colour.decode(memoryview(raw)[split:], header.point_count)
+        raw = raw[:split]
     if header.encoding == Encoding.FLOAT32:
         points = float32.decode(raw, header.point_count)
     else:
         points = spherical.decode(raw, header.point_count, header.step, header.turn, header.widths, header.bases,
-                                  header.azimuth_step, header.flags)
-    return Chunk(header, points)
+                                  header.azimuth_step, header.flags & spherical.FLAGS)
+    return Chunk(header, points, colours)

@@ -137,6 +137,43 @@ def test_colour_modes_change_the_picture(browser: Browser, server_process: Any, 
     assert np.abs(shots["height"] - shots["range"]).mean() > 1
 
 
+def test_source_colours_are_drawn_in_source_colour_mode(browser: Browser, server_process: Any, tmp_path: Path) -> None:
+    """A source with colours (PLY red/green/blue here): "source colour" draws them; intensity does not. Magenta
+    is a colour no colour map of the viewer produces, so its pixels can only come from the source."""
+    from plyfile import PlyData, PlyElement
+
+    from data.synthetic import SyntheticOptions, SyntheticSource
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    source = SyntheticSource(SyntheticOptions(azimuth_steps=500))
+    for k in range(3):
+        points = source.frame(k).points
+        vertex = np.empty(len(points), dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("intensity", "f4"),
+                                              ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+        for i, name in enumerate(("x", "y", "z", "intensity")):
+            vertex[name] = points[:, i]
+        vertex["red"], vertex["green"], vertex["blue"] = 255, 0, 255
+        PlyData([PlyElement.describe(vertex, "vertex")]).write(str(scans / f"{k}.ply"))
+    server: ServerProcess = server_process("--source", str(scans), "--fps", "5", "--quantize", "5", "--fit", "off")
+    page, _ = open_viewer(browser, server.url)
+    wait_frames(page, 2)
+    page.click("#pause")
+    wait_until(lambda: server_stats(server.url)["viewers"][0]["paused"])
+    frames_pass(server, 2)
+    magenta = {}
+    for mode in ("source", "intensity"):
+        renders = status(page)["renders"]
+        page.select_option("#color-mode", mode)
+        page.wait_for_function(f"window.pointStream.colorMode === '{mode}' && window.pointStream.renders > {renders}",
+                               timeout=10_000)
+        path = tmp_path / f"{mode}.png"
+        page.screenshot(path=str(path))
+        rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
+        magenta[mode] = int(((rgb[..., 0] > 150) & (rgb[..., 2] > 150) & (rgb[..., 1] < 80)).sum())
+    assert magenta["source"] > 500 and magenta["intensity"] < 50, magenta
+
+
 def test_two_tabs_receive_and_each_frame_is_encoded_once(browser: Browser, server_process: Any) -> None:
     fps = 5.0
     server: ServerProcess = server_process("--fps", str(fps))

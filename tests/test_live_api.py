@@ -26,6 +26,7 @@ def cloud(n: int, seed: int) -> np.ndarray:
 
 async def test_frames_published_from_a_thread_reach_a_viewer_exactly() -> None:
     sent: dict[int, np.ndarray] = {}
+    colours: dict[int, np.ndarray] = {}
     with Streamer(port=0, quantize=0) as streamer:  # lossless: what arrives is what was published
         stop = threading.Event()
 
@@ -34,7 +35,8 @@ async def test_frames_published_from_a_thread_reach_a_viewer_exactly() -> None:
             while not stop.is_set():
                 points = cloud(3000 + k, k)  # each frame's size says which one it is
                 sent[len(points)] = points
-                streamer.publish(points)
+                colours[len(points)] = np.random.default_rng(k).integers(0, 256, (len(points), 3)).astype(np.uint8)
+                streamer.publish(points, colours=colours[len(points)])
                 k += 1
                 time.sleep(0.03)
 
@@ -52,6 +54,7 @@ async def test_frames_published_from_a_thread_reach_a_viewer_exactly() -> None:
         assert len(complete) >= 5
         for frame in complete:
             np.testing.assert_array_equal(frame.points, sent[frame.frame_points])
+            assert frame.colours is not None and np.array_equal(frame.colours, colours[frame.frame_points])
         stats = streamer.stats()
         assert stats["framesEncoded"] >= 5 and stats["published"] >= stats["framesEncoded"]
 
@@ -66,6 +69,10 @@ def test_newest_frame_wins_and_bad_arrays_are_refused() -> None:
         streamer.publish(np.zeros((10, 2), np.float32))
     with pytest.raises(ValueError, match="N×3 or N×4"):
         streamer.publish(np.zeros(30, np.float32))
+    with pytest.raises(ValueError, match=r"colours of shape \(9, 3\)"):
+        streamer.publish(np.zeros((10, 3), np.float32), colours=np.zeros((9, 3)))
+    with pytest.raises(ValueError, match="0..255"):
+        streamer.publish(np.zeros((10, 3), np.float32), colours=np.full((10, 3), 300))
     streamer.start()
     try:
         assert streamer.port != 0

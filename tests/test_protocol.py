@@ -39,7 +39,7 @@ def test_header_layout_is_62_bytes_little_endian() -> None:
                chunks_sent=4, point_offset=9, frame_points=30, turn=1000, widths=(1, 0, 3), bases=(7, -8, 9),
                azimuth_step=-12, flags=1)
     raw = h.pack()
-    assert HEADER_LAYOUT.unpack(raw) == (0x4C50, 3, 1, 0x01020304, 1795000000.5, 2, 5, 4, 9, 7, 30,
+    assert HEADER_LAYOUT.unpack(raw) == (0x4C50, 4, 1, 0x01020304, 1795000000.5, 2, 5, 4, 9, 7, 30,
                                          pytest.approx(0.005), 1000, 1, 0, 3, 7, -8, 9, -12, 1)
     assert decode_header(with_chunks_sent(raw, 3)) == replace(h, chunks_sent=3, step=pytest.approx(0.005))
     assert raw[:2] == b"PL" and raw[4:8] == b"\x04\x03\x02\x01"
@@ -136,6 +136,10 @@ def test_golden_vectors_decode_to_their_json(name: str) -> None:
         h["pointOffset"], h["pointCount"], h["framePoints"], h["step"], h["turn"], h["widths"], h["bases"],
         h["azimuthStep"], h["flags"])
     assert np.array_equal(chunk.points, np.array(expected["points"], dtype=np.float32))
+    if "colours" in expected:  # what went in comes out, byte for byte
+        assert chunk.colours is not None and chunk.colours.tolist() == expected["colours"] == expected["inputColours"]
+    else:
+        assert chunk.colours is None
 
 
 @pytest.mark.parametrize("name", sorted(vectors()))
@@ -223,7 +227,7 @@ BAD_HEADERS = [  # (field values that break the header, what the error says)
     ({"turn": 3}, "invalid angle steps per turn"),
     ({"turn": 2**30 + 1}, "invalid angle steps per turn"),
     ({"w_azimuth": 5}, "invalid exception widths"),
-    ({"flags": 0x80}, "unknown flags 0x80"),
+    ({"flags": 0x40}, "unknown flags 0x40"),
     ({"b_range": 2**31}, "invalid first range"),
     ({"encoding": 0}, "a FLOAT32 chunk has quantisation fields"),
 ]

@@ -417,3 +417,30 @@ def test_foxglove_point_clouds_in_mcap_are_read_with_their_pose(tmp_path: Path) 
         x, y, z = points[:, 0], points[:, 1], points[:, 2]
         np.testing.assert_allclose(frame.points[:, :3], np.c_[1.0 - y, 2.0 + x, 3.0 + z], atol=1e-4)
         np.testing.assert_allclose(frame.points[:, 3], np.rint(points[:, 3] * 255) / 255, atol=1e-6)
+
+
+def test_point_cloud2_colours_are_read_and_recorded(tmp_path: Path) -> None:
+    """rgb packed in a float32 (PCL's way) comes out per point; --record writes it back the same way."""
+    rng = np.random.default_rng(8)
+    sent = clouds(9, holes=False)
+    colours = [rng.integers(0, 256, (POINTS, 3)).astype(np.uint8) for _ in sent]
+    layout = Layout(fields=(("x", "f4"), ("y", "f4"), ("z", "f4"), ("intensity", "f4"), ("rgb", "f4")))
+    messages = []
+    for i, (points, rgb) in enumerate(zip(sent, colours)):
+        msg = encode_cloud(ROS2, points, layout, START_NS)
+        cloud = np.frombuffer(bytes(msg.data), np.uint8).reshape(POINTS, 20).copy()
+        packed = (rgb[:, 0].astype("<u4") << 16) | (rgb[:, 1].astype("<u4") << 8) | rgb[:, 2]
+        cloud[:, 16:20] = packed.astype("<u4").view(np.uint8).reshape(POINTS, 4)
+        msg.data = cloud.reshape(-1)
+        messages.append(Message("/points", START_NS + i * PERIOD_NS, msg))
+    path = write_recording(tmp_path / "rgb.mcap", "mcap-file", messages)
+    frames = list(RecordingSource(path).frames())
+    assert all(f.colours is not None and np.array_equal(f.colours, c) for f, c in zip(frames, colours))
+    out = tmp_path / "rerecorded.mcap"
+    recorder = McapRecorder(out)
+    for frame in frames:
+        recorder.write(frame.timestamp, frame.points, frame.colours)
+    recorder.close()
+    again = list(RecordingSource(out).frames())
+    assert len(again) == FRAMES
+    assert all(a.colours is not None and np.array_equal(a.colours, c) for a, c in zip(again, colours))

@@ -279,3 +279,38 @@ def test_the_synthetic_source_travels_to_the_producer_as_its_options() -> None:
     assert len(payload) < 4096
     copy = pickle.loads(payload)
     assert len(copy) == 4 and all(np.array_equal(a.points, b.points) for a, b in zip(source.frames(), copy.frames()))
+
+
+def test_files_with_colours_keep_them_point_for_point(tmp_path: Path, clouds: list[np.ndarray]) -> None:
+    """PCD's packed rgb (a float32 whose bits are 0x00RRGGBB, as PCL writes it), PLY's red/green/blue bytes and
+    a structured .npy's r/g/b: each point keeps its colour, also when points without coordinates are dropped."""
+    from plyfile import PlyData, PlyElement
+
+    pts = clouds[0][:500].copy()
+    pts[7, 0] = np.nan  # dropped, with its colour
+    rng = np.random.default_rng(5)
+    colours = rng.integers(0, 256, (len(pts), 3)).astype(np.uint8)
+    packed = ((colours[:, 0].astype(np.uint32) << 16) | (colours[:, 1].astype(np.uint32) << 8) | colours[:, 2])
+    head = (f"VERSION 0.7\nFIELDS x y z intensity rgb\nSIZE 4 4 4 4 4\nTYPE F F F F F\nCOUNT 1 1 1 1 1\n"
+            f"WIDTH {len(pts)}\nHEIGHT 1\nPOINTS {len(pts)}\nDATA binary\n")
+    body = np.column_stack([pts.astype("<f4").view("<u4"), packed.astype("<u4")]).astype("<u4").tobytes()
+    (tmp_path / "a.pcd").write_bytes(head.encode() + body)
+    vertex = np.empty(len(pts), dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("intensity", "f4"), ("red", "u1"),
+                                       ("green", "u1"), ("blue", "u1")])
+    for i, name in enumerate(("x", "y", "z", "intensity")):
+        vertex[name] = pts[:, i]
+    vertex["red"], vertex["green"], vertex["blue"] = colours.T
+    PlyData([PlyElement.describe(vertex, "vertex")]).write(str(tmp_path / "b.ply"))
+    structured = np.empty(len(pts), dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("r", "u1"), ("g", "u1"),
+                                           ("b", "u1")])
+    for i, name in enumerate("xyz"):
+        structured[name] = pts[:, i]
+    structured["r"], structured["g"], structured["b"] = colours.T
+    np.save(tmp_path / "c.npy", structured)
+    np.save(tmp_path / "d.npy", pts)  # no colour
+    frames = list(FolderSource(tmp_path).frames())
+    kept = np.isfinite(pts).all(axis=1)
+    for frame in frames[:3]:
+        assert frame.colours is not None and np.array_equal(frame.colours, colours[kept]), frame.index
+        assert np.array_equal(frame.points[:, :3], pts[kept][:, :3])
+    assert frames[3].colours is None

@@ -31,17 +31,23 @@ export class LinkStats {
 /**
  * Frame buffers are provided by the caller (the scene owns its GPU buffers): ``bufferFor(framePoints)``
  * returns a Float32Array of at least framePoints*4 floats for a new frame, already cleared
- * (intensity < 0 marks points that never arrived). ``onFrame(frame)`` gets the finished frame.
+ * (intensity < 0 marks points that never arrived). ``coloursFor(points, framePoints)`` returns the colour
+ * buffer (r, g, b bytes per point) that goes with that frame buffer, asked for when a chunk of the frame has
+ * colours (without it the assembler allocates one); ``frame.colours`` stays null for a frame without any.
+ * ``onFrame(frame)`` gets the finished frame.
  */
 export class FrameAssembler {
   /**
    * ``serverNow()``: the sender's clock now, or null while unknown; chunks of a new frame captured more than
    * ``maxAge`` seconds before it are stale.
    * @param {{bufferFor:(n:number)=>Float32Array, onFrame:(frame:object)=>void, clock?:()=>number,
-   *   serverNow?:(()=>(number|null))|null, maxAge?:number}} opts
+   *   serverNow?:(()=>(number|null))|null, maxAge?:number,
+   *   coloursFor?:(points:Float32Array, n:number)=>Uint8Array}} opts
    */
-  constructor({ bufferFor, onFrame, clock = () => Date.now() / 1000, serverNow = null, maxAge = 1.5 }) {
+  constructor({ bufferFor, onFrame, clock = () => Date.now() / 1000, serverNow = null, maxAge = 1.5,
+    coloursFor = (points, n) => new Uint8Array(n * 3) }) {
     this.bufferFor = bufferFor;
+    this.coloursFor = coloursFor;
     this.onFrame = onFrame;
     this.clock = clock;
     this.serverNow = serverNow;
@@ -84,7 +90,7 @@ export class FrameAssembler {
           frame = {
             frameId: h.frameId, captureTime: h.captureTime, framePoints: h.framePoints, chunkCount: h.chunkCount,
             chunksSent: h.chunksSent,
-            points: this.bufferFor(h.framePoints), seen: new Set(), chunksReceived: 0, pointsReceived: 0,
+            points: this.bufferFor(h.framePoints), colours: null, seen: new Set(), chunksReceived: 0, pointsReceived: 0,
             bytesReceived: 0, firstArrival: now, lastArrival: now,
           };
           this.open.set(h.frameId, frame);
@@ -97,6 +103,9 @@ export class FrameAssembler {
           throw new ChunkError('duplicate');
         }
         return frame.points;
+      }, (h) => {
+        if (!frame.colours) frame.colours = this.coloursFor(frame.points, h.framePoints);
+        return frame.colours;
       });
     } catch (err) {
       if (!(err instanceof ChunkError)) throw err;

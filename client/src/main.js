@@ -68,6 +68,7 @@ function init() {
       initScene();
       return scene.bufferFor(n);
     },
+    coloursFor: (points) => scene.coloursFor(points),
     onFrame: (frame) => {
       status.framesReceived += 1;
       telemetry.frameReceived(frame);

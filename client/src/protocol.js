@@ -1,5 +1,5 @@
 // Point-chunk wire format (see docs/protocol.md): a 62-byte little-endian header, then one Zstandard
-// frame holding the chunk's points in the header's encoding. The same decoder as stream/protocol.py and
+// frame holding the chunk's points in the header's encoding (and, with the COLOUR flag, their colours). The same decoder as stream/protocol.py and
 // codec/ in Python, checked against the same golden vectors (tests/golden/).
 import { ZSTDDecoder } from 'zstddec';
 
@@ -7,7 +7,7 @@ const zstd = new ZSTDDecoder();
 await zstd.init(); // WebAssembly, compiled once: every importer waits for it
 
 export const MAGIC = 0x4c50;
-export const VERSION = 3;
+export const VERSION = 4;
 export const HEADER_SIZE = 62;
 export const Encoding = Object.freeze({ FLOAT32: 0, SPHERICAL: 1 });
 /** Largest point count one chunk may declare (bounds the scratch buffer). */
@@ -22,6 +22,8 @@ export const MAX_TURN = 2 ** 30;
 export const MAX_RANGE_STEPS = 2 ** 31 - 1;
 /** SPHERICAL flag: intensity stored as differences modulo 256. */
 export const INTENSITY_DIFFERENCES = 0x01;
+/** Flag of either encoding: a colour plane (red, green, blue bytes per point) follows the points. */
+export const COLOUR = 0x80;
 /** An integer above 2π: a point's angle level compares turn with 7·(range + 1) (codec/spherical.py). */
 const LEVEL_DIVISOR = 7;
 /** Byte of a main plane that says "255 or more: the excess is in the exception list" (codec/escaped.py). */
@@ -80,7 +82,7 @@ export function decodeHeader(view) {
     throw new ChunkError(`points ${h.pointOffset}+${h.pointCount} exceed frame size ${h.framePoints}`);
   }
   if (encoding === Encoding.FLOAT32) {
-    if (h.step || h.turn || h.widths.some((w) => w) || h.bases.some((b) => b) || h.azimuthStep || h.flags) {
+    if (h.step || h.turn || h.widths.some((w) => w) || h.bases.some((b) => b) || h.azimuthStep || (h.flags & ~COLOUR)) {
       throw new ChunkError('a FLOAT32 chunk has quantisation fields');
     }
   } else {
@@ -88,16 +90,17 @@ export function decodeHeader(view) {
     if (!(h.turn >= MIN_TURN && h.turn <= MAX_TURN)) throw new ChunkError(`invalid angle steps per turn ${h.turn}`);
     if (!h.widths.every((w) => w >= 0 && w <= 4)) throw new ChunkError(`invalid exception widths ${h.widths}`);
     if (h.bases[0] > MAX_RANGE_STEPS) throw new ChunkError(`invalid first range ${h.bases[0]}`);
-    if (h.flags & ~INTENSITY_DIFFERENCES) throw new ChunkError(`unknown flags 0x${h.flags.toString(16)}`);
+    if (h.flags & ~(INTENSITY_DIFFERENCES | COLOUR)) throw new ChunkError(`unknown flags 0x${h.flags.toString(16)}`);
   }
   return h;
 }
 
 /** Fewest and most bytes of the decompressed payload the header allows, as [least, most]. */
 export function rawSizeBounds(h) {
-  if (h.encoding === Encoding.FLOAT32) return [h.pointCount * 16, h.pointCount * 16];
+  const colour = h.flags & COLOUR ? h.pointCount * 3 : 0;
+  if (h.encoding === Encoding.FLOAT32) return [h.pointCount * 16 + colour, h.pointCount * 16 + colour];
   const widths = h.widths[0] + h.widths[1] + h.widths[2];
-  return [h.pointCount * 4 + widths, h.pointCount * (4 + widths)];
+  return [h.pointCount * 4 + widths + colour, h.pointCount * (4 + widths) + colour];
 }
 
 /**
@@ -245,19 +248,39 @@ function decodeSpherical(h, raw, n, out) {
   }
 }
 
+/**
+ * The colour plane (codec/colour.py): n red, n green and n blue differences modulo 256, into ``out``
+ * (r, g, b per point) from ``base``.
+ */
+function decodeColours(plane, n, out, base) {
+  for (let c = 0; c < 3; c++) {
+    let value = 0;
+    const at = c * n;
+    for (let p = 0; p < n; p++) {
+      value = (value + plane[at + p]) & 255;
+      out[base + p * 3 + c] = value;
+    }
+  }
+}
+
 let scratch = new Float32Array(0);
 
 /**
  * Decode one chunk message into ``target`` (x, y, z, intensity float32 per point) at the
- * chunk's point offset. Nothing is written unless the whole payload decompressed.
+ * chunk's point offset, and its colours, if it has any, into ``coloursFor``'s buffer (r, g, b bytes per
+ * point). Nothing is written unless the whole payload decompressed and the points decoded.
  * @param {ArrayBuffer} message
  * @param {(header: object) => Float32Array} targetFor returns the frame buffer (length >= framePoints*4)
+ * @param {(header: object) => Uint8Array} [coloursFor] returns the frame's colour buffer (length >=
+ *   framePoints*3); called only for a chunk with colours
  * @returns {object} the header
  */
-export function decodeChunkInto(message, targetFor) {
+export function decodeChunkInto(message, targetFor, coloursFor) {
   const view = new DataView(message);
   const h = decodeHeader(view);
-  const raw = decompress(new Uint8Array(message, HEADER_SIZE), rawSizeBounds(h));
+  const payload = decompress(new Uint8Array(message, HEADER_SIZE), rawSizeBounds(h));
+  const coloured = (h.flags & COLOUR) !== 0;
+  const raw = coloured ? payload.subarray(0, payload.length - h.pointCount * 3) : payload;
   const target = targetFor(h);
   if (target.length < (h.pointOffset + h.pointCount) * 4) throw new ChunkError('frame buffer too small for chunk');
   const base = h.pointOffset * 4;
@@ -267,6 +290,11 @@ export function decodeChunkInto(message, targetFor) {
     if (scratch.length < h.pointCount * 4) scratch = new Float32Array(h.pointCount * 4);
     decodeSpherical(h, raw, h.pointCount, scratch);
     target.set(scratch.subarray(0, h.pointCount * 4), base);
+  }
+  if (coloured && coloursFor) {
+    const colours = coloursFor(h);
+    if (colours.length < (h.pointOffset + h.pointCount) * 3) throw new ChunkError('colour buffer too small for chunk');
+    decodeColours(payload.subarray(raw.length), h.pointCount, colours, h.pointOffset * 3);
   }
   return h;
 }

@@ -1,14 +1,17 @@
 // three.js scene: preallocated interleaved buffers (x, y, z, intensity per point): one on screen,
-// one finished and waiting for the next render, one being filled by the decoder.
+// one finished and waiting for the next render, one being filled by the decoder; beside each, a colour
+// buffer (r, g, b bytes per point) for frames whose source has colours.
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
 
-export const ColorMode = Object.freeze({ intensity: 0, height: 1, range: 2 });
+export const ColorMode = Object.freeze({ intensity: 0, height: 1, range: 2, source: 3 });
 
 const vertexShader = /* glsl */ `
   attribute float intensity;
+  attribute vec3 rgb;
   uniform float pointSize;
   uniform int colorMode;
+  uniform bool hasColour;
   uniform float rangeMax;
   varying vec3 vColor;
 
@@ -29,10 +32,10 @@ const vertexShader = /* glsl */ `
       return;
     }
     float v;
-    if (colorMode == 0) v = sqrt(intensity);
-    else if (colorMode == 1) v = (position.z + 2.0) / 6.0;
-    else v = length(position) / rangeMax;
-    vColor = ramp(v);
+    if (colorMode == 1) v = (position.z + 2.0) / 6.0;
+    else if (colorMode == 2) v = length(position) / rangeMax;
+    else v = sqrt(intensity);  // intensity, and the source's colour where it has none
+    vColor = colorMode == 3 && hasColour ? rgb : ramp(v);
     gl_Position = projectionMatrix * modelViewMatrix * vec4(position, 1.0);
     gl_PointSize = pointSize;
   }
@@ -84,6 +87,7 @@ export class PointScene {
       uniforms: {
         pointSize: { value: 2.0 * window.devicePixelRatio },
         colorMode: { value: ColorMode.intensity },
+        hasColour: { value: false },
         rangeMax: { value: 60.0 },
       },
     });
@@ -97,6 +101,7 @@ export class PointScene {
     }
     this.capacity = capacity;
     this.buffers = [0, 1, 2].map(() => new Float32Array(capacity * 4).fill(-1));
+    this.colourBuffers = [0, 1, 2].map(() => new Uint8Array(capacity * 3));
     this.pendingFrame = null;
     this.shown = 0; // index of the buffer on screen
     this.interleaved = new THREE.InterleavedBuffer(this.buffers[0], 4);
@@ -104,6 +109,9 @@ export class PointScene {
     const geometry = new THREE.BufferGeometry();
     geometry.setAttribute('position', new THREE.InterleavedBufferAttribute(this.interleaved, 3, 0));
     geometry.setAttribute('intensity', new THREE.InterleavedBufferAttribute(this.interleaved, 1, 3));
+    this.rgb = new THREE.BufferAttribute(this.colourBuffers[0], 3, true); // bytes, read as 0..1
+    this.rgb.setUsage(THREE.DynamicDrawUsage);
+    geometry.setAttribute('rgb', this.rgb);
     geometry.setDrawRange(0, 0);
     geometry.boundingSphere = new THREE.Sphere(new THREE.Vector3(), 1e4); // never culled
     this.points = new THREE.Points(geometry, this.material);
@@ -118,6 +126,11 @@ export class PointScene {
     const buffer = this.buffers.find((b, i) => i !== this.shown && b !== waiting);
     buffer.fill(-1, 0, framePoints * 4);
     return buffer;
+  }
+
+  /** The colour buffer that goes with the frame buffer ``points`` (from bufferFor). */
+  coloursFor(points) {
+    return this.colourBuffers[this.buffers.indexOf(points)];
   }
 
   /** Show a finished frame at the next render. */
@@ -135,6 +148,11 @@ export class PointScene {
       this.shown = index;
       this.interleaved.array = frame.points;
       this.interleaved.needsUpdate = true;
+      this.material.uniforms.hasColour.value = frame.colours !== null;
+      if (frame.colours) {
+        this.rgb.array = frame.colours;
+        this.rgb.needsUpdate = true;
+      }
       this.points.geometry.setDrawRange(0, frame.framePoints);
     }
     this.pendingFrame = null;

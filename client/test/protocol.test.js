@@ -16,9 +16,10 @@ function load(name) {
 
 const vectors = readdirSync(GOLDEN).filter((f) => f.endsWith('.bin')).map((f) => f.slice(0, -4));
 
-test('there are golden vectors of both encodings', () => {
+test('there are golden vectors of both encodings, with and without colours', () => {
   assert.ok(vectors.some((v) => v.startsWith('float32')));
   assert.ok(vectors.some((v) => v.startsWith('spherical')));
+  assert.ok(vectors.includes('colour_float32') && vectors.includes('colour_spherical_5mm'));
 });
 
 for (const name of vectors) {
@@ -31,7 +32,19 @@ for (const name of vectors) {
       else assert.equal(header[key], value, key);
     }
     const frame = new Float32Array(expected.header.framePoints * 4).fill(-1);
-    decodeChunkInto(message, () => frame);
+    const colours = new Uint8Array(expected.header.framePoints * 3).fill(7);
+    let askedForColours = false;
+    decodeChunkInto(message, () => frame, () => {
+      askedForColours = true;
+      return colours;
+    });
+    assert.equal(askedForColours, 'colours' in expected);
+    if (expected.colours) {
+      const at = expected.header.pointOffset * 3;
+      assert.deepEqual(Array.from(colours.subarray(at, at + expected.colours.length * 3)), expected.colours.flat());
+      assert.ok(colours.subarray(0, at).every((v) => v === 7)); // nothing outside the chunk's slice
+      assert.ok(colours.subarray(at + expected.colours.length * 3).every((v) => v === 7));
+    }
     const off = expected.header.pointOffset * 4;
     // FLOAT32 is bit-exact. SPHERICAL goes through cos and sin, whose last bit may differ between V8 and the
     // C library numpy uses: allowed one float32 rounding step (2**-23 relative), nothing more.

@@ -5,7 +5,7 @@
 Each vector is one chunk of a frame encoded by the encoder the streamer runs (``FrameEncoder``), so a
 change to any byte it writes fails tests/test_protocol.py until the vectors are made again on purpose.
 Writes NAME.bin (one data-channel message) and NAME.json (its header fields, the points that went in
-and the decoded points as float32 values) for each vector, plus bad/*.bin (messages every decoder must
+and the decoded points as float32 values, and for coloured vectors the colours) for each vector, plus bad/*.bin (messages every decoder must
 reject). Only rerun when the wire format changes on purpose: the tests compare against these files.
 """
 from __future__ import annotations
@@ -34,10 +34,12 @@ class Vector:
     points: np.ndarray
     options: EncoderOptions
     index: int
+    colours: np.ndarray | None = None
 
     def encode(self) -> tuple[bytes, np.ndarray]:
         """The message, and the points of the frame that went into it."""
-        message = FrameEncoder(self.options).encode(self.frame_id, self.capture_time, self.points).messages[self.index]
+        encoded = FrameEncoder(self.options).encode(self.frame_id, self.capture_time, self.points, self.colours)
+        message = encoded.messages[self.index]
         h = decode_chunk(message).header
         return message, self.points[h.point_offset:h.point_offset + h.point_count]
 
@@ -55,6 +57,9 @@ def vectors() -> dict[str, Vector]:
     elevation = np.where(turns < 2 * np.pi, -0.05, 0.02)
     ring = np.column_stack([ranges * np.cos(elevation) * np.cos(turns - np.pi), ranges * np.cos(elevation)
                             * np.sin(turns - np.pi), ranges * np.sin(elevation), rng.uniform(0, 1, 900)])
+    # colours as a scan has them: runs of one colour, changes at edges, a wrap of each byte
+    palette = np.array([[255, 0, 0], [0, 128, 255], [250, 250, 250], [3, 2, 1]], dtype=np.uint8)
+    colours = palette[(np.arange(300) // 37) % 4]
     return {  # a single chunk; sent second of three (index and offset not zero); a last chunk; 1 mm far away
         "float32_small": Vector(7, 1700000000.25, small, EncoderOptions(quantize_mm=0), 0),
         "float32_street": Vector(0xFFFFFFFF, 1795000000.125, street, EncoderOptions(quantize_mm=0), 1),
@@ -62,6 +67,9 @@ def vectors() -> dict[str, Vector]:
         "spherical_1mm_far": Vector(43, 1795000001.75, far, EncoderOptions(quantize_mm=1), 0),
         "spherical_1mm_rings": Vector(44, 1795000002.0, ring.astype(np.float32),
                                       EncoderOptions(quantize_mm=1, chunk_packets=1), 2),
+        "colour_float32": Vector(45, 1795000003.0, street, EncoderOptions(quantize_mm=0), 1, colours),
+        "colour_spherical_5mm": Vector(46, 1795000003.5, street, EncoderOptions(quantize_mm=5, chunk_packets=1), 2,
+                                       colours),
     }
 
 
@@ -102,7 +110,8 @@ def bad_messages(good: bytes, rings: bytes) -> dict[str, bytes]:
         "first_range_too_far": with_field(45, (2**31).to_bytes(4, "little")),
         "range_below_zero": with_field(45, bytes(4)),
         "angle_step_over_a_turn": with_field(38, (4).to_bytes(4, "little")),
-        "unknown_flag": with_field(61, b"\x80"),
+        "unknown_flag": with_field(61, b"\x40"),
+        "colour_flag_without_its_plane": with_field(61, bytes([h.flags | 0x80])),
         "float32_with_step": with_field(3, b"\x00"),
         "two_zstd_frames": good + good[CHUNK_HEADER.size:],
         "zstd_size_unknown": bytes(header) + zstandard.ZstdCompressor(write_content_size=False).compress(
@@ -127,6 +136,9 @@ def main() -> None:
             "input": [[float(v) for v in row] for row in points],
             "points": [[float(v) for v in row] for row in chunk.points],
         }
+        if chunk.colours is not None:
+            expected["colours"] = chunk.colours.tolist()
+            expected["inputColours"] = vector.colours[h.point_offset:h.point_offset + h.point_count].tolist()
         (HERE / f"{name}.json").write_text(json.dumps(expected, indent=1) + "\n")
     for old in (HERE / "bad").glob("*.bin"):
         old.unlink()
