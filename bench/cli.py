@@ -64,7 +64,7 @@ def streamer_args(args: argparse.Namespace) -> list[str]:
         out += ["--points", str(args.points)]
     for flag, value in (("--kitti-dir", args.kitti_dir), ("--date", args.date), ("--drive", args.drive),
                         ("--topic", args.topic), ("--intensity-scale", args.intensity_scale),
-                        ("--frames", args.frames), ("--time", args.time)):
+                        ("--frames", args.frames), ("--time", args.time), ("--colour", args.colour)):
         if value:
             out += [flag, str(value)]
     return out

@@ -41,6 +41,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--kitti-dir", type=Path, metavar="DIR",
                        help="KITTI raw base directory, holding DATE/DATE_drive_XXXX_sync/")
     group.add_argument("--date", help="KITTI drive date, e.g. 2011_09_26")
+    group.add_argument("--colour", choices=["camera"],
+                       help="KITTI: colour each point from the left colour camera's image of the same moment "
+                            "(image_02, through the drive's calibration); the viewer's 'source colour' shows it")
     group.add_argument("--drive", help="KITTI drive number, e.g. 0001")
 
 
@@ -67,6 +70,8 @@ def open_source(args: argparse.Namespace, frames: tuple[float | None, float | No
     scale = getattr(args, "intensity_scale", None)
     if scale is not None and not scale > 0:
         raise SourceError(f"--intensity-scale must be > 0, got {scale:g}")
+    if getattr(args, "colour", None) is not None and name != "kitti":
+        raise SourceError("--colour camera applies to KITTI raw drives (--source kitti) only")
     if getattr(args, "topic", None) is not None and not recording:
         raise SourceError("--topic applies to recordings (bags, MCAP) only")
     if scale is not None and (name in ("synthetic", "kitti") or name.startswith("velodyne:")
@@ -100,7 +105,7 @@ def open_source(args: argparse.Namespace, frames: tuple[float | None, float | No
         if missing:
             raise SourceError(f"--source kitti needs {', '.join(missing)}")
         from .kitti import KittiSource
-        return checked(KittiSource(args.kitti_dir, args.date, args.drive))
+        return checked(KittiSource(args.kitti_dir, args.date, args.drive, getattr(args, "colour", None)))
     from .folder import FolderSource
     return checked(FolderSource(Path(name), intensity_scale=scale))
 

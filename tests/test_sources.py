@@ -11,6 +11,7 @@ import numpy as np
 import pykitti
 import pytest
 
+from data.cli import create_source
 from data.folder import FolderSource
 from data.kitti import KittiSource
 from data.sample import write_sample
@@ -314,3 +315,35 @@ def test_files_with_colours_keep_them_point_for_point(tmp_path: Path, clouds: li
         assert frame.colours is not None and np.array_equal(frame.colours, colours[kept]), frame.index
         assert np.array_equal(frame.points[:, :3], pts[kept][:, :3])
     assert frames[3].colours is None
+
+
+def test_kitti_points_take_the_colour_of_the_camera_pixel_they_fall_on(tmp_path: Path) -> None:
+    """--colour camera: camera 2's image through the drive's calibration. The image is magenta on its left half
+    and green on its right, so the test needs no projection of its own: points ahead and to the left (+y in the
+    LiDAR frame) must be magenta, ahead and to the right green, behind the car grey by intensity."""
+    from PIL import Image
+
+    drive = write_sample(sample_args(tmp_path, frames=2))
+    with pytest.raises(SourceError, match="needs the left colour camera's images: 0"):
+        KittiSource(tmp_path, "2011_09_26", "0001", colour="camera")
+    images = drive / "image_02" / "data"
+    images.mkdir(parents=True)
+    picture = np.zeros((375, 1242, 3), np.uint8)
+    picture[:, :621] = (255, 0, 255)
+    picture[:, 621:] = (0, 255, 0)
+    for k in range(2):
+        Image.fromarray(picture).save(images / f"{k:010d}.png")
+    frame = next(iter(KittiSource(tmp_path, "2011_09_26", "0001", colour="camera").frames()))
+    assert frame.colours is not None and frame.colours.shape == (len(frame.points), 3)
+    x, y = frame.points[:, 0], frame.points[:, 1]
+    left = (x > 5) & (y > 0.1 * x) & (y < 0.5 * x)
+    right = (x > 5) & (y < -0.1 * x) & (y > -0.5 * x)
+    behind = x < -2
+    assert left.sum() > 100 and right.sum() > 100 and behind.sum() > 100
+    in_picture = (np.abs(frame.points[:, 2] / np.maximum(x, 1e-6)) < 0.2)  # within the camera's vertical view
+    assert (frame.colours[left & in_picture] == (255, 0, 255)).all()
+    assert (frame.colours[right & in_picture] == (0, 255, 0)).all()
+    grey = np.rint(frame.points[behind, 3] * 255).astype(np.uint8)
+    assert (frame.colours[behind] == grey[:, None]).all()
+    with pytest.raises(SourceError, match="--colour camera applies to KITTI"):
+        create_source(argparse.Namespace(source="synthetic", colour="camera", points=None, seed=1, fps=10.0))
