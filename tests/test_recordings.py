@@ -330,26 +330,34 @@ def test_a_full_disk_stops_the_recording_with_an_error_not_the_stream(
     assert any("stopped after" in r.getMessage() for r in caplog.records), caplog.text
 
 
-def test_record_refuses_an_unwritable_or_existing_path(tmp_path: Path) -> None:
+def run_server(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``server.py ARGV`` in this process, for what ends before serving (errors, --probe): exit code, out, err."""
+    import server
+
+    code = server.serve(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_record_refuses_an_unwritable_or_existing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     existing = tmp_path / "there.mcap"
     existing.write_bytes(b"keep me")
     for target, error in ((tmp_path / "no" / "such" / "dir.mcap", "cannot write"), (existing, "exists")):
-        proc = subprocess.run([sys.executable, str(ROOT / "server.py"), "--record", str(target)], cwd=ROOT,
-                              capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 2 and error in proc.stderr, proc.stderr
+        code, _, err = run_server(["--record", str(target)], capsys)
+        assert code == 2 and error in err, err
     assert existing.read_bytes() == b"keep me"
 
 
-def test_recording_flags_apply_to_recordings_only() -> None:
+def test_recording_flags_apply_to_recordings_only(capsys: pytest.CaptureFixture[str]) -> None:
     for flags, error in ((["--topic", "/points"], "--topic applies to recordings"),
                          (["--speed", "2"], "--speed applies to recordings"),
                          (["--intensity-scale", "0"], "--intensity-scale must be > 0")):
-        proc = subprocess.run([sys.executable, str(ROOT / "server.py"), *flags], cwd=ROOT, capture_output=True,
-                              text=True, timeout=60)
-        assert proc.returncode == 2 and error in proc.stderr, (flags, proc.stderr)
+        code, _, err = run_server(flags, capsys)
+        assert code == 2 and error in err, (flags, err)
 
 
-def test_frames_and_time_cut_any_source_and_probe_says_what_a_source_holds(tmp_path: Path) -> None:
+def test_frames_and_time_cut_any_source_and_probe_says_what_a_source_holds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sent = clouds(13, holes=False) * 4  # 12 clouds, 0.1 s apart
     path = write_recording(tmp_path / "d.mcap", "mcap-file", [
         Message("/points", START_NS + i * PERIOD_NS, encode_cloud(typestore_for("mcap-file"), p, Layout(), START_NS))
@@ -370,13 +378,10 @@ def test_frames_and_time_cut_any_source_and_probe_says_what_a_source_holds(tmp_p
     for text, error in (("5", "START:STOP"), ("a:b", "int numbers"), ("-1:", "no negative"), ("7:3", "after START")):
         with pytest.raises(SourceError, match=error):
             parse_range(text, "--frames")
-    run = [sys.executable, str(ROOT / "server.py"), "--source", str(path)]
-    empty = subprocess.run([*run, "--frames", "50:60"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert empty.returncode == 2 and "select no cloud" in empty.stderr, empty.stderr
-    probe = subprocess.run([*run, "--probe", "--time", "0.5:"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=60)
-    assert probe.returncode == 0, probe.stderr
-    out = probe.stdout
+    code, _, err = run_server(["--source", str(path), "--frames", "50:60"], capsys)
+    assert code == 2 and "select no cloud" in err, err
+    code, out, err = run_server(["--source", str(path), "--probe", "--time", "0.5:"], capsys)
+    assert code == 0, err
     assert "/points: 12 × sensor_msgs/msg/PointCloud2  <- streamed" in out
     assert "/chatter: 1 × std_msgs/msg/String" in out
     assert f"points per frame (first 5): {POINTS} to {POINTS}" in out and "every 0.100 s" in out, out

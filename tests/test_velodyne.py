@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,7 +19,6 @@ from data.source import Frame, SourceError
 from data.velodyne import VelodynePcapSource, VelodyneUdpSource, parse_address
 from headless.receiver import PointReceiver
 from lab.process import StreamerProcess, free_port
-from tests.conftest import ROOT
 from tests.velodyne_packets import POINTS_PER_ROTATION, VLP16_ELEVATIONS, vlp16_packets, write_pcap
 
 RANGE_M = 10.0
@@ -139,10 +136,11 @@ async def test_the_streamer_streams_a_live_sensor_and_stops_cleanly() -> None:
     assert code == 0 and time.monotonic() - started < 5, list(streamer.output)  # a waiting reader does not hold it
 
 
-def test_the_source_flag_takes_velodyne_sources(tmp_path: Path) -> None:
+def test_the_source_flag_takes_velodyne_sources(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import server
+
     path = tmp_path / "vlp16.pcap"
     write_pcap(path, vlp16_packets(2.5, RANGE_M, REFLECTIVITY))
-    probe = subprocess.run([sys.executable, str(ROOT / "server.py"), "--source", str(path), "--probe"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=60)
-    assert probe.returncode == 0 and "Velodyne capture vlp16.pcap" in probe.stdout, probe.stderr
-    assert "rate: 10 frames/s" in probe.stdout
+    code = server.serve(["--source", str(path), "--probe"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Velodyne capture vlp16.pcap" in out and "rate: 10 frames/s" in out, out
