@@ -112,6 +112,17 @@ def frames_pass(server: ServerProcess, count: int) -> None:
     wait_until(lambda: server_stats(server.url)["broadcast"]["framesEncoded"] >= encoded + count)
 
 
+def picture_in(page: Page, mode: str, folder: Path) -> np.ndarray:
+    """The page drawn in colour ``mode`` (once it has rendered with it), as an H × W × 3 int array."""
+    renders = status(page)["renders"]
+    page.select_option("#color-mode", mode)
+    page.wait_for_function(f"window.pointStream.colorMode === '{mode}' && window.pointStream.renders > {renders}",
+                           timeout=10_000)
+    path = folder / f"{mode}.png"
+    page.screenshot(path=str(path))
+    return np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+
 def test_colour_modes_change_the_picture(browser: Browser, server_process: Any, tmp_path: Path) -> None:
     # whole frames (--fit off): the picture compared is a full frame, whatever this software renderer keeps up with
     server: ServerProcess = server_process("--fps", "5", "--quantize", "5", "--fit", "off")
@@ -123,15 +134,7 @@ def test_colour_modes_change_the_picture(browser: Browser, server_process: Any, 
     drawn = status(page)["framesDrawn"]
     frames_pass(server, 2)
     assert status(page)["framesDrawn"] == drawn
-    shots = {}
-    for mode in ("intensity", "height", "range"):
-        renders = status(page)["renders"]
-        page.select_option("#color-mode", mode)
-        page.wait_for_function(f"window.pointStream.colorMode === '{mode}' && window.pointStream.renders > {renders}",
-                               timeout=10_000)
-        path = tmp_path / f"{mode}.png"
-        page.screenshot(path=str(path))
-        shots[mode] = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    shots = {mode: picture_in(page, mode, tmp_path) for mode in ("intensity", "height", "range")}
     assert status(page)["framesDrawn"] == drawn  # the same frame in all three pictures
     assert np.abs(shots["intensity"] - shots["height"]).mean() > 1
     assert np.abs(shots["height"] - shots["range"]).mean() > 1
@@ -163,13 +166,7 @@ def test_source_colours_are_drawn_in_source_colour_mode(browser: Browser, server
     frames_pass(server, 2)
     magenta = {}
     for mode in ("source", "intensity"):
-        renders = status(page)["renders"]
-        page.select_option("#color-mode", mode)
-        page.wait_for_function(f"window.pointStream.colorMode === '{mode}' && window.pointStream.renders > {renders}",
-                               timeout=10_000)
-        path = tmp_path / f"{mode}.png"
-        page.screenshot(path=str(path))
-        rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
+        rgb = picture_in(page, mode, tmp_path)
         magenta[mode] = int(((rgb[..., 0] > 150) & (rgb[..., 2] > 150) & (rgb[..., 1] < 80)).sum())
     assert magenta["source"] > 500 and magenta["intensity"] < 50, magenta
 
