@@ -41,10 +41,10 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--kitti-dir", type=Path, metavar="DIR",
                        help="KITTI raw base directory, holding DATE/DATE_drive_XXXX_sync/")
     group.add_argument("--date", help="KITTI drive date, e.g. 2011_09_26")
+    group.add_argument("--drive", help="KITTI drive number, e.g. 0001")
     group.add_argument("--colour", choices=["camera"],
                        help="KITTI: colour each point from the left colour camera's image of the same moment "
                             "(image_02, through the drive's calibration); the viewer's 'source colour' shows it")
-    group.add_argument("--drive", help="KITTI drive number, e.g. 0001")
 
 
 def create_source(args: argparse.Namespace) -> FrameSource:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from record.mcap_recorder import check_writable
 from signaling.app import ServerConfig, init_app
 from signaling.http_server import ConnectionLimits, serve
 from signaling.ice import IceOptions
@@ -42,12 +43,15 @@ class Streamer:
 
     ``quantize``: millimetres (0: lossless float32), ``fps``: the rate viewers' senders pace for (frames go out
     as they are published), ``token``: required by the page and every endpoint when set, ``ice``: STUN/TURN
-    (none by default: nothing outside is contacted), ``record``: a new .mcap file every frame is written to.
+    (none by default: nothing outside is contacted), ``record``: a new .mcap file every frame is written to
+    (record.mcap_recorder.RecordingError at once if it exists or cannot be written).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, quantize: float = DEFAULT_QUANTIZE_MM,
                  fps: float = 10.0, token: str | None = None, ice: IceOptions | None = None,
                  record: Path | None = None, description: str = "published by a program") -> None:
+        if record is not None:
+            check_writable(record)  # RecordingError now, not a failed producer process later
         self.host = host
         self.port = port
         self.source = LiveSource(description)

@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "headless": {"stream", "rtc", "signaling"},
     "bench": {"headless", "signaling", "viewers", "stream", "codec", "rtc", "data", "lab"},
     "natlab": {"headless", "lab"},
-    "live": {"signaling", "viewers", "stream", "data"},
+    "live": {"signaling", "viewers", "stream", "data", "record"},
 }
 """What each package may import (the rest of the project: server.py, tests/, tools/, may import anything)."""
 

@@ -13,6 +13,7 @@ import pytest
 from headless.assembler import AssembledFrame
 from headless.receiver import PointReceiver
 from live import Streamer
+from record.mcap_recorder import RecordingError
 
 
 def children(pid: int) -> list[int]:
@@ -73,6 +74,8 @@ def test_newest_frame_wins_and_bad_arrays_are_refused() -> None:
         streamer.publish(np.zeros((10, 3), np.float32), colours=np.zeros((9, 3)))
     with pytest.raises(ValueError, match="0..255"):
         streamer.publish(np.zeros((10, 3), np.float32), colours=np.full((10, 3), 300))
+    with pytest.raises(RecordingError, match="cannot write"):
+        Streamer(port=0, record=Path("/nonexistent/dir/x.mcap"))
     streamer.start()
     try:
         assert streamer.port != 0
