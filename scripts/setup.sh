@@ -84,6 +84,8 @@ install_npm() {
         (cd client && npm ci --no-audit --no-fund --loglevel=error)
         echo "$want" > "$stamp"
     fi
+    # the bundles the pages load (client/build.mjs): rebuilt every time, a second or two
+    (cd client && npm run --silent build)
 }
 
 if [ "${1:-}" != "--no-debian" ]; then install_debian; fi

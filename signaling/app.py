@@ -29,7 +29,7 @@ from .responses import read_body
 logger = logging.getLogger(__name__)
 
 PROTECTED = ("/", "/config", "/offer", "/ws", "/sfu", "/stats")
-"""Paths that need the token when there is one; the client's code (/src, /vendor, /build) is public."""
+"""Paths that need the token when there is one; the client's code (/assets, /src, /vendor, /build) is public."""
 
 
 @dataclass
@@ -56,8 +56,8 @@ SFU_VIEWERS = web.AppKey("sfu_viewers", set[SfuViewer])
 SFU = web.AppKey("sfu", Sfu)
 
 
-async def index(request: web.Request) -> web.FileResponse:
-    return page(request.app[CONFIG].client_dir / "index.html")
+async def index(request: web.Request) -> web.StreamResponse:
+    return page(request.app[CONFIG].client_dir, "index.html")
 
 
 async def config(request: web.Request) -> web.Response:

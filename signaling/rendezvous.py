@@ -93,8 +93,8 @@ def _stream_name(request: web.Request) -> str:
     return name
 
 
-async def stream_list_page(request: web.Request) -> web.FileResponse:
-    return page(request.app[CONFIG].client_dir / "streams.html")
+async def stream_list_page(request: web.Request) -> web.StreamResponse:
+    return page(request.app[CONFIG].client_dir, "streams.html")
 
 
 async def viewer_page(request: web.Request) -> web.StreamResponse:
@@ -102,7 +102,7 @@ async def viewer_page(request: web.Request) -> web.StreamResponse:
         _stream_name(request)
     except OfferError as exc:
         return json_error(exc.status, str(exc))
-    return page(request.app[CONFIG].client_dir / "index.html")
+    return page(request.app[CONFIG].client_dir, "index.html")
 
 
 async def list_streams(request: web.Request) -> web.Response:
