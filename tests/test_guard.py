@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 import aiohttp
@@ -183,7 +184,11 @@ async def test_protected_paths_need_the_token(guarded: Any, path: str, presented
 async def test_the_token_opens_the_page_and_a_link_with_it_leaves_a_cookie(guarded: Any) -> None:
     got, _, _ = await request(guarded, "GET", "/", headers={"Authorization": f"Bearer {TOKEN}"})
     assert got == 200
-    got, _, resp = await request(guarded, "GET", f"/?token={TOKEN}")
+    got, page, resp = await request(guarded, "GET", f"/?token={TOKEN}")
+    assert got == 200
+    bundle = re.search(r'src="(/assets/main-[A-Z0-9]+\.js)"', page)
+    assert bundle is not None, page
+    got, _, _ = await request(guarded, "GET", bundle.group(1))  # the page's bundle is public, like all code
     assert got == 200
     cookie = resp.cookies[TOKEN_COOKIE]
     assert cookie.value == TOKEN and cookie["httponly"] and cookie["samesite"] == "Strict"
