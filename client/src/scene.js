@@ -128,9 +128,11 @@ export class PointScene {
     return buffer;
   }
 
-  /** The colour buffer that goes with the frame buffer ``points`` (from bufferFor). */
+  /** The colour buffer that goes with the frame buffer ``points`` (from bufferFor); a spare one for a frame
+   * whose buffer was let go when the scene grew (that frame is never shown). */
   coloursFor(points) {
-    return this.colourBuffers[this.buffers.indexOf(points)];
+    const index = this.buffers.indexOf(points);
+    return index >= 0 ? this.colourBuffers[index] : new Uint8Array(this.capacity * 3);
   }
 
   /** Show a finished frame at the next render. */
