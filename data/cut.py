@@ -28,6 +28,19 @@ def parse_range(text: str, flag: str, kind: type = int) -> tuple[float | None, f
     return start, stop
 
 
+def place(position: int, elapsed: float, frames: tuple[float | None, float | None],
+          seconds: tuple[float | None, float | None]) -> int:
+    """Where the frame at ``position`` (from 0), ``elapsed`` seconds after the first, is against the cut:
+    -1 before it (skip), 0 in it, 1 after it (nothing more comes)."""
+    start, stop = frames
+    t_start, t_stop = seconds
+    if (stop is not None and position >= stop) or (t_stop is not None and elapsed >= t_stop):
+        return 1
+    if (start is not None and position < start) or (t_start is not None and elapsed < t_start):
+        return -1
+    return 0
+
+
 class CutSource(FrameSource):
     """The frames of ``source`` whose index is in ``frames`` and whose time from the first frame is in
     ``seconds`` (each a (start, stop) pair, None for an open end)."""
@@ -50,8 +63,6 @@ class CutSource(FrameSource):
         return max(0, min(total, int(stop) if stop is not None else total) - int(start or 0))
 
     def frames(self) -> Iterator[Frame | None]:
-        start, stop = self.frames_range
-        t_start, t_stop = self.seconds
         first: float | None = None
         index = 0
         for frame in self.source.frames():
@@ -60,13 +71,10 @@ class CutSource(FrameSource):
                 continue
             if first is None:
                 first = frame.timestamp
-            position = frame.index
-            if stop is not None and position >= stop:
+            where = place(frame.index, frame.timestamp - first, self.frames_range, self.seconds)
+            if where > 0:
                 return
-            elapsed = frame.timestamp - first
-            if t_stop is not None and elapsed >= t_stop:
-                return
-            if (start is not None and position < start) or (t_start is not None and elapsed < t_start):
+            if where < 0:
                 continue
             yield Frame(index, frame.timestamp, frame.points, frame.colours)
             index += 1

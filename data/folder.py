@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .formats import READERS, read_points
-from .intensity import describe_scale
+from .intensity import SourceScale
 from .source import Frame, FrameSource, SourceError
 
 logger = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ class FolderSource(FrameSource):
         readable file and kept for every file after it (frames must not flicker between guesses)."""
         self.folder = folder
         self.intensity_scale = intensity_scale
-        self._logged_scale = False
+        self._scale = SourceScale(intensity_scale, str(folder))
         if not folder.exists():
             raise SourceError(f"no such folder: {folder}")
         if not folder.is_dir():
@@ -49,13 +49,6 @@ class FolderSource(FrameSource):
             if len(points) == 0:
                 logger.warning("skipping %s: no points", path)
                 continue
-            if scale is not None or not points[:, 3].any():
-                pass  # a file without intensity says nothing of the scale
-            else:
-                scale = used
-            if not self._logged_scale and scale is not None:
-                self._logged_scale = True
-                how = "given" if self.intensity_scale is not None else f"assumed from {path.name}"
-                logger.info("%s: intensity scale %s (%s; --intensity-scale overrides)", self.folder,
-                            describe_scale(scale), how)
+            # a file without intensity says nothing of the scale
+            scale = self._scale.settle(scale, used, path.name, has_intensity=bool(points[:, 3].any()))
             yield Frame(index, index / self.native_fps, points, colours)

@@ -7,7 +7,12 @@ Sources log the scale they assumed once, so a wrong guess is visible.
 """
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 #: A float field whose maximum is at most this is a 0..1 scale that overshoots (calibrated reflectance).
 UNIT_OVERSHOOT = 2.0
@@ -43,3 +48,25 @@ def to_unit(values: np.ndarray, scale: float | None = None) -> tuple[np.ndarray,
 
 def describe_scale(scale: float) -> str:
     return "0..1" if scale == 1.0 else f"0..{scale:g}"
+
+
+@dataclass
+class SourceScale:
+    """The one intensity scale of a source's pass: the one given, else the first one assumed from data with
+    intensity (frames must not flicker between guesses). Said in the log once per source."""
+
+    given: float | None
+    subject: str
+    """Whose scale the log line names (a folder, a topic)."""
+    said: bool = False
+
+    def settle(self, current: float | None, used: float, origin: str, has_intensity: bool = True) -> float | None:
+        """The pass's scale after a frame read on ``current`` (None: not settled yet) that used ``used``;
+        ``origin`` names that frame for the log."""
+        scale = current if current is not None or not has_intensity else used
+        if scale is not None and not self.said:
+            self.said = True
+            how = "given" if self.given is not None else f"assumed from {origin}"
+            logger.info("%s: intensity scale %s (%s; --intensity-scale overrides)", self.subject,
+                        describe_scale(scale), how)
+        return scale

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cut import describe_cut
-from .intensity import describe_scale
+from .cut import describe_cut, place
 from .foxglove_pointcloud import read_foxglove_pointcloud
+from .intensity import SourceScale
 from .pointcloud2 import read_pointcloud2
 from .source import Frame, FrameSource, SourceError
 
@@ -99,7 +99,7 @@ class RecordingSource(FrameSource):
             self.native_fps = (chosen.count - 1) / chosen.span
         self.frames_range, self.seconds = frames, seconds
         self.description = f"{path.name} {chosen.name} ({chosen.count} clouds)" + describe_cut(frames, seconds)
-        self._logged_scale = False
+        self._scale = SourceScale(intensity_scale, chosen.name)
 
     def __len__(self) -> int:
         return self.topic.count
@@ -118,29 +118,21 @@ class RecordingSource(FrameSource):
         index = 0
         scale = self.intensity_scale
         read = read_foxglove_pointcloud if self.topic.msgtype == "foxglove.PointCloud" else read_pointcloud2
-        start, stop = self.frames_range
-        t_start, t_stop = self.seconds
         first: int | None = None
         try:
             for position, (log_time, message) in enumerate(self._messages()):
                 first = log_time if first is None else first
-                elapsed = (log_time - first) / 1e9
-                if (stop is not None and position >= stop) or (t_stop is not None and elapsed >= t_stop):
+                where = place(position, (log_time - first) / 1e9, self.frames_range, self.seconds)
+                if where > 0:
                     return
-                if (start is not None and position < start) or (t_start is not None and elapsed < t_start):
+                if where < 0:
                     continue  # skipped before it is decoded: a cut late in a long recording starts at once
                 try:
                     points, colours, used = read(message(), scale)
                 except Exception as exc:  # a message this reader cannot make sense of: skip it, go on
                     logger.warning("skipping %s at %.6f s: %s", self.topic.name, log_time / 1e9, exc)
                     continue
-                if scale is None:
-                    scale = used  # one scale for the whole pass: frames must not flicker between guesses
-                if not self._logged_scale:
-                    self._logged_scale = True
-                    how = "given" if self.intensity_scale is not None else "assumed from the first cloud"
-                    logger.info("%s: intensity scale %s (%s; --intensity-scale overrides)", self.topic.name,
-                                describe_scale(used), how)
+                scale = self._scale.settle(scale, used, "the first cloud")
                 if len(points) == 0:
                     logger.warning("skipping %s at %.6f s: no points", self.topic.name, log_time / 1e9)
                     continue

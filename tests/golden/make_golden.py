@@ -6,7 +6,8 @@ Each vector is one chunk of a frame encoded by the encoder the streamer runs (``
 change to any byte it writes fails tests/test_protocol.py until the vectors are made again on purpose.
 Writes NAME.bin (one data-channel message) and NAME.json (its header fields, the points that went in
 and the decoded points as float32 values, and for coloured vectors the colours) for each vector, plus
-bad/*.bin (messages every decoder must reject). Only rerun when the wire format changes on purpose: the tests compare against these files.
+bad/*.bin (messages every decoder must reject). Only rerun when the wire format changes on purpose: the
+tests compare against these files.
 """
 from __future__ import annotations
 
