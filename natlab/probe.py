@@ -1,8 +1,9 @@
 """A viewer that reports what it got: ``python -m natlab.probe {python,chromium} URL``.
 
 Prints one JSON line: frames, points in the fullest frame (Python) or the last one drawn (Chromium),
-the selected candidate pair (path) and the time from start (the browser: page open) to the first frame.
-Exit status 1 with ``{"error": ...}`` when it gets no frames in time. Run it from the repository root, where the viewer is, e.g.
+the selected candidate pair (path) or the page's WebSocket fallback, and the time from start (the browser:
+page open) to the first frame. Exit status 1 with ``{"error": ...}`` when it gets no frames in time. Run it
+from the repository root, where the viewer is, e.g.
 ``ip netns exec <site B> .venv/bin/python -m natlab.probe chromium URL``.
 """
 from __future__ import annotations
@@ -44,7 +45,9 @@ async def probe_chromium(url: str, frames: int, timeout: float) -> dict[str, Any
             await page.goto(url)
             try:
                 await page.wait_for_function(
-                    f"window.pointStream && window.pointStream.framesDrawn >= {frames} && window.pointStream.path",
+                    # a path: the candidate pair of a WebRTC connection, or the WebSocket the page fell back to
+                    f"window.pointStream && window.pointStream.framesDrawn >= {frames}"
+                    " && (window.pointStream.path || window.pointStream.fallback)",
                     timeout=timeout * 1000)
             except Exception as exc:  # say what the page saw: a bare timeout tells the next engineer nothing
                 raise RuntimeError(f"{exc}; page: {await page_state(page)}; console: {console[-12:]}; "
@@ -53,12 +56,15 @@ async def probe_chromium(url: str, frames: int, timeout: float) -> dict[str, Any
                 "({frames: window.pointStream.framesDrawn, points: window.pointStream.lastDrawnPoints,"
                 " path: window.pointStream.path, firstFrameMs: window.pointStream.firstFrameMs,"
                 " hudPath: document.querySelector('[data-field=path]').textContent,"
-                " steps: window.pointStream.connectTimings, pointsChannel: window.pointStream.pointsChannel})")
+                " steps: window.pointStream.connectTimings, pointsChannel: window.pointStream.pointsChannel,"
+                " fallback: window.pointStream.fallback,"
+                " notice: document.querySelector('[data-field=notice]').textContent})")
         finally:
             await browser.close()
     return {"viewer": "chromium", "frames": status["frames"], "points": status["points"], "path": status["path"],
             "hud_path": status["hudPath"], "first_frame_s": round(status["firstFrameMs"] / 1000, 3),
-            "steps_ms": status["steps"], "points_channel": status["pointsChannel"], "page_errors": errors}
+            "steps_ms": status["steps"], "points_channel": status["pointsChannel"], "fallback": status["fallback"],
+            "notice": status["notice"], "page_errors": errors}
 
 
 async def page_state(page: Any) -> str:

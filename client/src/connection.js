@@ -1,6 +1,7 @@
 // WebRTC connection to the streamer: fetches ICE servers, opens the two data channels, sends the
 // offer, and reconnects by itself (with backoff) when the connection fails or the server restarts.
 // Behind an SFU (the server's /config says so) the same connection goes through Janus (sfu.js).
+import { FallbackConnection } from './fallback.js';
 import { startViaSfu } from './sfu.js';
 
 /** Longest control message the client parses (the server's are a few hundred bytes). */
@@ -328,16 +329,21 @@ export function signalingBase(pathname) {
 }
 
 /**
- * The connection the page asks for: ``?transport=websocket`` for the WebSocket fallback,
- * ``?reliable=1`` for an ordered, reliable point channel (comparison only), else the product's
- * unordered, unreliable WebRTC channel. Through a rendezvous server only WebRTC exists: point data
- * never passes through the signaling server.
+ * The connection the page asks for. By default the product's unordered, unreliable WebRTC channel, falling
+ * back to the WebSocket when WebRTC cannot connect (fallback.js). ``?transport=websocket`` or
+ * ``?transport=webrtc`` forces one; ``?reliable=1`` asks for an ordered, reliable point channel (comparison
+ * only). Through a rendezvous server only WebRTC exists: point data never passes through the signaling server.
  */
 export function connectionFromLocation(location, handlers) {
   const params = new URLSearchParams(location.search);
   const { baseUrl } = signalingBase(location.pathname);
-  if (params.get('transport') === 'websocket' && !baseUrl) return new WebSocketConnection(handlers);
-  const conn = new StreamConnection({ ...handlers, baseUrl });
-  if (params.get('reliable') === '1') conn.pointsOptions = { ordered: true };
-  return conn;
+  const transport = params.get('transport');
+  if (transport === 'websocket' && !baseUrl) return new WebSocketConnection(handlers);
+  if (params.get('reliable') === '1') {
+    const conn = new StreamConnection({ ...handlers, baseUrl });
+    conn.pointsOptions = { ordered: true };
+    return conn;
+  }
+  if (baseUrl || transport === 'webrtc') return new StreamConnection({ ...handlers, baseUrl });
+  return new FallbackConnection((h) => new StreamConnection(h), (h) => new WebSocketConnection(h), handlers);
 }

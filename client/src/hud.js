@@ -36,6 +36,7 @@ export class Hud {
   constructor(element) {
     this.element = element;
     this.fields = {};
+    this.notices = {};
     for (const el of element.querySelectorAll('[data-field]')) this.fields[el.dataset.field] = el;
   }
 
@@ -64,14 +65,26 @@ export class Hud {
   /** The network path: ``relay (tcp) → srflx``; direct paths are marked as such. */
   showPath(path) {
     this.set('path', describePath(path));
-    this.element.dataset.path = path ? (path.local === 'relay' || path.remote === 'relay' ? 'relay' : 'direct') : '';
+    let kind = '';
+    if (path && path.fallback) kind = 'fallback';
+    else if (path) kind = path.local === 'relay' || path.remote === 'relay' ? 'relay' : 'direct';
+    this.element.dataset.path = kind;
+  }
+
+  /** Lines under the figures saying what the viewer should know, one per ``topic`` (why it cannot connect,
+   * what the address got wrong, ...); '' takes a topic's line away. */
+  notice(topic, text) {
+    this.notices = { ...this.notices, [topic]: text };
+    const lines = Object.values(this.notices).filter(Boolean);
+    this.set('notice', lines.join('\n'));
+    if (this.fields.notice) this.fields.notice.hidden = lines.length === 0;
   }
 }
 
 /** ``host → srflx (direct)``, ``relay (tcp) → prflx``, or ``–`` without a selected pair. */
 export function describePath(path) {
   if (!path) return '–';
-  if (path.local === 'websocket') return 'websocket (tcp)';
+  if (path.local === 'websocket') return path.fallback ? 'websocket (tcp), WebRTC fallback' : 'websocket (tcp)';
   const local = path.relayProtocol ? `${path.local} (${path.relayProtocol})` : path.local;
   const relayed = path.local === 'relay' || path.remote === 'relay';
   const share = path.tier && typeof path.tier.share === 'number' ? `, ${Math.round(path.tier.share * 100)} % tier` : '';

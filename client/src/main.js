@@ -1,17 +1,22 @@
-// Viewer entry point: wires the connection, the assembler, the scene and the HUD.
+// Viewer entry point: wires the connection, the assembler, the scene, the HUD and the tools.
 import { forgetTokenInAddress } from './address.js';
 import { FrameAssembler } from './assembler.js';
+import { ColourRange } from './colormap.js';
 import { connectionFromLocation, signalingBase } from './connection.js';
+import { NO_PATH_REASON } from './fallback.js';
 import { Hud } from './hud.js';
 import { pauseOrResume } from './messages.js';
 import { PointScene } from './scene.js';
 import { Telemetry } from './telemetry.js';
+import { Tools } from './tools.js';
+import { ViewSettings } from './view_settings.js';
 
 const PING_INTERVAL_MS = 1000;
 const PATH_INTERVAL_MS = 2000;
 
-let scene, hud, connection, assembler, telemetry;
+let scene, hud, connection, assembler, telemetry, tools;
 let paused = false;
+const colourRange = new ColourRange();
 
 /** Exposed for tests and for curious users in the console. */
 const status = {
@@ -20,6 +25,10 @@ const status = {
   decodeMs: 0, renderMs: 0, // main-thread time spent decoding chunks and rendering, cumulative
   controlErrors: 0, // control messages ignored: not JSON objects with a type, or of an unknown type
   samples: [], // per drawn frame (telemetry.js says what is in each)
+  colourRange: null, colourRangeFixed: false, // the values the colour map spans, and whether the user fixed them
+  trailFrames: 0, // older frames drawn fading behind the newest (decay)
+  picked: [], distance: null, // points clicked, and the distance between the last two
+  screenshots: 0, fallback: null, // screenshots saved; why the page streams over the WebSocket, if it does
 };
 window.pointStream = status;
 
@@ -28,6 +37,8 @@ const scriptStart = performance.now();
 
 function init() {
   forgetTokenInAddress();
+  const settings = new ViewSettings(storage());
+  if (settings.settings.range) colourRange.fix(...settings.settings.range);
   // Connect first. The scene (WebGL start-up: ~150 ms of main thread with software rendering)
   // is built while the browser gathers ICE candidates and the offer travels, not before.
   connection = connectionFromLocation(window.location, {
@@ -51,9 +62,21 @@ function init() {
       ? { label: points.label, ordered: points.ordered, maxRetransmits: points.maxRetransmits, viaSfu: connection.viaSfu }
       : null;
     if (ev.detail.state === 'reconnecting') assembler.reset();
+    status.fallback = connection.fallbackReason ?? null;
     if (ev.detail.detail) console.info(`stream: ${ev.detail.state}: ${ev.detail.detail}`);
+    // the streamer answered but no path came up: say why, since nothing else will
+    const { state, detail } = ev.detail;
+    if (state === 'reconnecting' && detail.startsWith('connection failed')) hud.notice('connection', NO_PATH_REASON);
+    else if (state === 'open') {
+      hud.notice('connection', status.fallback ? `${status.fallback}: on the WebSocket; trying WebRTC again later` : '');
+    }
   });
   hud = new Hud(document.getElementById('hud'));
+  tools = new Tools(document, settings, {
+    scene: () => scene, colourRange, status,
+    pause: () => document.getElementById('pause').click(),
+  });
+  if (settings.problems.length) hud.notice('address', `ignored in the address: ${settings.problems.join(', ')}`);
   const { stream } = signalingBase(window.location.pathname);
   if (stream) {
     document.title = `${stream} · point-cloud stream`;
@@ -72,11 +95,12 @@ function init() {
     onFrame: (frame) => {
       status.framesReceived += 1;
       telemetry.frameReceived(frame);
+      if (colourRange.fit(frame.points, frame.framePoints, status.colorMode)) scene.setColourRange(...colourRange.range);
       scene.present(frame);
     },
     clock: now,
   });
-  bindControls();
+  bindPause();
   window.addEventListener('resize', onWindowResize);
   setInterval(() => telemetry.ping(), PING_INTERVAL_MS);
   setInterval(updateHud, 250);
@@ -88,7 +112,17 @@ function init() {
 function initScene() {
   if (scene) return;
   scene = new PointScene(document.getElementById('view'));
+  tools.sceneReady(scene);
   scene.renderer.setAnimationLoop(animate);
+}
+
+/** Local storage, or null where the browser refuses it (some private windows). */
+function storage() {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
 }
 
 /** What the client does with each server message type; any other type is ignored and counted. */
@@ -119,6 +153,7 @@ function animate() {
   status.renderMs += performance.now() - t0;
   status.renders = scene.renders;
   if (!frame) return;
+  status.trailFrames = scene.trailShown ?? 0;
   status.framesDrawn += 1;
   status.lastDrawnPoints = frame.pointsReceived;
   if (status.firstFrameMs === null) {
@@ -143,6 +178,7 @@ function updateHud() {
   Object.assign(decodeWindow, { ms: status.decodeMs, frames: status.framesReceived });
   status.summary = { ...s, drawnFps: d.fps, latencyMs: d.latencyMs };
   status.link = { ...assembler.stats };
+  tools.refresh();
   hud.show({ state: connection.state, summary: s, drawn: d, server: telemetry.serverStats,
     badChunks: assembler.stats.badChunks, decodeMs });
 }
@@ -151,7 +187,7 @@ function updateHud() {
 async function updatePath() {
   if (!connection.path || connection.state !== 'open') {
     status.path = null;
-    hud.showPath(connection.path ? null : { local: 'websocket', remote: 'tcp' });
+    hud.showPath(connection.path ? null : { local: 'websocket', remote: 'tcp', fallback: status.fallback });
     return;
   }
   try {
@@ -162,14 +198,7 @@ async function updatePath() {
   hud.showPath(status.path);
 }
 
-function bindControls() {
-  const color = document.getElementById('color-mode');
-  color.addEventListener('change', () => {
-    scene?.setColorMode(color.value);
-    status.colorMode = color.value;
-  });
-  const size = document.getElementById('point-size');
-  size.addEventListener('input', () => scene?.setPointSize(Number(size.value)));
+function bindPause() {
   const pause = document.getElementById('pause');
   pause.addEventListener('click', () => {
     paused = !paused;

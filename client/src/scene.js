@@ -1,8 +1,12 @@
 // three.js scene: preallocated interleaved buffers (x, y, z, intensity per point): one on screen,
 // one finished and waiting for the next render, one being filled by the decoder; beside each, a colour
-// buffer (r, g, b bytes per point) for frames whose source has colours.
+// buffer (r, g, b bytes per point) for frames whose source has colours. Older frames fade out behind
+// (trail.js), picked points are marked, and the camera has preset views.
 import * as THREE from 'three';
 import { OrbitControls } from 'three/addons/controls/OrbitControls.js';
+
+import { turboLut, LUT_SIZE } from './colormap.js';
+import { Trail } from './trail.js';
 
 export const ColorMode = Object.freeze({ intensity: 0, height: 1, range: 2, source: 3 });
 
@@ -12,18 +16,12 @@ const vertexShader = /* glsl */ `
   uniform float pointSize;
   uniform int colorMode;
   uniform bool hasColour;
-  uniform float rangeMax;
+  uniform float valueMin;
+  uniform float valueMax;
+  uniform float fade;  // 1 for the newest frame; less for the older ones decay keeps
+  uniform vec3 background;
+  uniform sampler2D lut;  // the colour map, lowest value first (colormap.js)
   varying vec3 vColor;
-
-  // blue -> cyan -> green -> yellow -> red
-  vec3 ramp(float v) {
-    v = clamp(v, 0.0, 1.0);
-    vec3 c = vec3(0.0);
-    c.r = smoothstep(0.5, 0.8, v);
-    c.g = v < 0.8 ? smoothstep(0.1, 0.4, v) : 1.0 - smoothstep(0.8, 1.0, v) * 0.9;
-    c.b = 1.0 - smoothstep(0.3, 0.55, v);
-    return mix(vec3(0.15, 0.2, 0.9) * 0.6, c, 0.3 + 0.7 * v);
-  }
 
   void main() {
     if (intensity < 0.0) {  // a point of a lost chunk: push it outside the clip volume
@@ -31,11 +29,10 @@ const vertexShader = /* glsl */ `
       gl_PointSize = 0.0;
       return;
     }
-    float v;
-    if (colorMode == 1) v = (position.z + 2.0) / 6.0;
-    else if (colorMode == 2) v = length(position) / rangeMax;
-    else v = sqrt(intensity);  // intensity, and the source's colour where it has none
-    vColor = colorMode == 3 && hasColour ? rgb : ramp(v);
+    float value = colorMode == 1 ? position.z : (colorMode == 2 ? length(position) : intensity);
+    float v = clamp((value - valueMin) / (valueMax - valueMin), 0.0, 1.0);
+    vec3 c = colorMode == 3 && hasColour ? rgb : texture2D(lut, vec2((v * 255.0 + 0.5) / 256.0, 0.5)).rgb;
+    vColor = mix(background, c, fade);
     gl_Position = projectionMatrix * modelViewMatrix * vec4(position, 1.0);
     gl_PointSize = pointSize;
   }
@@ -46,6 +43,16 @@ const fragmentShader = /* glsl */ `
   void main() { gl_FragColor = vec4(vColor, 1.0); }
 `;
 
+const BACKGROUND = 0x0b0d12;
+
+/** Camera views: where the camera is and what it looks at (the sensor is at the origin, x forward, z up). */
+export const VIEWS = Object.freeze({
+  reset: { position: [-28, -6, 22], target: [6, 0, -1.7] },
+  orbit: { position: [-28, -6, 22], target: [6, 0, -1.7], autoRotate: true },
+  top: { position: [-0.01, 0, 90], target: [0, 0, 0] }, // straight down, the sensor's forward up the screen
+  follow: { position: [-14, 0, 6], target: [14, 0, 0] }, // behind and above the sensor, looking where it looks
+});
+
 export class PointScene {
   /** @param {HTMLElement} container */
   constructor(container, { capacity = 131072 } = {}) {
@@ -53,18 +60,18 @@ export class PointScene {
     this.renders = 0;
     this.container = container;
     this.renderer = new THREE.WebGLRenderer({ antialias: false });
+    this.renderer.domElement.setAttribute('aria-label', 'point cloud; drag to orbit, wheel or pinch to zoom, click a point to measure');
     this.renderer.setPixelRatio(window.devicePixelRatio);
     this.renderer.setSize(container.clientWidth, container.clientHeight);
     container.appendChild(this.renderer.domElement);
 
     this.scene = new THREE.Scene();
-    this.scene.background = new THREE.Color(0x0b0d12);
+    this.scene.background = new THREE.Color(BACKGROUND);
     this.camera = new THREE.PerspectiveCamera(60, container.clientWidth / container.clientHeight, 0.1, 1000);
     this.camera.up.set(0, 0, 1); // LiDAR frame: z up
-    this.camera.position.set(-28, -6, 22);
     this.controls = new OrbitControls(this.camera, this.renderer.domElement);
-    this.controls.target.set(6, 0, -1.7);
-    this.controls.update();
+    this.controls.autoRotateSpeed = 1.0; // a turn a minute
+    this.setView('reset');
     // render on demand: a software-rendered (or battery-powered) viewer should not redraw
     // 120k points 60 times a second when the picture changes 10 times a second
     this.dirty = true;
@@ -81,6 +88,9 @@ export class PointScene {
     polar.position.z = -1.72;
     this.scene.add(polar);
 
+    const lut = new THREE.DataTexture(turboLut(), LUT_SIZE, 1, THREE.RGBAFormat);
+    lut.magFilter = THREE.LinearFilter;
+    lut.needsUpdate = true;
     this.material = new THREE.ShaderMaterial({
       vertexShader,
       fragmentShader,
@@ -88,9 +98,16 @@ export class PointScene {
         pointSize: { value: 2.0 * window.devicePixelRatio },
         colorMode: { value: ColorMode.intensity },
         hasColour: { value: false },
-        rangeMax: { value: 60.0 },
+        valueMin: { value: 0 },
+        valueMax: { value: 1 },
+        fade: { value: 1 },
+        background: { value: new THREE.Color(BACKGROUND) },
+        lut: { value: lut },
       },
     });
+    this.trail = new Trail(this.scene, this.material);
+    this.markers = new THREE.Group();
+    this.scene.add(this.markers);
     this.allocate(capacity);
   }
 
@@ -117,6 +134,7 @@ export class PointScene {
     this.points = new THREE.Points(geometry, this.material);
     this.points.frustumCulled = false;
     this.scene.add(this.points);
+    this.shownFrame = null;
   }
 
   /** A cleared buffer for the next frame (neither on screen nor waiting); grows for larger frames. */
@@ -142,11 +160,16 @@ export class PointScene {
 
   /** Render if anything changed; returns the frame that became visible in this call, if any. */
   render() {
+    this.tick();
     const frame = this.pendingFrame;
     if (!frame && !this.dirty) return null;
     this.dirty = false;
     const index = frame ? this.buffers.indexOf(frame.points) : -1;
     if (index >= 0) {
+      const leaving = this.shownFrame;
+      if (leaving) this.trail.keep(leaving.points, leaving.colours, leaving.framePoints, leaving.captureTime);
+      this.trailShown = this.trail.age(frame.captureTime);
+      this.shownFrame = frame;
       this.shown = index;
       this.interleaved.array = frame.points;
       this.interleaved.needsUpdate = true;
@@ -166,6 +189,81 @@ export class PointScene {
   setColorMode(name) {
     this.material.uniforms.colorMode.value = ColorMode[name] ?? 0;
     this.dirty = true;
+  }
+
+  /** The values the colour map spans, lowest to highest. */
+  setColourRange(lo, hi) {
+    this.material.uniforms.valueMin.value = lo;
+    this.material.uniforms.valueMax.value = hi;
+    this.dirty = true;
+  }
+
+  /** Keep older frames on screen this many seconds, fading (0: off). */
+  setDecay(seconds) {
+    this.trail.setDecay(seconds);
+    if (this.shownFrame) this.trailShown = this.trail.age(this.shownFrame.captureTime);
+    this.dirty = true;
+  }
+
+  /** Move the camera to a preset view (VIEWS), or to ``{position, target}``; orbit keeps turning until moved. */
+  setView(view) {
+    const v = typeof view === 'string' ? VIEWS[view] : view;
+    if (!v) throw new RangeError(`unknown view ${view}`);
+    this.camera.position.set(...v.position);
+    this.controls.target.set(...v.target);
+    this.controls.autoRotate = Boolean(v.autoRotate);
+    this.controls.update();
+    this.dirty = true;
+  }
+
+  /** Where the camera is and looks, rounded to the millimetre (settings.js keeps it). */
+  get view() {
+    const r = (v) => v.toArray().map((x) => Math.round(x * 1000) / 1000);
+    return { position: r(this.camera.position), target: r(this.controls.target) };
+  }
+
+  /** Per animation frame: an orbiting camera moves by itself. */
+  tick() {
+    if (this.controls.autoRotate) this.controls.update();
+  }
+
+  /** The model-view-projection of the points (which sit at the origin, unrotated), for picking.js. */
+  viewProjection() {
+    this.camera.updateMatrixWorld();
+    return new THREE.Matrix4().multiplyMatrices(this.camera.projectionMatrix, this.camera.matrixWorldInverse).elements;
+  }
+
+  /** Mark picked points ([{x, y, z}]) and join two with a line. */
+  setMarkers(points) {
+    for (const child of [...this.markers.children]) {
+      this.markers.remove(child);
+      child.geometry.dispose();
+      child.material.dispose();
+    }
+    if (points.length) {
+      const positions = new Float32Array(points.flatMap((p) => [p.x, p.y, p.z]));
+      const geometry = new THREE.BufferGeometry();
+      geometry.setAttribute('position', new THREE.BufferAttribute(positions, 3));
+      const dots = new THREE.Points(geometry, new THREE.PointsMaterial({
+        color: 0xffffff, size: 9, sizeAttenuation: false, depthTest: false,
+      }));
+      dots.renderOrder = 2;
+      this.markers.add(dots);
+      if (points.length === 2) {
+        const line = new THREE.Line(geometry.clone(), new THREE.LineBasicMaterial({ color: 0xffffff, depthTest: false }));
+        line.renderOrder = 2;
+        this.markers.add(line);
+      }
+    }
+    this.dirty = true;
+  }
+
+  /** The picture as a PNG: drawn now, and read before the browser may clear the drawing buffer. */
+  screenshot() {
+    this.renderer.render(this.scene, this.camera);
+    return new Promise((resolve, reject) => {
+      this.renderer.domElement.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('no picture'))), 'image/png');
+    });
   }
 
   setPointSize(px) {
