@@ -15,6 +15,10 @@ from .metrics import FrameSample
 QUERY = {"webrtc-unreliable": "", "webrtc-unfitted": "", "webrtc-reliable": "?reliable=1",
          "websocket": "?transport=websocket", "sfu": ""}
 """The page's address per row; behind an SFU the page finds it in /config by itself."""
+FIRST_FRAME_STEPS = """({steps: window.pointStream.connectTimings,
+    page: Math.round(performance.getEntriesByType('navigation')[0].responseEnd),
+    resources: performance.getEntriesByType('resource').filter((e) => e.startTime < window.pointStream.firstFrameMs)
+        .map((e) => [new URL(e.name).pathname, Math.round(e.startTime), Math.round(e.responseEnd)])})"""
 
 
 async def record_browser(transport: str, url: str, viewers: int, duration: float, warmup: float,
@@ -36,6 +40,9 @@ async def record_browser(transport: str, url: str, viewers: int, duration: float
             await asyncio.gather(*(pg.wait_for_function("window.pointStream && window.pointStream.framesDrawn > 0",
                                                         timeout=60_000) for pg in pages))
             first_frame_ms = [await pg.evaluate("window.pointStream.firstFrameMs") for pg in pages]
+            # where the time to the first frame went: the page's steps (ms after it began to connect; scriptStart,
+            # sceneInit, firstChunk, firstFrameReceived: ms after page open) and when the page's resources arrived
+            first_frame_steps = [await pg.evaluate(FIRST_FRAME_STEPS) for pg in pages]
             await asyncio.sleep(warmup)
             before = await asyncio.to_thread(server_stats, url)
             links0 = [await pg.evaluate("({...window.pointStream.link})") for pg in pages]
@@ -71,5 +78,5 @@ async def record_browser(transport: str, url: str, viewers: int, duration: float
             await browser.close()
     return {"duration": measured, "samples": [s.__dict__ for s in samples], "chunks_received": link[0],
             "chunks_lost": link[1], "bytes_received": link[2], "cpu_seconds": cpu, "before": before,
-            "after": after, "first_frame_ms": first_frame_ms,
+            "after": after, "first_frame_ms": first_frame_ms, "first_frame_steps": first_frame_steps,
             "decode_ms_per_frame": decode[0] / decode[1] if decode[1] else None}

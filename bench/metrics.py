@@ -45,6 +45,8 @@ class TransportRun:
     viewers: int = 1
     first_frame_ms: list[float] | None = None
     """Browser viewers: page open → first frame drawn, per viewer."""
+    first_frame_steps: list[dict[str, Any]] | None = None
+    """Browser viewers: where that time went, per viewer (bench/browser.py FIRST_FRAME_STEPS)."""
     decode_ms_per_frame: float | None = None
     """Browser viewers: main-thread time decoding chunks, per frame received."""
     t3_expired: int | None = None
@@ -84,6 +86,7 @@ class TransportRun:
                             if self.duration and self.sfu_cpu_seconds is not None else None),
             "receiver_cpu_pct": 100.0 * self.receiver_cpu_seconds / self.duration if self.duration else 0.0,
             "first_frame_ms": max(self.first_frame_ms) if self.first_frame_ms else None,
+            "first_frame_steps": self.first_frame_steps,
             "decode_ms_per_frame": self.decode_ms_per_frame,
             "stalled_viewer": self.stalled_viewer,
             "error": self.error,

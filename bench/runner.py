@@ -168,6 +168,7 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         run.bytes_received = result["bytes_received"]
         run.receiver_cpu_seconds = result["cpu_seconds"]
         run.first_frame_ms = result.get("first_frame_ms")
+        run.first_frame_steps = result.get("first_frame_steps")
         run.decode_ms_per_frame = result.get("decode_ms_per_frame")
         before, after = result["before"], result["after"]
         run.frames_offered = after["broadcast"]["framesEncoded"] - before["broadcast"]["framesEncoded"]

@@ -1,7 +1,9 @@
-// Builds the viewer for serving (npm run build; scripts/setup.sh runs it): one minified, tree-shaken bundle
-// per page (three.js, zstddec and our modules), content-hashed names under dist/assets/ so they can be
-// cached for good, source maps beside them, and each bundle precompressed as .br and .gz for clients that
-// accept them. The pages themselves go to dist/ with their script tag pointing at the hashed bundle.
+// Builds the viewer for serving (npm run build; scripts/setup.sh runs it): minified, tree-shaken bundles per
+// page, split where the page imports dynamically (main.js loads three.js and the zstd decoder beside the
+// connection, not before it), content-hashed names under dist/assets/ so they can be cached for good, source
+// maps beside them, and every file precompressed as .br and .gz for clients that accept them. The pages go to
+// dist/ with their script tag pointing at the hashed entry and a modulepreload for each chunk it loads, so
+// the browser fetches them all at once.
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -24,13 +26,19 @@ const result = await build({
   sourcemap: 'linked',
   outdir: join(dist, 'assets'),
   entryNames: '[name]-[hash]',
+  chunkNames: '[name]-[hash]',
+  splitting: true,
   metafile: true,
   logLevel: 'warning',
 });
 
 const bundles = {}; // entry point → served path
+const loads = {}; // entry point → the chunks it imports, statically or dynamically (served paths)
 for (const [out, meta] of Object.entries(result.metafile.outputs)) {
-  if (meta.entryPoint) bundles[meta.entryPoint] = `/assets/${basename(out)}`;
+  if (meta.entryPoint) {
+    bundles[meta.entryPoint] = `/assets/${basename(out)}`;
+    loads[meta.entryPoint] = meta.imports.filter((i) => !i.external).map((i) => `/assets/${basename(i.path)}`);
+  }
   if (out.endsWith('.js')) {
     const path = join(here, out);
     const body = readFileSync(path);
@@ -44,8 +52,10 @@ for (const [page, entry] of Object.entries(pages)) {
   const tag = `<script type="module" src="/${entry}"></script>`;
   if (!source.includes(tag)) throw new Error(`${page} has no ${tag}`);
   // the development head (import map, module preloads) is between these markers: the bundle needs none of it
-  const built = source.replace(/<!-- dev:start -->[\s\S]*?<!-- dev:end -->\n?/g, '')
+  const preloads = loads[entry].map((path) => `  <link rel="modulepreload" href="${path}">\n`).join('');
+  const built = source.replace(/ *<!-- dev:start -->[\s\S]*?<!-- dev:end -->\n?/g, preloads)
     .replace(tag, `<script type="module" src="${bundles[entry]}"></script>`);
   writeFileSync(join(dist, page), built);
 }
-console.log(`client built: ${Object.values(bundles).join(', ')}`);
+console.log(`client built: ${Object.entries(pages).map(([page, entry]) => `${page} → ${bundles[entry]}`
+  + ` (+ ${loads[entry].length} chunks)`).join(', ')}`);

@@ -1,12 +1,10 @@
 // Viewer entry point: wires the connection, the assembler, the scene, the HUD and the tools.
 import { forgetTokenInAddress } from './address.js';
-import { FrameAssembler } from './assembler.js';
 import { ColourRange } from './colormap.js';
 import { connectionFromLocation, signalingBase } from './connection.js';
 import { NO_PATH_REASON } from './fallback.js';
 import { Hud } from './hud.js';
 import { pauseOrResume } from './messages.js';
-import { PointScene } from './scene.js';
 import { Telemetry } from './telemetry.js';
 import { Tools } from './tools.js';
 import { ViewSettings } from './view_settings.js';
@@ -14,7 +12,17 @@ import { ViewSettings } from './view_settings.js';
 const PING_INTERVAL_MS = 1000;
 const PATH_INTERVAL_MS = 2000;
 
+// The heavy parts load beside the connection, not before it: three.js (the scene) and the zstd decoder's
+// WebAssembly (the assembler) are most of the page's bytes, and on a lossy WAN link their transfer took a
+// second that the connection's own round trips can share (client/build.mjs splits them into chunks of their own).
+const heavy = Promise.all([import('./scene.js'), import('./assembler.js')]);
+/** Point chunks that arrived before the decoder had loaded, decoded once it has (bounded: 4096 × ~2 KB). */
+const early = [];
+const MAX_EARLY_CHUNKS = 4096;
+
 let scene, hud, connection, assembler, telemetry, tools;
+let PointScene = null; // scene.js's, once loaded
+let sceneWanted = false;
 let paused = false;
 const colourRange = new ColourRange();
 
@@ -39,20 +47,21 @@ function init() {
   forgetTokenInAddress();
   const settings = new ViewSettings(storage());
   if (settings.settings.range) colourRange.fix(...settings.settings.range);
-  // Connect first. The scene (WebGL start-up: ~150 ms of main thread with software rendering)
-  // is built while the browser gathers ICE candidates and the offer travels, not before.
+  // Connect first. The scene (WebGL start-up and the first render's shader compile: 150–300 ms of main thread
+  // with software rendering) is built once both descriptions are set, while ICE, DTLS and SCTP come up off the
+  // main thread: built earlier, it held up the page's own steps (ICE gathering's events, the answer) as long.
   connection = connectionFromLocation(window.location, {
     onPoints: (data) => {
-      const t0 = performance.now();
-      assembler.push(data);
-      status.decodeMs += performance.now() - t0;
+      status.firstChunkMs ??= Math.round(performance.now());
+      if (assembler) decode(data);
+      else if (early.length < MAX_EARLY_CHUNKS) early.push(data);
     },
     onControl: onControl,
   });
   telemetry = new Telemetry((msg) => connection.sendControl(msg), now);
   status.samples = telemetry.samples;
   connection.addEventListener('step', (ev) => {
-    if (ev.detail === 'offer') initScene();
+    if (ev.detail === 'checking') initScene();
   });
   connection.addEventListener('state', (ev) => {
     if (ev.detail.state !== 'connecting') initScene(); // open (WebSocket), or failed before an offer
@@ -61,7 +70,10 @@ function init() {
     status.pointsChannel = ev.detail.state === 'open' && points
       ? { label: points.label, ordered: points.ordered, maxRetransmits: points.maxRetransmits, viaSfu: connection.viaSfu }
       : null;
-    if (ev.detail.state === 'reconnecting') assembler.reset();
+    if (ev.detail.state === 'reconnecting') {
+      assembler?.reset();
+      early.length = 0;
+    }
     status.fallback = connection.fallbackReason ?? null;
     if (ev.detail.detail) console.info(`stream: ${ev.detail.state}: ${ev.detail.detail}`);
     // the streamer answered but no path came up: say why, since nothing else will
@@ -82,6 +94,24 @@ function init() {
     document.title = `${stream} · point-cloud stream`;
     hud.set('source', `${stream} · waiting for the stream…`);
   }
+  heavy.then(([sceneModule, assemblerModule]) => {
+    PointScene = sceneModule.PointScene;
+    startDecoding(assemblerModule.FrameAssembler);
+    if (sceneWanted) initScene();
+    for (const data of early.splice(0)) decode(data);
+  }, (err) => {
+    hud.notice('code', `the viewer's code did not load (${err.message}): reload the page`);
+  });
+  bindPause();
+  window.addEventListener('resize', onWindowResize);
+  setInterval(() => telemetry.ping(), PING_INTERVAL_MS);
+  setInterval(updateHud, 250);
+  setInterval(updatePath, PATH_INTERVAL_MS);
+  connection.start();
+  setTimeout(initScene, 1500); // whatever happens to the connection
+}
+
+function startDecoding(FrameAssembler) {
   assembler = new FrameAssembler({
     // through the SFU, frames captured more than 1.5 s ago (by the sender's clock) are not started: Janus never
     // drops, so a viewer that fell behind catches up by skipping what queued for it. Direct connections
@@ -94,26 +124,33 @@ function init() {
     coloursFor: (points) => scene.coloursFor(points),
     onFrame: (frame) => {
       status.framesReceived += 1;
+      status.firstFrameReceivedMs ??= Math.round(performance.now());
       telemetry.frameReceived(frame);
       if (colourRange.fit(frame.points, frame.framePoints, status.colorMode)) scene.setColourRange(...colourRange.range);
       scene.present(frame);
     },
     clock: now,
   });
-  bindPause();
-  window.addEventListener('resize', onWindowResize);
-  setInterval(() => telemetry.ping(), PING_INTERVAL_MS);
-  setInterval(updateHud, 250);
-  setInterval(updatePath, PATH_INTERVAL_MS);
-  connection.start();
-  setTimeout(initScene, 500); // whatever happens to the connection
 }
 
+function decode(data) {
+  const t0 = performance.now();
+  assembler.push(data);
+  status.decodeMs += performance.now() - t0;
+}
+
+/** Build the scene (once; when scene.js has loaded, if it has not yet). */
 function initScene() {
   if (scene) return;
+  if (!PointScene) {
+    sceneWanted = true;
+    return;
+  }
+  const t0 = performance.now();
   scene = new PointScene(document.getElementById('view'));
   tools.sceneReady(scene);
   scene.renderer.setAnimationLoop(animate);
+  status.sceneInitMs = [Math.round(t0), Math.round(performance.now() - t0)]; // when, and main-thread time it took
 }
 
 /** Local storage, or null where the browser refuses it (some private windows). */
@@ -135,7 +172,7 @@ const handlers = {
   },
   pong: (msg) => telemetry.onPong(msg),
   senderStats: (msg) => telemetry.onSenderStats(msg, {
-    framesDrawn: status.framesDrawn, badChunks: assembler.stats.badChunks, path: status.path || null,
+    framesDrawn: status.framesDrawn, badChunks: assembler ? assembler.stats.badChunks : 0, path: status.path || null,
     controlErrors: controlErrors(),
   }),
   end: () => {},
@@ -158,7 +195,8 @@ function animate() {
   status.lastDrawnPoints = frame.pointsReceived;
   if (status.firstFrameMs === null) {
     status.firstFrameMs = performance.now();
-    status.connectTimings = { ...(connection.timings || {}), scriptStart: Math.round(scriptStart) };
+    status.connectTimings = { ...(connection.timings || {}), scriptStart: Math.round(scriptStart),
+      sceneInit: status.sceneInitMs, firstChunk: status.firstChunkMs, firstFrameReceived: status.firstFrameReceivedMs };
   }
   telemetry.frameDrawn(frame);
 }
@@ -177,10 +215,10 @@ function updateHud() {
   const decodeMs = frames > 0 ? (status.decodeMs - decodeWindow.ms) / frames : null;
   Object.assign(decodeWindow, { ms: status.decodeMs, frames: status.framesReceived });
   status.summary = { ...s, drawnFps: d.fps, latencyMs: d.latencyMs };
-  status.link = { ...assembler.stats };
+  if (assembler) status.link = { ...assembler.stats };
   tools.refresh();
   hud.show({ state: connection.state, summary: s, drawn: d, server: telemetry.serverStats,
-    badChunks: assembler.stats.badChunks, decodeMs });
+    badChunks: assembler ? assembler.stats.badChunks : 0, decodeMs });
 }
 
 /** The selected candidate pair, for the HUD (direct or relayed, and how). */

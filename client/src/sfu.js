@@ -7,7 +7,7 @@
  * ``conn.points``, and calls ``conn.opened()`` when the point channel opens.
  * @param {import('./connection.js').StreamConnection} conn
  * @param {{iceServers?: RTCIceServer[], iceTransportPolicy?: string}} cfg the server's /config
- * @param {(pc: RTCPeerConnection, ms: number) => Promise<void>} waitIceGathering
+ * @param {(pc: RTCPeerConnection, ms: number, opts?: {hostOnly?: boolean}) => Promise<void>} waitIceGathering
  */
 export function startViaSfu(conn, cfg, waitIceGathering) {
   const url = new URL(`${conn.baseUrl}/sfu`, window.location.href); // /sfu, or /view/NAME/sfu
@@ -57,8 +57,9 @@ async function answer(conn, cfg, ws, offer, waitIceGathering) {
   conn.watchPeer(pc);
   await pc.setLocalDescription(await pc.createAnswer());
   conn.mark('offer');
-  await waitIceGathering(pc, 2000);
+  await waitIceGathering(pc, 2000, { hostOnly: !(cfg.iceServers || []).length });
   conn.mark('gathered');
   ws.send(JSON.stringify({ type: 'sfuAnswer', sdp: pc.localDescription.sdp }));
   conn.mark('answered');
+  conn.mark('checking'); // both descriptions are set: ICE, DTLS and SCTP run off the page's main thread now
 }
