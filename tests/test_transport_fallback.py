@@ -53,6 +53,45 @@ def probe(host: SealedHost, url: str) -> dict[str, object]:
     return json.loads(lines[-1])  # type: ignore[no-any-return]
 
 
+NOTICE = """
+import asyncio, json, sys
+from playwright.async_api import async_playwright
+from lab.chromium import CHROMIUM, CHROMIUM_ARGS
+
+async def main(url):
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = await browser.new_page()
+        await page.goto(url)
+        await page.wait_for_function("document.querySelector('[data-field=notice]').textContent.length > 0",
+                                     timeout=30_000)
+        print(json.dumps(await page.evaluate(
+            "({notice: document.querySelector('[data-field=notice]').textContent, state: window.pointStream.state,"
+            " frames: window.pointStream.framesDrawn, steps: window.pointStream.connectTimings || null})")))
+        await browser.close()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_webrtc_forced_without_udp_says_why_nothing_comes(host_without_udp: SealedHost) -> None:
+    """What a viewer of a rendezvous server sees where UDP is blocked and there is no TURN (no WebSocket for
+    points there): the streamer answers, no path comes up, and the HUD says why and what the operator can do."""
+    server = ServerProcess("--quantize", "5", "--points", "5000", "--fps", "5", host=ADDRESS,
+                           prefix=host_without_udp.prefix)
+    try:
+        forced = f"{server.url}?transport=webrtc"
+        proc = subprocess.run([*host_without_udp.prefix, sys.executable, "-c", NOTICE, forced],
+                              capture_output=True, text=True, timeout=90, cwd=ROOT)
+    finally:
+        server.stop()
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, proc.stderr[-2000:]
+    seen = json.loads(lines[-1])
+    assert "no network path to the streamer came up" in seen["notice"] and "TURN over TCP or TLS" in seen["notice"]
+    assert seen["frames"] == 0 and seen["state"] != "open"
+
+
 def test_without_udp_the_page_falls_back_to_the_websocket_and_says_so(host_without_udp: SealedHost) -> None:
     server = ServerProcess("--quantize", "5", "--points", "20000", "--fps", "5", host=ADDRESS,
                            prefix=host_without_udp.prefix)

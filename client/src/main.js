@@ -2,7 +2,7 @@
 import { forgetTokenInAddress } from './address.js';
 import { ColourRange } from './colormap.js';
 import { connectionFromLocation, signalingBase } from './connection.js';
-import { NO_PATH_REASON } from './fallback.js';
+import { FALLBACK_AFTER_MS, NO_PATH_REASON } from './fallback.js';
 import { Hud } from './hud.js';
 import { pauseOrResume } from './messages.js';
 import { Telemetry } from './telemetry.js';
@@ -60,8 +60,16 @@ function init() {
   });
   telemetry = new Telemetry((msg) => connection.sendControl(msg), now);
   status.samples = telemetry.samples;
+  let noPathTimer = null;
   connection.addEventListener('step', (ev) => {
     if (ev.detail === 'checking') initScene();
+    // the streamer answered: a path should open within seconds; if none does, say why (ICE itself may take
+    // half a minute to declare failure)
+    if (ev.detail === 'answered' && noPathTimer === null) {
+      noPathTimer = setTimeout(() => {
+        if (connection.state !== 'open') hud.notice('connection', NO_PATH_REASON);
+      }, FALLBACK_AFTER_MS);
+    }
   });
   connection.addEventListener('state', (ev) => {
     if (ev.detail.state !== 'connecting') initScene(); // open (WebSocket), or failed before an offer
@@ -80,6 +88,8 @@ function init() {
     const { state, detail } = ev.detail;
     if (state === 'reconnecting' && detail.startsWith('connection failed')) hud.notice('connection', NO_PATH_REASON);
     else if (state === 'open') {
+      clearTimeout(noPathTimer);
+      noPathTimer = null;
       hud.notice('connection', status.fallback ? `${status.fallback}: on the WebSocket; trying WebRTC again later` : '');
     }
   });
