@@ -171,6 +171,11 @@ def test_views_decay_colour_range_screenshot_and_settings_survive_a_reload(
     assert page.is_visible("#help") and "top-down" in page.inner_text("#help")
     page.keyboard.press("Escape")
     assert page.is_hidden("#help")
+    page.click("#fullscreen")
+    page.wait_for_function("document.fullscreenElement !== null", timeout=5_000)
+    assert page.get_attribute("#fullscreen", "aria-pressed") == "true"
+    page.keyboard.press("f")
+    page.wait_for_function("document.fullscreenElement === null", timeout=5_000)
     context.close()
     assert not errors, errors
 
@@ -204,6 +209,19 @@ def test_a_phone_sized_screen_fits_and_taps_pick(browser: Browser, known_server:
     o = overflow(page)
     assert o["scrollWidth"] <= 390 and not o["outside"], o
     page.tap("#hud-fold")
+    # one finger drags: the camera orbits (touch events as the phone sends them, through Chromium's input)
+    before = status(page)["camera"]
+    cdp = phone.new_cdp_session(page)
+    for kind, x in (("touchStart", 150), ("touchMove", 190), ("touchMove", 230), ("touchEnd", 230)):
+        points = [] if kind == "touchEnd" else [{"x": x, "y": 500}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+    page.wait_for_timeout(400)  # the HUD's refresh (250 ms) copies the camera into the status
+    after = status(page)["camera"]
+    assert after["position"] != before["position"] and after["target"] == before["target"]
+    assert status(page)["picked"] == []  # a drag is not a tap
+    page.goto("about:blank")  # the drag moved the camera off P1: load the address's view again
+    page.goto(f"{known_server.url}#{CAM_FRAGMENT}")
+    wait_frames(page, 1)
     page.touchscreen.tap(195, 422)  # the middle of the picture: P1
     picked = status(page)["picked"]
     assert len(picked) == 1 and [picked[0][k] for k in "xyz"] == pytest.approx(list(P1), abs=1e-5)
