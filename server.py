@@ -4,6 +4,7 @@
     python server.py [serve] [flags]        stream a source to browsers (default: synthetic LiDAR)
     python server.py --signaling URL --stream NAME   publish through a rendezvous signaling server
     python server.py signal [flags]         run a rendezvous signaling server (docs/deploy.md)
+    python server.py relay URL [flags]      an SFU node: Janus fed with one stream from URL, for more viewers
     python server.py make-sample DIR        write the synthetic scene as a KITTI raw drive
     python server.py bench                  latency benchmark of the transports (docs/benchmarks.md)
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("server")
 
-COMMANDS = ("serve", "signal", "make-sample", "bench")
+COMMANDS = ("serve", "signal", "relay", "make-sample", "bench")
 
 
 def command_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -70,6 +71,29 @@ def build_signal_parser() -> argparse.ArgumentParser:
     add_rendezvous_limits(parser)
     add_ice_arguments(parser)
     add_sfu_arguments(parser)
+    return parser
+
+
+def build_relay_parser() -> argparse.ArgumentParser:
+    from sfu.cli import add_sfu_arguments
+    from signaling.cli import add_ice_arguments, add_listen_arguments
+    parser = command_parser(
+        "server.py relay",
+        "An SFU node: takes one stream from URL (a streamer, e.g. http://HOST:8080/, or a rendezvous server's "
+        "https://HOST:8443/view/NAME) as one viewer would, and serves the viewer's page through a Janus of its "
+        "own. The upstream sends one stream per node, whatever each node's audience (docs/deploy.md, "
+        "'Several Janus nodes'). The upstream must send one-packet chunks (--chunk-packets 1, or --sfu janus).")
+    parser.add_argument("upstream", metavar="URL", help="where the stream comes from")
+    parser.add_argument("--upstream-token", metavar="TOKEN", help="the upstream's --token, if it has one")
+    parser.add_argument("--upstream-token-file", type=Path, metavar="FILE", help="read --upstream-token from FILE")
+    parser.add_argument("--upstream-ca", type=Path, metavar="PEM",
+                        help="CA certificate(s) to trust for an https:// upstream (e.g. self-signed)")
+    parser.add_argument("--max-viewers", type=int, default=0, metavar="N",
+                        help="viewers at once on this node; the next gets 503 (default: 0 = unlimited)")
+    add_listen_arguments(parser, 8090)
+    add_ice_arguments(parser)
+    add_sfu_arguments(parser)
+    parser.set_defaults(sfu="janus")
     return parser
 
 
@@ -296,6 +320,47 @@ def signal(argv: list[str]) -> int:
                   f"viewers open {url} (Ctrl-C to stop).", "server.py signal")
 
 
+def relay(argv: list[str]) -> int:
+    args = build_relay_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from urllib.parse import urlsplit
+
+    from sfu.cli import sfu_settings
+    from sfu.upstream import Upstream
+    from signaling.cli import connection_limits, ice_options, listen_url, offer_rate, secret, tls_context
+    from signaling.ice import janus_servers
+    from signaling.sfu_node import NodeConfig, init_node_app
+
+    try:
+        upstream_url = urlsplit(args.upstream)
+        if upstream_url.scheme not in ("http", "https") or not upstream_url.hostname:
+            raise ValueError(f"the upstream must be an http:// or https:// URL, got {args.upstream!r}")
+        if upstream_url.query or upstream_url.fragment:
+            raise ValueError("give the upstream's token with --upstream-token, not in its URL")
+        ice = ice_options(args)
+        tls = tls_context(args)
+        token = secret(args.token, args.token_file, "--token")
+        upstream_token = secret(args.upstream_token, args.upstream_token_file, "--upstream-token")
+        upstream_tls = client_tls_context(args.upstream_ca)
+        rate = offer_rate(args)
+        limits = connection_limits(args)
+        if args.max_viewers < 0:
+            raise ValueError(f"--max-viewers must be >= 0, got {args.max_viewers}")
+        sfu = sfu_settings(args)
+        assert sfu is not None
+        stun, turn = janus_servers(ice)  # Janus gets the STUN and TURN servers the viewers get
+        sfu = replace(sfu, janus=replace(sfu.janus, stun=stun, turn=turn))
+    except ValueError as exc:
+        print(f"server.py relay: error: {exc}", file=sys.stderr)
+        return 2
+    upstream = Upstream(args.upstream, sfu.janus.tiers, sfu.janus.feed_ip, upstream_token, upstream_tls)
+    app = init_node_app(NodeConfig(upstream, sfu, ice, token=token, offer_rate=rate,
+                                   max_viewers=args.max_viewers or None))
+    url = listen_url(args.host, args.port, tls is not None)
+    return listen(app, args.host, args.port, tls, limits,
+                  f"Relaying {args.upstream}. Open {url} in a browser (Ctrl-C to stop).", "server.py relay")
+
+
 def make_sample(argv: list[str]) -> int:
     args = build_sample_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -313,7 +378,8 @@ def make_sample(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "serve"
-    return {"serve": serve, "signal": signal, "make-sample": make_sample, "bench": bench}[command](argv)
+    return {"serve": serve, "signal": signal, "relay": relay, "make-sample": make_sample,
+            "bench": bench}[command](argv)
 
 
 if __name__ == "__main__":

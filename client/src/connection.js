@@ -119,6 +119,8 @@ export class StreamConnection extends ReconnectingConnection {
     /** Through the SFU: the WebSocket carrying signaling and control (sfu.js); null on a direct connection. */
     this.controlSocket = null;
     this.viaSfu = false;
+    /** The server's last /config (its ICE servers; ``sfu``; ``websocket: false`` where it has no /ws). */
+    this.serverConfig = null;
     /** Through the SFU: the tier (mountpoint) this viewer is on and its share of each frame. */
     this.tier = null;
   }
@@ -138,6 +140,7 @@ export class StreamConnection extends ReconnectingConnection {
     this.setState('connecting');
     try {
       const cfg = await this.fetchJson('/config');
+      this.serverConfig = cfg;
       if (cfg.sfu && this.pointsOptions === POINTS_CHANNEL_OPTIONS) {
         startViaSfu(this, cfg, waitIceGathering);
         return;

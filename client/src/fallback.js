@@ -97,6 +97,7 @@ export class FallbackConnection extends EventTarget {
   fallBack(conn) {
     this.fallbackTimer = null;
     if (conn !== this.active || conn.state === 'open') return;
+    if (conn.serverConfig && conn.serverConfig.websocket === false) return; // a relay node: points only via Janus
     this.active = null; // its closing is not the page's
     conn.stop();
     this.fallbackReason = `WebRTC did not connect within ${(this.fallbackAfterMs / 1000).toFixed(0)} s`;

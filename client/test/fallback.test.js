@@ -131,3 +131,15 @@ test('a background attempt that does not open is given up and tried again later,
   assert.equal(made.webrtc[2].state, 'closed');
   assert.equal(made.websocket[0].state, 'closed');
 });
+
+test('a server without a WebSocket transport (a relay node) keeps the page on WebRTC: nothing to fall back to', async () => {
+  const { conn, made } = harness();
+  conn.start();
+  made.webrtc[0].serverConfig = { sfu: true, websocket: false };
+  made.webrtc[0].answered();
+  await sleep(50 * T);
+  assert.equal(made.websocket.length, 0);
+  assert.equal(made.webrtc[0].state, 'connecting'); // still trying, by itself
+  assert.equal(conn.fallbackReason, null);
+  conn.stop();
+});
