@@ -90,6 +90,7 @@ function init() {
     else if (state === 'open') {
       clearTimeout(noPathTimer);
       noPathTimer = null;
+      updatePath(); // at once, not at the next refresh: the path row says how this connection came up
       hud.notice('connection', status.fallback ? `${status.fallback}: on the WebSocket; trying WebRTC again later` : '');
     }
   });
