@@ -23,14 +23,15 @@ NODES = ({"api": 8188, "admin": 7188, "feed": 5201, "ports": "21000-21499"},
 """Each node's Janus ports: distinct, as on one host (on their own hosts they could all be the defaults)."""
 
 VIEWERS = """
-import asyncio, json, sys
+import asyncio, contextlib, json, sys
 from headless.sfu_receiver import SfuReceiver
-async def one(url):
-    async with SfuReceiver(url) as rx:
-        records = await rx.wait_frames(10, timeout=60)
-        return {"frames": len(records), "points": max(r.points_received for r in records)}
 async def main():
-    print(json.dumps(await asyncio.gather(*(one(u) for u in sys.argv[1:]))), flush=True)
+    async with contextlib.AsyncExitStack() as stack:
+        viewers = [await stack.enter_async_context(SfuReceiver(u)) for u in sys.argv[1:]]
+        records = await asyncio.gather(*(rx.wait_frames(10, timeout=60) for rx in viewers))
+        print(json.dumps([{"frames": len(r), "points": max(x.points_received for x in r)} for r in records]),
+              flush=True)
+        await asyncio.sleep(90)  # still watching while the test looks (it kills this process)
 asyncio.run(main())
 """
 
@@ -68,27 +69,29 @@ def test_the_streamer_sends_one_stream_per_node_whatever_the_audience(
         two_nodes: tuple[SealedHost, ServerProcess, list[ServerProcess]]) -> None:
     host, streamer, nodes = two_nodes
     require(Path(CHROMIUM).exists(), f"{CHROMIUM} not installed (apt-get install chromium)")
-    viewers = subprocess.Popen([*host.prefix, sys.executable, "-c", VIEWERS, nodes[1].url.rstrip("/"),
-                                nodes[1].url.rstrip("/"), nodes[0].url.rstrip("/")],
+    urls = [nodes[1].url.rstrip("/"), nodes[1].url.rstrip("/"), nodes[0].url.rstrip("/")]
+    viewers = subprocess.Popen([*host.prefix, sys.executable, "-c", VIEWERS, *urls],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        assert viewers.stdout is not None
+        line = viewers.stdout.readline()
+        assert line.startswith("["), viewers.stderr.read()[-2000:] if viewers.poll() is not None else line
+        headless = json.loads(line)
+        assert all(v["frames"] >= 10 and v["points"] > 1_000 for v in headless), headless
+        # three viewers on two nodes, and a page on the first: the streamer has two viewers, the nodes
         proc = subprocess.run([*host.prefix, sys.executable, "-m", "natlab.probe", "chromium", nodes[0].url,
                                "--frames", "8", "--timeout", "60"], capture_output=True, text=True, timeout=120,
                               cwd=ROOT)
-        page = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert "error" not in page, (page, list(nodes[0].output)[-10:])
-        assert page["frames"] >= 8 and page["points"] > 1_000
-        assert "via SFU" in page["hud_path"] and page["points_channel"]["viaSfu"] is True
-        # meanwhile: four viewers on two nodes, and the streamer has two viewers, the nodes
         watching = [len(get(host, f"{n.url}stats")["viewers"]) for n in nodes]
         upstream_viewers = get(host, f"{streamer.url}stats")["viewers"]
-        out, err = viewers.communicate(timeout=90)
     finally:
-        if viewers.poll() is None:
-            viewers.kill()
-    headless = json.loads(out.strip().splitlines()[-1]) if out.strip() else err[-2000:]
-    assert isinstance(headless, list) and all(v["frames"] >= 10 for v in headless), headless
-    assert watching[0] >= 1 and watching[1] >= 1 and sum(watching) >= 3, watching
+        viewers.kill()
+        viewers.wait()
+    page = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "error" not in page, (page, list(nodes[0].output)[-10:])
+    assert page["frames"] >= 8 and page["points"] > 1_000
+    assert "via SFU" in page["hud_path"] and page["points_channel"]["viaSfu"] is True
+    assert watching[0] >= 1 and watching[1] == 2, watching  # the headless viewers (and the page, maybe) still there
     assert len(upstream_viewers) == 2, upstream_viewers
     for n in nodes:
         state = get(host, f"{n.url}stats")["upstream"]
