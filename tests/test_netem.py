@@ -68,7 +68,7 @@ def test_namespaces_are_removed_even_after_an_error() -> None:
 def test_bench_across_an_emulated_wan(tmp_path: Path) -> None:
     out = tmp_path / "wan.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "server.py"), "bench", "--profile", "wan", "--duration", "5", "--warmup", "3",
+        [sys.executable, str(ROOT / "server.py"), "bench", "--profile", "wan", "--duration", "4", "--warmup", "2",
          "--fps", "5", "--quantize", "5", "--points", "8000", "--json", str(out),
          # the two rows whose difference this link shows (the others run on loopback in test_bench.py)
          "--transport", "webrtc-unreliable,websocket"],

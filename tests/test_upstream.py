@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,7 @@ from signaling.app import PEERS, init_app
 from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions
 from stream.protocol import decode_header
+from tests.conftest import ROOT
 from tests.helpers import server_config, until
 
 
@@ -105,3 +108,18 @@ async def test_a_refusing_upstream_is_retried_and_says_why(aiohttp_server: Any, 
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(("upstream", "flags", "message"), [
+    ("ftp://streamer:8080/", [], "must be an http:// or https:// URL"),
+    ("streamer:8080", [], "must be an http:// or https:// URL"),
+    ("http://streamer:8080/?token=abcdefgh", [], "--upstream-token, not in its URL"),
+    ("http://streamer:8080/", ["--upstream-token", "short"], "--upstream-token must be at least 8 characters"),
+    ("http://streamer:8080/", ["--sfu-ports", "9-8"], "--sfu-ports must be a range"),
+    ("http://streamer:8080/", ["--max-viewers", "-1"], "--max-viewers must be >= 0"),
+])
+def test_a_relay_node_refuses_bad_flags_before_starting_anything(upstream: str, flags: list[str],
+                                                                 message: str) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "server.py"), "relay", upstream, *flags],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
