@@ -24,7 +24,9 @@ from .runner import DEFAULT_TRANSPORTS, TRANSPORTS, BenchPlan, run_bench
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transport", default=",".join(DEFAULT_TRANSPORTS), metavar="LIST",
                         help=f"comma-separated transports to compare (default: {','.join(DEFAULT_TRANSPORTS)}; "
-                             "also: sfu, viewers through a Janus beside the streamer, with a --profile)")
+                             "also: sfu, viewers through a Janus beside the streamer; sfu-nodes, through --nodes relay "
+                             "nodes, each with its own Janus and one stream from the streamer; both with a --profile)")
+    parser.add_argument("--nodes", type=int, default=2, help="relay nodes of the sfu-nodes row (default: 2)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds measured per transport (default: 15)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring (default: 3)")
     parser.add_argument("--viewers", type=int, default=1, help="viewers per transport (fan-out; default: 1)")
@@ -81,9 +83,12 @@ def run(args: argparse.Namespace) -> int:
         print("server.py bench: error: --duration must be > 0, --viewers >= 1, --warmup >= 0", file=sys.stderr)
         return 2
     profile = link_profile(args)
-    if "sfu" in transports and profile is None:
-        print("server.py bench: error: the sfu row needs a link profile (--profile lan, say): Janus offers no "
-              "loopback candidates, so its viewers run in their own network namespace", file=sys.stderr)
+    if {"sfu", "sfu-nodes"} & set(transports) and profile is None:
+        print("server.py bench: error: the sfu and sfu-nodes rows need a link profile (--profile lan, say): Janus "
+              "offers no loopback candidates, so its viewers run in their own network namespace", file=sys.stderr)
+        return 2
+    if args.nodes < 1:
+        print("server.py bench: error: --nodes must be >= 1", file=sys.stderr)
         return 2
     try:
         steps = [(float(at), float(mbit)) for mbit, at in (s.split("@") for s in args.rate_steps.split(",") if s)]
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     plan = BenchPlan(transports, streamer_args(args), args.duration, args.warmup, args.viewers, browser=args.browser,
                      stalled_viewer=args.stalled_viewer, rate_steps=steps,
-                     base_rate=profile.rate_mbit if profile else 0, recovery_ms=args.recovery_ms)
+                     base_rate=profile.rate_mbit if profile else 0, recovery_ms=args.recovery_ms, nodes=args.nodes)
     total = args.duration * len(transports)
     lab = NetLab(profile) if profile else contextlib.nullcontext()
     try:

@@ -40,9 +40,11 @@ class TransportRun:
     sender_cpu_seconds: float = 0.0
     """The streamer's process tree, less Janus where there is one."""
     sfu_cpu_seconds: float | None = None
-    """Janus's, behind the SFU row; None elsewhere."""
+    """Janus's, behind the sfu row; the relay nodes' (each with its Janus) in the sfu-nodes row; None elsewhere."""
     receiver_cpu_seconds: float = 0.0
     viewers: int = 1
+    nodes: int | None = None
+    """Relay nodes of the sfu-nodes row (None elsewhere)."""
     first_frame_ms: list[float] | None = None
     """Browser viewers: page open → first frame drawn, per viewer."""
     first_frame_steps: list[dict[str, Any]] | None = None
@@ -66,6 +68,7 @@ class TransportRun:
         return {
             "transport": self.transport,
             "viewers": self.viewers,
+            "nodes": self.nodes,
             "frames_offered": self.frames_offered,
             "frames_delivered": len(self.samples),
             "frames_per_s": len(self.samples) / self.duration / self.viewers if self.duration else 0.0,
@@ -144,7 +147,7 @@ def table(summaries: list[dict[str, Any]]) -> str:
             ("p50 ms", ("latency_ms", "p50"), "{:.0f}"), ("p95 ms", ("latency_ms", "p95"), "{:.0f}"),
             ("p99 ms", ("latency_ms", "p99"), "{:.0f}"), ("max ms", ("latency_ms", "max"), "{:.0f}"),
             ("stalls≥0.5s", "stalls", "{}"), ("T3", "t3_expired", "{}"), ("Mbit/s", "mbit_per_s", "{:.1f}"),
-            ("sender CPU %", "sender_cpu_pct", "{:.0f}"), ("Janus CPU %", "sfu_cpu_pct", "{:.0f}"),
+            ("sender CPU %", "sender_cpu_pct", "{:.0f}"), ("SFU CPU %", "sfu_cpu_pct", "{:.0f}"),
             ("receiver CPU %", "receiver_cpu_pct", "{:.0f}")]
     rows = [[c[0] for c in cols] + (["recovery s"] if any(s["recovery_s"] for s in summaries) else [])]
     for s in summaries:

@@ -22,14 +22,17 @@ from .viewers import server_stats
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRANSPORTS = ("webrtc-unreliable", "webrtc-unfitted", "webrtc-reliable", "websocket")
-TRANSPORTS = (*DEFAULT_TRANSPORTS, "sfu")
-"""Every row the benchmark can run; ``sfu`` only when asked for (it needs a link profile, and Janus)."""
-VIEWER_TRANSPORT = {"webrtc-unfitted": "webrtc-unreliable"}
+TRANSPORTS = (*DEFAULT_TRANSPORTS, "sfu", "sfu-nodes")
+"""Every row the benchmark can run; ``sfu`` and ``sfu-nodes`` only when asked for (they need a link profile,
+and Janus)."""
+VIEWER_TRANSPORT = {"webrtc-unfitted": "webrtc-unreliable", "sfu-nodes": "sfu"}
 """What the viewer connects with, where a row differs only on the streamer's side."""
-STREAMER_FLAGS = {"webrtc-unfitted": ["--fit", "off"], "sfu": ["--sfu", "janus"]}
+STREAMER_FLAGS = {"webrtc-unfitted": ["--fit", "off"], "sfu": ["--sfu", "janus"], "sfu-nodes": ["--chunk-packets", "1"]}
 """Streamer flags of a row: webrtc-unfitted is the unreliable channel with every chunk of every frame (the
 sender before link fitting), to compare in the same run; sfu runs Janus beside the streamer, and the
-viewers watch through it (it needs a link profile: Janus offers no loopback candidates)."""
+viewers watch through it (it needs a link profile: Janus offers no loopback candidates); sfu-nodes runs
+``plan.nodes`` relay nodes beside the streamer (``server.py relay``, each with its own Janus), each one
+viewer of the streamer, and spreads the viewers over them."""
 
 
 @dataclass
@@ -59,6 +62,8 @@ class BenchPlan:
     """Changes the emulated link's rate (NetLab.set_rate); needed for rate_steps."""
     base_rate: float = 0.0
     recovery_ms: float = 200.0
+    nodes: int = 2
+    """Relay nodes of the sfu-nodes row."""
 
 
 PYTHON_VIEWERS_PER_PROCESS = 4
@@ -66,19 +71,31 @@ PYTHON_VIEWERS_PER_PROCESS = 4
 one fell behind whatever they watched (docs/benchmarks.md, fan-out)."""
 
 
-async def run_viewers(plan: BenchPlan, transport: str, url: str, tick: Callable[[float], None]) -> dict:
-    """The viewers' figures: one process for Chromium pages, several for many headless viewers, merged."""
+async def run_viewers(plan: BenchPlan, transport: str, url: str, tick: Callable[[float], None],
+                      node_urls: list[str] | None = None) -> dict:
+    """The viewers' figures: one process for Chromium pages, several for many headless viewers, merged. With
+    ``node_urls``, the viewers are spread evenly over those nodes (``url`` is still where the stream's own
+    /stats is read)."""
     per = plan.viewers if plan.browser else PYTHON_VIEWERS_PER_PROCESS
-    counts = [min(per, plan.viewers - k) for k in range(0, plan.viewers, per)]
+    processes = viewer_processes(plan.viewers, node_urls or [url], per)
+    counts = [n for _, n in processes]
     done = [0.0] * len(counts)
 
     def progress(k: int, t: float) -> None:
         done[k] = t
         tick(min(done))
 
-    results = await asyncio.gather(*(run_viewer_process(plan, transport, url, n, lambda t, k=k: progress(k, t))
-                                     for k, n in enumerate(counts)))
+    results = await asyncio.gather(*(run_viewer_process(plan, transport, target, n, lambda t, k=k: progress(k, t),
+                                                        stats_url=url)
+                                     for k, (target, n) in enumerate(processes)))
     return merge_results(results, counts)
+
+
+def viewer_processes(viewers: int, targets: list[str], per: int) -> list[tuple[str, int]]:
+    """(URL, viewers) of each viewer process: the viewers spread as evenly as they go over ``targets``, at most
+    ``per`` to a process."""
+    shares = [viewers // len(targets) + (k < viewers % len(targets)) for k in range(len(targets))]
+    return [(target, min(per, share - k)) for target, share in zip(targets, shares) for k in range(0, share, per)]
 
 
 def merge_results(results: list[dict], counts: list[int]) -> dict:
@@ -96,9 +113,9 @@ def merge_results(results: list[dict], counts: list[int]) -> dict:
 
 
 async def run_viewer_process(plan: BenchPlan, transport: str, url: str, viewers: int,
-                             tick: Callable[[float], None]) -> dict:
+                             tick: Callable[[float], None], stats_url: str | None = None) -> dict:
     cmd = [*plan.viewer_prefix, sys.executable, "-m", "bench.viewers", "--transport",
-           VIEWER_TRANSPORT.get(transport, transport), "--url", url,
+           VIEWER_TRANSPORT.get(transport, transport), "--url", url, "--stats-url", stats_url or url,
            "--viewers", str(viewers), "--duration", str(plan.duration), "--warmup", str(plan.warmup),
            *(["--browser"] if plan.browser else [])]
     proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
@@ -137,18 +154,23 @@ async def run_viewer_process(plan: BenchPlan, transport: str, url: str, viewers:
 async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float], None]) -> TransportRun:
     run = TransportRun(transport, plan.duration, viewers=plan.viewers, recovery_ms=plan.recovery_ms)
     streamer = None
+    nodes: list[StreamerProcess] = []
     try:
         streamer = await asyncio.to_thread(StreamerProcess, [*plan.streamer_args, *STREAMER_FLAGS.get(transport, [])],
                                            plan.host, plan.streamer_prefix)
+        if transport == "sfu-nodes":
+            nodes = await asyncio.gather(*(asyncio.to_thread(start_node, plan, streamer.url, k)
+                                           for k in range(plan.nodes)))
+            run.nodes = len(nodes)
         stalled = await start_stalled_viewer(plan, transport, streamer.url) if plan.stalled_viewer else None
         frozen_id = None
         if stalled is not None:
             (frozen_id,) = [v["id"] for v in (await stats_from_viewers(plan, streamer.url))["viewers"]]
         janus = descendant_named(streamer.proc.pid, "janus") if transport == "sfu" else None
-        cpu_task = asyncio.create_task(sample_streamer_cpu(streamer, plan.warmup + 1.0, janus))
+        cpu_task = asyncio.create_task(sample_streamer_cpu(streamer, plan.warmup + 1.0, janus, nodes))
         steps = asyncio.create_task(step_rates(plan, run)) if plan.rate_steps else None
         try:
-            result = await run_viewers(plan, transport, streamer.url, tick)
+            result = await run_viewers(plan, transport, streamer.url, tick, [n.url for n in nodes] or None)
         finally:
             cpu_task.cancel()
             if steps is not None:
@@ -161,7 +183,7 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
                 await stalled.wait()
         streamer_share, janus_share = await cpu_task
         run.sender_cpu_seconds = streamer_share * result["duration"]
-        run.sfu_cpu_seconds = janus_share * result["duration"] if janus is not None else None
+        run.sfu_cpu_seconds = janus_share * result["duration"] if janus is not None or nodes else None
         run.duration = result["duration"]
         run.samples = [FrameSample(**s) for s in result["samples"]]
         run.chunks_received, run.chunks_lost = result["chunks_received"], result["chunks_lost"]
@@ -187,9 +209,26 @@ async def run_transport(plan: BenchPlan, transport: str, tick: Callable[[float],
         logger.warning("%s failed: %s", transport, exc)
         run.error = f"{type(exc).__name__}: {exc}"
     finally:
+        for node in nodes:
+            await asyncio.to_thread(node.stop)
         if streamer is not None:
             await asyncio.to_thread(streamer.stop)
     return run
+
+
+NODE_PORT_STEP = 100
+"""Relay nodes on one host need ports of their own: node k's Janus uses the defaults plus k × 100 (its
+HTTP API, admin API and feed ports) and its own range of 500 UDP ports."""
+
+
+def start_node(plan: BenchPlan, upstream: str, k: int) -> StreamerProcess:
+    """Relay node ``k`` of the sfu-nodes row, beside the streamer (its namespace), taking the stream from it."""
+    step = NODE_PORT_STEP * (k + 1)
+    first = 21000 + 500 * k
+    return StreamerProcess(["--sfu-api-port", str(8088 + step), "--sfu-admin-port", str(7088 + step),
+                            "--sfu-feed-port", str(5101 + step), "--sfu-ports", f"{first}-{first + 499}",
+                            "--max-offers-per-minute", "0", upstream],
+                           plan.host, plan.streamer_prefix, command="relay", ready="Relaying")
 
 
 async def stats_from_viewers(plan: BenchPlan, url: str) -> dict[str, Any]:
@@ -244,24 +283,28 @@ async def start_stalled_viewer(plan: BenchPlan, transport: str, url: str) -> asy
     return proc
 
 
-async def sample_streamer_cpu(streamer: StreamerProcess, skip: float, janus: int | None = None
-                              ) -> tuple[float, float]:
-    """CPU shares (cores) of the streamer's process tree less Janus, and of Janus (pid ``janus``, a child of
-    the streamer; 0 without), from ``skip`` seconds in until cancelled or the viewers finish."""
+async def sample_streamer_cpu(streamer: StreamerProcess, skip: float, janus: int | None = None,
+                              nodes: list[StreamerProcess] | None = None) -> tuple[float, float]:
+    """CPU shares (cores) of the streamer's process tree less Janus, and of the SFU: Janus (pid ``janus``, a
+    child of the streamer) or the relay ``nodes`` (each process tree: the node and its Janus); 0 without. From
+    ``skip`` seconds in until cancelled or the viewers finish."""
     await asyncio.sleep(skip)
     loop = asyncio.get_running_loop()
 
     def janus_seconds() -> float:
         return tree_cpu_seconds(janus) if janus is not None else 0.0
 
-    t0, c0, j0 = loop.time(), streamer.cpu_seconds(), janus_seconds()
+    def nodes_seconds() -> float:
+        return sum(n.cpu_seconds() for n in nodes or [])
+
+    t0, c0, j0, n0 = loop.time(), streamer.cpu_seconds(), janus_seconds(), nodes_seconds()
     shares = (0.0, 0.0)
     try:
         while streamer.proc.poll() is None:
             await asyncio.sleep(1.0)
             elapsed = max(loop.time() - t0, 1e-6)
             j = janus_seconds() - j0
-            shares = ((streamer.cpu_seconds() - c0 - j) / elapsed, j / elapsed)
+            shares = ((streamer.cpu_seconds() - c0 - j) / elapsed, (j + nodes_seconds() - n0) / elapsed)
     except asyncio.CancelledError:
         pass
     return shares

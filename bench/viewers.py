@@ -42,7 +42,9 @@ def sample(viewer: int, r: FrameRecord) -> FrameSample:
                        r.coverage_pct)
 
 
-async def record(transport: str, url: str, viewers: int, duration: float, warmup: float) -> dict[str, Any]:
+async def record(transport: str, url: str, viewers: int, duration: float, warmup: float,
+                 stats_url: str | None = None) -> dict[str, Any]:
+    stats_url = stats_url or url
     receivers: list[BaseReceiver] = []
     try:
         for _ in range(viewers):
@@ -50,7 +52,7 @@ async def record(transport: str, url: str, viewers: int, duration: float, warmup
             receivers.append(rx)
             await rx.connect(timeout=30)
         await asyncio.sleep(warmup)
-        before = await asyncio.to_thread(server_stats, url)
+        before = await asyncio.to_thread(server_stats, stats_url)
         cpu0 = cpu_seconds()
         link0 = [(r.assembler.stats.chunks_received, r.assembler.stats.chunks_lost, r.assembler.stats.bytes_received)
                  for r in receivers]
@@ -63,7 +65,7 @@ async def record(transport: str, url: str, viewers: int, duration: float, warmup
         samples = [sample(viewer, record) for viewer, (r, n0) in enumerate(zip(receivers, first))
                    for record in r.state.records[n0:]]
         measured = time.monotonic() - started
-        after = await asyncio.to_thread(server_stats, url)
+        after = await asyncio.to_thread(server_stats, stats_url)
         cpu = cpu_seconds() - cpu0
         link = [0, 0, 0]
         for r, (c0, l0, b0) in zip(receivers, link0):
@@ -82,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--transport", required=True)
     parser.add_argument("--url", required=True)
+    parser.add_argument("--stats-url", help="where the stream's /stats is (default: --url; a relay node's upstream)")
     parser.add_argument("--viewers", type=int, default=1)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=3.0)
@@ -100,10 +103,12 @@ def main() -> None:
         def progress(t: float) -> None:
             print(json.dumps({"progress": t}), file=sys.stderr, flush=True)
 
+        stats_url = args.stats_url or args.url
         result = asyncio.run(record_browser(args.transport, args.url, args.viewers, args.duration, args.warmup,
-                                            server_stats, progress))
+                                            lambda _: server_stats(stats_url), progress))
     else:
-        result = asyncio.run(record(args.transport, args.url, args.viewers, args.duration, args.warmup))
+        result = asyncio.run(record(args.transport, args.url, args.viewers, args.duration, args.warmup,
+                                    args.stats_url))
     json.dump(result, sys.stdout)
 
 

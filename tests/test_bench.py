@@ -107,3 +107,13 @@ def test_browser_bench_measures_drawn_frames(chromium_path: str, tmp_path: Path)
         assert 0 < s["decode_ms_per_frame"] < 1_000, name  # main-thread decode of a frame received
         assert all(0 < x["latency_ms"] < 10_000 for x in run["samples"])
         assert s["latency_ms"]["p50"] > 1, name  # milliseconds: capture to draw takes more than one
+
+
+def test_viewers_are_spread_evenly_over_relay_nodes_a_few_to_a_process() -> None:
+    from bench.runner import viewer_processes
+
+    assert viewer_processes(1, ["a"], 4) == [("a", 1)]
+    assert viewer_processes(9, ["a"], 4) == [("a", 4), ("a", 4), ("a", 1)]
+    assert viewer_processes(5, ["a", "b"], 4) == [("a", 3), ("b", 2)]
+    assert viewer_processes(10, ["a", "b"], 4) == [("a", 4), ("a", 1), ("b", 4), ("b", 1)]
+    assert viewer_processes(1, ["a", "b", "c"], 4) == [("a", 1)]  # a node without viewers gets no process
