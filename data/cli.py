@@ -14,13 +14,19 @@ POINTS_PER_COLUMN = 61.5
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("source")
-    group.add_argument("--source", default="synthetic", metavar="SYNTHETIC|kitti|DIR|BAG|MCAP|velodyne:PORT|PCAP",
+    group.add_argument("--source", default="synthetic",
+                       metavar="SYNTHETIC|kitti|DIR|BAG|MCAP|velodyne:PORT|ouster:HOST|PCAP",
                        help="'synthetic' (default: a generated 64-beam street scene, no download), 'kitti' "
                             "(a KITTI raw drive via pykitti, see --kitti-dir), a folder of .bin/.npy/.pcd/.ply "
                             "point files streamed in name order, or a recording: a ROS 1 .bag, a ROS 2 bag folder "
                             "(or its .db3/.mcap file) or an .mcap file, whose PointCloud2 messages play at their "
                             "recorded times; a live Velodyne sensor, velodyne:[HOST:]PORT (its data port, 2368 by "
-                            "default), or a Velodyne packet capture (.pcap)")
+                            "default), or a Velodyne packet capture (.pcap); a live Ouster sensor, ouster:HOST (its "
+                            "metadata from the sensor), or its packets with --ouster-metadata: ouster:[HOST:]PORT "
+                            "(7502 by default) or an Ouster capture (.pcap)")
+    group.add_argument("--ouster-metadata", type=Path, metavar="JSON",
+                       help="the Ouster sensor's metadata (as its tools save it beside captures): decode its packets "
+                            "from ouster:[HOST:]PORT or a .pcap without asking the sensor")
     group.add_argument("--topic", help="a recording's point-cloud topic (needed when it has several; the error "
                                        "lists them)")
     group.add_argument("--intensity-scale", type=float, metavar="MAX",
@@ -74,10 +80,15 @@ def open_source(args: argparse.Namespace, frames: tuple[float | None, float | No
         raise SourceError("--colour camera applies to KITTI raw drives (--source kitti) only")
     if getattr(args, "topic", None) is not None and not recording:
         raise SourceError("--topic applies to recordings (bags, MCAP) only")
-    if scale is not None and (name in ("synthetic", "kitti") or name.startswith("velodyne:")
+    if scale is not None and (name in ("synthetic", "kitti") or name.startswith(("velodyne:", "ouster:"))
                               or name.lower().endswith(".pcap")):
         raise SourceError("--intensity-scale applies to recordings and folders of point files only (synthetic, "
-                          "KITTI and Velodyne intensities have known scales)")
+                          "KITTI, Velodyne and Ouster intensities have known scales)")
+    metadata = getattr(args, "ouster_metadata", None)
+    if metadata is not None and not (name.startswith("ouster:") or name.lower().endswith(".pcap")):
+        raise SourceError("--ouster-metadata applies to ouster:[HOST:]PORT and Ouster captures (.pcap) only")
+    if metadata is not None and not metadata.is_file():
+        raise SourceError(f"--ouster-metadata: no such file: {metadata}")
     if name == "synthetic":
         from .synthetic import AZIMUTH_STEPS, SyntheticOptions, SyntheticSource
         steps = AZIMUTH_STEPS
@@ -96,6 +107,12 @@ def open_source(args: argparse.Namespace, frames: tuple[float | None, float | No
     if name.startswith("velodyne:"):
         from .velodyne import VelodyneUdpSource, parse_address
         return VelodyneUdpSource(*parse_address(name))
+    if name.startswith("ouster:"):
+        from .ouster import OusterLiveSource, parse_source
+        return OusterLiveSource(parse_source(name, metadata))
+    if name.lower().endswith(".pcap") and metadata is not None:
+        from .ouster import OusterPcapSource
+        return checked(OusterPcapSource(Path(name), metadata))
     if name.lower().endswith(".pcap"):
         from .velodyne import VelodynePcapSource
         return checked(VelodynePcapSource(Path(name)))

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .source import IDLE_SECONDS, Frame, FrameSource, SourceError, as_points
+from .latest import Latest, newest_frames
+from .source import Frame, FrameSource, SourceError, as_points
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ class VelodynePcapSource(FrameSource):
         except Exception as exc:  # dpkt and the decoder have errors of their own for what is not a capture
             raise SourceError(f"cannot read {path} as a Velodyne capture: {type(exc).__name__}: {exc}") from None
         if not first:
-            raise SourceError(f"{path} holds no Velodyne rotation (no 1206-byte Velodyne data packets found)")
+            raise SourceError(f"{path} holds no Velodyne rotation (no 1206-byte Velodyne data packets found; an "
+                              "Ouster capture is read with --ouster-metadata meta.json)")
         if len(first) > 1:  # the longest gap: a capture's last rotation may be cut short
             self.native_fps = 1.0 / float(np.max(np.diff(first)))
         self.description = f"Velodyne capture {path.name}"
@@ -118,25 +120,17 @@ class VelodyneUdpSource(FrameSource):
         return sock
 
     def frames(self) -> Iterator[Frame | None]:
-        latest = _Latest()
+        latest: Latest[tuple[float, np.ndarray]] = Latest()
         sock = self._socket()
         reader = threading.Thread(target=self._read, args=(sock, latest), name="velodyne-udp", daemon=True)
         reader.start()
-        index = 0
         try:
-            while True:
-                item = latest.take(IDLE_SECONDS)
-                if item is None:
-                    yield None  # no rotation yet: whoever reads may stop here
-                    continue
-                stamp, decoded = item
-                yield Frame(index, stamp, points_of(decoded))
-                index += 1
+            yield from newest_frames(latest, points_of)
         finally:
             latest.stop()
             sock.close()
 
-    def _read(self, sock: socket.socket, latest: _Latest) -> None:
+    def _read(self, sock: socket.socket, latest: Latest[tuple[float, np.ndarray]]) -> None:
         import velodyne_decoder as vd
 
         decoder = vd.StreamDecoder(vd.Config())
@@ -163,26 +157,3 @@ class VelodyneUdpSource(FrameSource):
             if result is not None and len(result[1]):
                 latest.put((float(result[0].host), result[1]))
 
-
-class _Latest:
-    """A one-item hand-over: ``put`` replaces what was not taken; ``take`` waits for an item."""
-
-    def __init__(self) -> None:
-        self._item: tuple[float, np.ndarray] | None = None
-        self._ready = threading.Condition()
-        self.stopped = False
-
-    def put(self, item: tuple[float, np.ndarray]) -> None:
-        with self._ready:
-            self._item = item
-            self._ready.notify()
-
-    def take(self, timeout: float) -> tuple[float, np.ndarray] | None:
-        """The newest item, waiting at most ``timeout`` seconds for one (None then)."""
-        with self._ready:
-            self._ready.wait_for(lambda: self._item is not None, timeout)
-            item, self._item = self._item, None
-            return item
-
-    def stop(self) -> None:
-        self.stopped = True

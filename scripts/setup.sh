@@ -65,6 +65,23 @@ install_python() {
     fi
 }
 
+install_ouster() {
+    # ouster-sdk pins rosbags 0.9.23, the recordings need 0.11: it gets a venv of its own (data/ouster.py)
+    local py="${PYTHON:-python3}"
+    if [ ! -x .venv-ouster/bin/python ]; then
+        echo "setup: creating .venv-ouster (ouster-sdk)"
+        "$py" -m venv .venv-ouster
+    fi
+    local stamp=.venv-ouster/.requirements.sha
+    local want
+    want="$(sha256sum requirements-ouster.txt | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "setup: installing ouster-sdk"
+        .venv-ouster/bin/pip install -q --disable-pip-version-check -r requirements-ouster.txt
+        echo "$want" > "$stamp"
+    fi
+}
+
 install_npm() {
     if ! command -v npm >/dev/null; then
         if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
@@ -90,4 +107,5 @@ install_npm() {
 
 if [ "${1:-}" != "--no-debian" ]; then install_debian; fi
 install_python
+install_ouster
 install_npm

@@ -54,3 +54,12 @@ async def until(condition: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
+
+
+async def terminate_promptly(streamer: Any, within: float = 5.0) -> None:
+    """SIGTERM the streamer process (lab.process.StreamerProcess) as a service manager would: it must exit
+    with 0 within ``within`` seconds (a live source's reader waiting for packets must not hold it)."""
+    started = time.monotonic()
+    streamer.proc.terminate()
+    code = await asyncio.to_thread(streamer.proc.wait, 20)
+    assert code == 0 and time.monotonic() - started < within, list(streamer.output)

@@ -5,7 +5,6 @@ the decoded frame is known: a wall 10 m away all round, 16 rings from -15° to +
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import threading
@@ -19,6 +18,7 @@ from data.source import Frame, SourceError
 from data.velodyne import VelodynePcapSource, VelodyneUdpSource, parse_address
 from headless.receiver import PointReceiver
 from lab.process import StreamerProcess, free_port
+from tests.helpers import terminate_promptly
 from tests.velodyne_packets import POINTS_PER_ROTATION, VLP16_ELEVATIONS, vlp16_packets, write_pcap
 
 RANGE_M = 10.0
@@ -130,10 +130,7 @@ async def test_the_streamer_streams_a_live_sensor_and_stops_cleanly() -> None:
     finally:
         stop.set()
         feeding.join()
-        started = time.monotonic()
-        streamer.proc.terminate()
-        code = await asyncio.to_thread(streamer.proc.wait, 20)
-    assert code == 0 and time.monotonic() - started < 5, list(streamer.output)  # a waiting reader does not hold it
+        await terminate_promptly(streamer)
 
 
 def test_the_source_flag_takes_velodyne_sources(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
