@@ -183,4 +183,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    # not sys.exit: the interpreter's shutdown would wait on the stdin-watching thread's lock and abort
+    os._exit(code)

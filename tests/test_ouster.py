@@ -129,6 +129,9 @@ def test_what_cannot_be_read_is_a_clear_error(ouster: Path, tmp_path: Path) -> N
         taken.bind(("127.0.0.1", 0))
         with pytest.raises(SourceError, match="cannot listen for Ouster packets"):
             OusterLiveSource(parse_source(f"ouster:127.0.0.1:{taken.getsockname()[1]}", ouster / "meta.json"))
+    # a sensor that is not there: ouster-sdk's own error, said at once (nothing serves HTTP on loopback here)
+    with pytest.raises(SourceError, match="Ouster: .*127.0.0.1/api/v1/sensor/metadata"):
+        OusterLiveSource(parse_source("ouster:127.0.0.1", None))
     args = argparse.Namespace(source="synthetic", ouster_metadata=ouster / "meta.json")
     with pytest.raises(SourceError, match="--ouster-metadata applies to"):
         open_source(args)
