@@ -139,7 +139,11 @@ def main() -> int:
     args = parser.parse_args()
     warnings.simplefilter("ignore", FutureWarning)  # the SDK's deprecation notices are not the user's business
     exit_with_parent()
-    out = sys.stdout.buffer
+    # stdout carries the records alone: what the SDK prints there (its C++ logging, "Will change sensor's
+    # udp_dest ...") goes to stderr, which the streamer logs
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     try:
         import ouster.sdk  # noqa: F401  (a missing SDK is an error line like any other)
 
@@ -174,6 +178,7 @@ def main() -> int:
         return 0
     try:
         write_frames(out, info, scans_from_packets(info, packets))
+        out.flush()
     except BrokenPipeError:  # the streamer stopped reading
         return 0
     except Exception as exc:  # a capture cut short, a socket gone: what was written stands
@@ -184,6 +189,5 @@ def main() -> int:
 
 if __name__ == "__main__":
     code = main()
-    sys.stdout.flush()
     # not sys.exit: the interpreter's shutdown would wait on the stdin-watching thread's lock and abort
     os._exit(code)

@@ -8,6 +8,7 @@ reflectivity.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
 import subprocess
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from aiohttp import web
 
 from data.cli import open_source
 from data.ouster import OUSTER_PYTHON, OusterLiveSource, OusterPcapSource, parse_source
@@ -24,6 +26,7 @@ from headless.receiver import PointReceiver
 from lab.process import StreamerProcess, free_port
 from tests.helpers import terminate_promptly
 from tests.conftest import ROOT, require
+from tests.ouster_sensor_api import CONFIG_KEY, REQUESTS, sensor_api
 from tests.test_velodyne import free_port_udp
 from tests.velodyne_packets import vlp16_packets, write_pcap
 
@@ -107,6 +110,42 @@ def test_live_packets_over_loopback_become_whole_scans(ouster: Path) -> None:
     assert len(got) == 2, len(got)
     for frame in got:
         assert_is_the_scan(frame)
+
+
+async def test_a_sensor_named_by_its_host_is_configured_and_streamed(ouster: Path) -> None:
+    """ouster:HOST: ouster-sdk asks the sensor (a stand-in for its HTTP API on 127.0.0.2:80) for its metadata,
+    sets where it sends its packets, and listens on its lidar port, 7502, where the test sends them."""
+    runner = web.AppRunner(sensor_api(ouster / "meta.json"))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.2", 80)
+    try:
+        await site.start()
+    except OSError as exc:
+        pytest.fail(f"the sensor stand-in needs 127.0.0.2:80 (root, and the port free): {exc}")
+    try:
+        source = await asyncio.to_thread(OusterLiveSource, parse_source("ouster:127.0.0.2", None))
+        assert "Ouster sensor 127.0.0.2 (OS-1-64, 64 × 512" in source.description
+        assert "GET /api/v1/sensor/metadata/sensor_info" in runner.app[REQUESTS]
+        assert runner.app[CONFIG_KEY]["udp_dest"] == "@auto"  # the SDK pointed the sensor at this host
+        frames = source.frames()
+        assert await asyncio.to_thread(next, frames) is None  # listening, nothing yet
+
+        def send() -> None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                sender.bind(("127.0.0.2", 0))  # from the sensor's address
+                for payload in packets(ouster)[:96]:
+                    sender.sendto(payload, ("127.0.0.1", 7502))
+                    time.sleep(0.002)
+
+        sending = asyncio.create_task(asyncio.to_thread(send))
+        frame = None
+        while frame is None:
+            frame = await asyncio.wait_for(asyncio.to_thread(next, frames), 20)
+        assert_is_the_scan(frame)
+        await sending
+        await asyncio.to_thread(frames.close)
+    finally:
+        await runner.cleanup()
 
 
 def test_what_cannot_be_read_is_a_clear_error(ouster: Path, tmp_path: Path) -> None:
