@@ -326,7 +326,7 @@ def relay(argv: list[str]) -> int:
     from urllib.parse import urlsplit
 
     from sfu.cli import sfu_settings
-    from sfu.upstream import Upstream
+    from signaling.upstream import Upstream
     from signaling.cli import connection_limits, ice_options, listen_url, offer_rate, secret, tls_context
     from signaling.ice import janus_servers
     from signaling.sfu_node import NodeConfig, init_node_app

@@ -7,7 +7,7 @@ any viewer (a ping a second on the control channel: a streamer closes a viewer s
 chunk that arrives goes on to Janus's tier mountpoints on loopback, with no decoding: a tier gets the
 chunks whose place in the send order is within its share of the chunks the publisher sent
 (``chunksSent`` rewritten). So the publisher's uplink carries one stream whatever the audience. A relay
-node (sfu/upstream.py) takes its stream from a streamer the same way.
+node (signaling/upstream.py) takes its stream from a streamer the same way.
 """
 from __future__ import annotations
 

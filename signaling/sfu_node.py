@@ -1,5 +1,5 @@
 """A relay node (``server.py relay URL``): a Janus of its own, fed by one connection to an upstream streamer
-(sfu/upstream.py), and the viewer's page served as a streamer serves it, watching through that Janus.
+(signaling/upstream.py), and the viewer's page served as a streamer serves it, watching through that Janus.
 
 Several nodes spread an audience over several hosts while the upstream sends one stream per node: the
 vehicle's uplink, or the streamer's CPU, carries as many streams as there are nodes, not viewers. The
@@ -17,13 +17,13 @@ from pathlib import Path
 from aiohttp import web
 
 from sfu.service import Sfu, SfuSettings, running_sfu
-from sfu.upstream import Upstream
 from viewers.memory import release_soon
 from viewers.sfu_viewer import SfuViewer
 
 from .client_files import CLIENT_DIR, add_client_routes, page
 from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
 from .ice import IceOptions
+from .upstream import Upstream
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""A relay node's upstream (sfu/upstream.py) against an in-process streamer: UDP sockets stand in for Janus's
+"""A relay node's upstream (signaling/upstream.py) against an in-process streamer: UDP sockets stand in for Janus's
 tier ports. The chunks come in and go out to each tier as its share of the frame; the node keeps the
 streamer hearing from it (pings), so a streamer that closes silent viewers keeps it; refusals are said."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from data.synthetic import SyntheticOptions, SyntheticSource
 from sfu.janus import MAX_DATAGRAM, Tier
-from sfu.upstream import Upstream
+from signaling.upstream import Upstream
 from signaling.app import PEERS, init_app
 from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions

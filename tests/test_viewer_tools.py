@@ -173,7 +173,9 @@ def test_views_decay_colour_range_screenshot_and_settings_survive_a_reload(
     assert page.is_hidden("#help")
     page.click("#fullscreen")
     page.wait_for_function("document.fullscreenElement !== null", timeout=5_000)
-    assert page.get_attribute("#fullscreen", "aria-pressed") == "true"
+    # the button says so once the page has heard of the change (fullscreenchange)
+    page.wait_for_function("document.querySelector('#fullscreen').getAttribute('aria-pressed') === 'true'",
+                           timeout=5_000)
     page.keyboard.press("f")
     page.wait_for_function("document.fullscreenElement === null", timeout=5_000)
     context.close()

@@ -17,10 +17,10 @@ from typing import Any
 
 import aiohttp
 
-from signaling.ice import rtc_configuration
+from sfu.ingest import Ingest
+from sfu.janus import Tier
 
-from .ingest import Ingest
-from .janus import Tier
+from .ice import rtc_configuration
 
 logger = logging.getLogger(__name__)
 
