@@ -105,6 +105,15 @@ export function fromStorage(storage) {
   return settings;
 }
 
+/** Whether this browser stored settings before (a first visit has none). */
+export function storedBefore(storage) {
+  try {
+    return Boolean(storage && storage.getItem(STORAGE_KEY));
+  } catch {
+    return false;
+  }
+}
+
 export function toStorage(storage, settings) {
   try {
     storage.setItem(STORAGE_KEY, JSON.stringify(settings));

@@ -3,7 +3,7 @@
 // setting goes through ViewSettings, so it survives a reload and the address shares it.
 import { Legend } from './legend.js';
 import { Measuring } from './measuring.js';
-import { COLOUR_MODES, POINT_SIZE } from './settings.js';
+import { COLOUR_MODES, POINT_SIZE, storedBefore } from './settings.js';
 import { actionFor, fillHelp } from './shortcuts.js';
 
 const NARROW_PX = 600; // a phone: the HUD starts folded unless the user unfolded it before
@@ -57,7 +57,8 @@ export class Tools {
     this.el('decay').value = String(s.decay);
     this.status.colorMode = s.colour;
     this.status.decay = s.decay;
-    const folded = s.hudFolded || (this.doc.defaultView.innerWidth <= NARROW_PX && !this.settings.storage?.getItem('pointStream.settings'));
+    const firstVisit = !storedBefore(this.settings.storage);
+    const folded = s.hudFolded || (this.doc.defaultView.innerWidth <= NARROW_PX && firstVisit);
     this.fold(folded, false);
   }
 
