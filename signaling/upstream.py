@@ -84,8 +84,8 @@ class Upstream:
                 try:
                     await self._connect_once(http)
                     retry = RETRY_FIRST
-                except (aiohttp.ClientError, asyncio.TimeoutError, UpstreamError, ValueError) as exc:
-                    self.last_error = str(exc) or type(exc).__name__
+                except Exception as exc:  # refused, unreachable, or aiortc failing: said, and tried again
+                    self.last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, UpstreamError) else str(exc)
                     logger.warning("upstream %s: %s; trying again in %g s", self.base, self.last_error, retry)
                 await asyncio.sleep(retry)
                 retry = min(RETRY_MAX, 2 * retry)
