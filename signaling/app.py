@@ -14,7 +14,7 @@ from aiohttp import web
 from sfu.service import Sfu, SfuSettings, running_sfu
 from stream.messages import wire_fields
 from viewers.answer import LIVE_PEER_CONNECTIONS, UnusableOffer, answer_offer
-from viewers.memory import memory_report, release_soon
+from viewers.memory import memory_report
 from viewers.peer import ViewerPeer
 from viewers.settings import ViewerSettings
 from viewers.sfu_viewer import SfuViewer
@@ -25,6 +25,7 @@ from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
 from .ice import IceOptions, rtc_configuration
 from .offers import MAX_OFFER_BYTES, OfferError, check_capacity, parse_offer
 from .responses import read_body
+from .socket_viewer import serve_socket_viewer
 
 logger = logging.getLogger(__name__)
 
@@ -126,17 +127,7 @@ async def _socket_viewer(request: web.Request, registry: web.AppKey[Any],
         check_capacity(viewer_count(request.app), cfg.viewers.max_viewers)
     except OfferError as exc:
         return json_error(exc.status, str(exc))
-    ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=64 * 1024)
-    await ws.prepare(request)
-    viewer = make(ws)
-    request.app[registry].add(viewer)
-    logger.info("%s: connected from %s", viewer.label, request.remote)
-    try:
-        await viewer.serve()
-    finally:
-        request.app[registry].discard(viewer)
-        release_soon()
-    return ws
+    return await serve_socket_viewer(request, request.app[registry], make)
 
 
 async def _sfu_ctx(app: web.Application) -> AsyncIterator[None]:

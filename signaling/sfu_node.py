@@ -17,12 +17,12 @@ from pathlib import Path
 from aiohttp import web
 
 from sfu.service import Sfu, SfuSettings, running_sfu
-from viewers.memory import release_soon
 from viewers.sfu_viewer import SfuViewer
 
 from .client_files import CLIENT_DIR, add_client_routes, page
 from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
 from .ice import IceOptions
+from .socket_viewer import serve_socket_viewer
 from .upstream import Upstream
 
 logger = logging.getLogger(__name__)
@@ -73,17 +73,8 @@ async def viewer(request: web.Request) -> web.StreamResponse:
         return json_error(503, f"this node serves at most {cfg.max_viewers} viewers")
     if not await cfg.upstream.wait_connected(STREAM_WAIT):
         return json_error(504, f"the stream from {cfg.upstream.base} has not come in yet")
-    ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=64 * 1024)
-    await ws.prepare(request)
-    sfu_viewer = SfuViewer(ws, request, cfg.upstream.metadata, request.app[SFU])
-    request.app[VIEWERS].add(sfu_viewer)
-    logger.info("%s: connected from %s", sfu_viewer.label, request.remote)
-    try:
-        await sfu_viewer.serve()
-    finally:
-        request.app[VIEWERS].discard(sfu_viewer)
-        release_soon()
-    return ws
+    return await serve_socket_viewer(request, request.app[VIEWERS],
+                                     lambda ws: SfuViewer(ws, request, cfg.upstream.metadata, request.app[SFU]))
 
 
 async def _running(app: web.Application) -> AsyncIterator[None]:
