@@ -25,10 +25,13 @@ from .lab import VARIANTS, NatLab
 from .stack import LabStack, StackOptions
 
 
-def run_probe(lab: NatLab, viewer: str, url: str, frames: int = 5, timeout: float = 60.0) -> dict[str, Any]:
-    """One viewer at site B (natlab.probe); its JSON result, or {"error": ...}."""
+def run_probe(lab: NatLab, viewer: str, url: str, frames: int = 5, timeout: float = 60.0,
+              settle: float = 0.0) -> dict[str, Any]:
+    """One viewer at site B (natlab.probe); its JSON result, or {"error": ...}. ``settle``: see the probe."""
+    extra = ["--settle", str(settle)] if settle else []
     proc = subprocess.run([*lab.prefix("b"), sys.executable, "-m", "natlab.probe", viewer, url, "--frames", str(frames),
-                           "--timeout", str(timeout)], cwd=ROOT, capture_output=True, text=True, timeout=timeout + 30)
+                           "--timeout", str(timeout), *extra], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout + settle + 30)
     lines = proc.stdout.strip().splitlines()
     try:
         return json.loads(lines[-1]) if lines else {"viewer": viewer, "error": proc.stderr.strip()[-500:]}

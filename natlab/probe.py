@@ -31,7 +31,13 @@ async def probe_python(url: str, frames: int, timeout: float) -> dict[str, Any]:
                     "path": rx.path(), "first_frame_s": round(first, 3)}
 
 
-async def probe_chromium(url: str, frames: int, timeout: float) -> dict[str, Any]:
+RELAYED = "['local', 'remote'].some((k) => window.pointStream.path[k] === 'relay')"
+
+
+async def probe_chromium(url: str, frames: int, timeout: float, settle: float = 0.0) -> dict[str, Any]:
+    """``settle``: seconds to wait, after the frames, for a relayed path to become direct. A browser may
+    start on the relay, the first pair to work, and move to the direct pair once its checks through both
+    NATs succeed; the page's path row follows every 2 s."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -52,6 +58,12 @@ async def probe_chromium(url: str, frames: int, timeout: float) -> dict[str, Any
             except Exception as exc:  # say what the page saw: a bare timeout tells the next engineer nothing
                 raise RuntimeError(f"{exc}; page: {await page_state(page)}; console: {console[-12:]}; "
                                    f"errors: {errors[-5:]}") from exc
+            first_path = await page.evaluate("window.pointStream.path")
+            if settle > 0 and first_path:
+                try:
+                    await page.wait_for_function(f"window.pointStream.path && !({RELAYED})", timeout=settle * 1000)
+                except Exception:  # still relayed: report it as it is
+                    pass
             status = await page.evaluate(
                 "({frames: window.pointStream.framesDrawn, points: window.pointStream.lastDrawnPoints,"
                 " path: window.pointStream.path, firstFrameMs: window.pointStream.firstFrameMs,"
@@ -64,7 +76,7 @@ async def probe_chromium(url: str, frames: int, timeout: float) -> dict[str, Any
     return {"viewer": "chromium", "frames": status["frames"], "points": status["points"], "path": status["path"],
             "hud_path": status["hudPath"], "first_frame_s": round(status["firstFrameMs"] / 1000, 3),
             "steps_ms": status["steps"], "points_channel": status["pointsChannel"], "fallback": status["fallback"],
-            "notice": status["notice"], "page_errors": errors}
+            "notice": status["notice"], "first_path": first_path, "page_errors": errors}
 
 
 async def page_state(page: Any) -> str:
@@ -85,10 +97,14 @@ def main() -> int:
     parser.add_argument("url", help="viewer URL, e.g. http://198.18.0.10:8443/view/lab")
     parser.add_argument("--frames", type=int, default=5, help="frames to receive (default: 5)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds (default: 60)")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="Chromium: seconds to wait after the frames for a relayed path to become direct")
     args = parser.parse_args()
-    probe = probe_python if args.viewer == "python" else probe_chromium
     try:
-        result = asyncio.run(probe(args.url, args.frames, args.timeout))
+        if args.viewer == "python":
+            result = asyncio.run(probe_python(args.url, args.frames, args.timeout))
+        else:
+            result = asyncio.run(probe_chromium(args.url, args.frames, args.timeout, args.settle))
     except Exception as exc:  # the caller wants a JSON line in every case
         print(json.dumps({"viewer": args.viewer, "error": f"{type(exc).__name__}: {exc}"}), flush=True)
         return 1

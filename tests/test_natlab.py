@@ -53,11 +53,12 @@ def through_sfu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NatL
     yield from lab_stack("cone", tmp_path_factory.mktemp("sfu"), sfu=True)
 
 
-def watch(lab_and_stack: tuple[NatLab, LabStack], viewer: str, min_points: int = 20_000) -> dict[str, Any]:
+def watch(lab_and_stack: tuple[NatLab, LabStack], viewer: str, min_points: int = 20_000,
+          settle: float = 0.0) -> dict[str, Any]:
     lab, stack = lab_and_stack
     if viewer == "chromium":
         require(Path(CHROMIUM).exists(), f"{CHROMIUM} not installed (apt-get install chromium)")
-    result = run_probe(lab, viewer, stack.viewer_url, frames=5)
+    result = run_probe(lab, viewer, stack.viewer_url, frames=5, settle=settle)
     assert "error" not in result, (result, {name: list(part.output)[-10:] for name, part in
                                             (("publisher", stack.publisher), ("signaling", stack.signaling)) if part})
     # the first frames' share of the 123k points: the sender starts at 10 Mbit/s and fits the relayed path
@@ -87,9 +88,11 @@ def test_python_viewer_goes_direct_through_two_nats(cone: tuple[NatLab, LabStack
 
 
 def test_chromium_watches_through_two_nats_and_the_hud_shows_the_path(cone: tuple[NatLab, LabStack]) -> None:
-    result = watch(cone, "chromium")
+    # Chromium may start on the relay (the first pair to work) and move to the punched-through pair once its
+    # checks succeed: the direct path must come within seconds, and the HUD must say so
+    result = watch(cone, "chromium", settle=10.0)
     assert not result["page_errors"], result["page_errors"]
-    assert not is_relayed(result["path"]), result["path"]
+    assert not is_relayed(result["path"]), (result["path"], result["first_path"])
     assert result["hud_path"].endswith("(direct)"), result["hud_path"]
 
 
