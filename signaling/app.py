@@ -21,7 +21,7 @@ from viewers.sfu_viewer import SfuViewer
 from viewers.websocket import WebSocketViewer
 
 from .client_files import CLIENT_DIR, add_client_routes, page
-from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
+from .guard import RateLimit, app_middlewares, json_error, rate_limited
 from .ice import IceOptions, rtc_configuration
 from .offers import MAX_OFFER_BYTES, OfferError, check_capacity, parse_offer
 from .responses import read_body
@@ -154,10 +154,8 @@ async def _close_peers(app: web.Application) -> None:
 
 
 def init_app(cfg: ServerConfig) -> web.Application:
-    middlewares = [json_errors]
-    if cfg.token is not None:
-        middlewares.append(token_guard((path, cfg.token) for path in PROTECTED))
-    app = web.Application(client_max_size=MAX_OFFER_BYTES, middlewares=middlewares)
+    rules = [(path, cfg.token) for path in PROTECTED if cfg.token is not None]
+    app = web.Application(client_max_size=MAX_OFFER_BYTES, middlewares=app_middlewares(rules))
     app[CONFIG] = cfg
     app[PEERS] = set()
     app[WS_VIEWERS] = set()

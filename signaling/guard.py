@@ -73,6 +73,12 @@ def token_matches(presented: str | None, expected: str) -> bool:
     return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
+def app_middlewares(rules: Iterable[tuple[str, str]]) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
+    """An app's middlewares: JSON errors always, and the token guard when there are ``rules``."""
+    rules = list(rules)
+    return [json_errors, token_guard(rules)] if rules else [json_errors]
+
+
 def token_guard(rules: Iterable[tuple[str, str]]) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Middleware: a request whose path starts with a prefix in ``rules`` (prefix → token) needs that
     token. The longest matching prefix decides; exact ``/`` matches only ``/``."""

@@ -24,7 +24,7 @@ from stream.untrusted_json import loads_bounded
 
 from .cli import STREAM_NAME
 from .client_files import CLIENT_DIR, add_client_routes, page
-from .guard import DEFAULT_MAX_STREAMS, RateLimit, json_error, json_errors, rate_limited, token_guard
+from .guard import DEFAULT_MAX_STREAMS, RateLimit, app_middlewares, json_error, rate_limited
 from .ice import IceOptions
 from .offers import MAX_OFFER_BYTES, OfferError, parse_offer
 from .rendezvous_sfu import add_rendezvous_sfu, let_go, sfu_fields, take_in
@@ -260,13 +260,10 @@ async def _close_publishers(app: web.Application) -> None:
 
 
 def init_rendezvous_app(cfg: RendezvousConfig) -> web.Application:
-    middlewares = [json_errors]
     rules = [(path, cfg.token) for path in ("/", "/streams", "/view/") if cfg.token is not None]
     if cfg.publish_token is not None:
         rules.append(("/publish", cfg.publish_token))
-    if rules:
-        middlewares.append(token_guard(rules))
-    app = web.Application(client_max_size=MAX_OFFER_BYTES, middlewares=middlewares)
+    app = web.Application(client_max_size=MAX_OFFER_BYTES, middlewares=app_middlewares(rules))
     app[CONFIG] = cfg
     app[STREAMS] = {}
     app.router.add_get("/", stream_list_page)

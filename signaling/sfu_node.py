@@ -20,7 +20,7 @@ from sfu.service import Sfu, SfuSettings, running_sfu
 from viewers.sfu_viewer import SfuViewer
 
 from .client_files import CLIENT_DIR, add_client_routes, page
-from .guard import RateLimit, json_error, json_errors, rate_limited, token_guard
+from .guard import RateLimit, app_middlewares, json_error, rate_limited
 from .ice import IceOptions
 from .socket_viewer import serve_socket_viewer
 from .upstream import Upstream
@@ -99,10 +99,8 @@ async def _close_viewers(app: web.Application) -> None:
 
 
 def init_node_app(cfg: NodeConfig) -> web.Application:
-    middlewares = [json_errors]
-    if cfg.token is not None:
-        middlewares.append(token_guard((path, cfg.token) for path in PROTECTED))
-    app = web.Application(middlewares=middlewares)
+    rules = [(path, cfg.token) for path in PROTECTED if cfg.token is not None]
+    app = web.Application(middlewares=app_middlewares(rules))
     app[CONFIG] = cfg
     app[VIEWERS] = set()
     app.router.add_get("/", index)
