@@ -3,7 +3,8 @@
 A spinning LiDAR measures a range along a direction; in scan order the next point's direction is a small,
 nearly constant step from the last one and its range is usually close. So each point is stored as range,
 azimuth and elevation integers, each integer as its difference from the previous point's (the chunk's
-first values are in the header), zigzag-coded and escaped into one byte per value (codec/escaped.py).
+first values are in the header); the residuals and the intensity are then coded by an adaptive binary
+range coder (codec/range_coding.py).
 
 Quantisation, for a step ``s``: range to ``R`` multiples of ``s``. Angles are counted in units of
 ``a = 2π / turn`` with ``turn = ceil(2π · r_max / s)``, so that at the chunk's largest range ``r_max`` one
@@ -20,9 +21,10 @@ advances by the same step from point to point, so the azimuth's is stored less t
 (``azimuth_step``, the median ``D``, in the header): ``(D >> m) - (azimuth_step >> m)``. Azimuths are
 unwrapped within a chunk (a ring crossing ±π continues past it), so no difference is ever near a turn.
 
-Intensity (uint8) is stored as it is, or, when the header's flag says so, as its difference from the
-previous point's modulo 256 (the encoder picks whichever of the two has the lower entropy over the frame:
-a real sensor's intensity is noisy enough that differences cost more, a synthetic one's is smooth).
+Intensity (uint8) is coded as it is, or, when the header's flag says so, as its difference from the
+previous point's modulo 256, a signed value from -128 to 127 (the encoder picks whichever of the two has
+the lower entropy over the frame: a real sensor's intensity is noisy enough that differences cost more, a
+synthetic one's is smooth).
 
 Decoding (identical in client/src/protocol.js)::
 
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import byte_planes, escaped
+from . import range_coding
 
 MAX_TURN = 1 << 30
 """Largest number of angle steps per turn (keeps every difference and residual within int32)."""
@@ -49,42 +51,18 @@ INTENSITY_DIFFERENCES = 0x01
 """Flag: intensity is stored as differences modulo 256 (else as it is)."""
 FLAGS = INTENSITY_DIFFERENCES
 """Every flag this version defines; a chunk with another bit set is refused."""
-STREAMS = 3
-"""Range, azimuth and elevation; each has a main plane and an exception list."""
-
-
 @dataclass(frozen=True)
-class ChunkPlanes:
-    """The uncompressed payload of one chunk, in sections, and the header fields that go with it."""
+class ChunkPayload:
+    """The coded points of one chunk (codec/range_coding.py) and the header fields that go with them."""
 
-    sections: tuple[bytes, ...]
-    """Main planes of range, azimuth, elevation, the intensity plane, then the three exception lists."""
+    payload: bytes
     turn: int
     """Angle steps per turn."""
-    widths: tuple[int, int, int]
-    """Bytes per exception of the range, azimuth and elevation streams (0: the stream has none)."""
     bases: tuple[int, int, int]
     """The first point's range, azimuth and elevation integers."""
     azimuth_step: int
     """The chunk's typical azimuth difference, in angle steps."""
     flags: int
-
-    @property
-    def raw(self) -> bytes:
-        return b"".join(self.sections)
-
-    @property
-    def blocks(self) -> tuple[bytes, ...]:
-        """The sections grouped as the encoder gives them to zstd, one block each: range; azimuth and elevation
-        (both residuals near zero); intensity; the exception lists. Fewer blocks than sections cost fewer
-        Huffman tables (measured: 0.3-0.6 bit per point less on KITTI scans than a block per section)."""
-        s = self.sections
-        return s[0], s[1] + s[2], s[3], s[4] + s[5] + s[6]
-
-
-def raw_size_bounds(count: int, widths: tuple[int, int, int]) -> tuple[int, int]:
-    """Fewest and most bytes the payload of ``count`` points with these exception widths can have."""
-    return count * (STREAMS + 1) + sum(widths), count * (STREAMS + 1 + sum(widths))
 
 
 def levels(ranges: np.ndarray, turn: np.ndarray | int) -> np.ndarray:
@@ -120,8 +98,8 @@ class SphericalFrame:
         self.flags = INTENSITY_DIFFERENCES if entropy(np.diff(self.intensity)) < entropy(self.intensity) else 0
         """Whether intensity goes as differences: chosen per frame, by the lower order-0 entropy."""
 
-    def chunks(self, bounds: Sequence[tuple[int, int]]) -> list[ChunkPlanes]:
-        """The payloads of consecutive runs of points (``bounds``: (start, stop) pairs, each starting where
+    def chunks(self, bounds: Sequence[tuple[int, int]]) -> list[ChunkPayload]:
+        """The coded payloads of consecutive runs of points (``bounds``: (start, stop) pairs, each starting where
         the previous one stopped), computed in one vectorised pass."""
         starts = np.array([start for start, _ in bounds])
         counts = np.array([stop - start for start, stop in bounds])
@@ -142,25 +120,16 @@ class SphericalFrame:
         residuals = (differences(ranges, firsts),
                      (d_azimuth >> shift) - (np.repeat(azimuth_steps, counts) >> shift),
                      differences(elevation, firsts) >> shift)
-        unsigned = []
         for values in residuals:
             values[firsts] = 0
-            unsigned.append(byte_planes.zigzag(values).astype(np.int64))
-        mains = [escaped.main_plane(u) for u in unsigned]
-        lists = [escaped.exceptions_of_runs(u, firsts) for u in unsigned]
-        intensity = self.intensity[whole]
+        intensity = self.intensity[whole].astype(np.int64)
         if self.flags & INTENSITY_DIFFERENCES:
-            intensity = differences(intensity, firsts)  # uint8: modulo 256
-            intensity[firsts] = self.intensity[whole][firsts]
-        out = []
-        for k, (first, count) in enumerate(zip(firsts.tolist(), counts.tolist())):
-            run = slice(first, first + count)
-            exceptions = [runs[k] for runs in lists]
-            out.append(ChunkPlanes(
-                (*(m[run].tobytes() for m in mains), intensity[run].tobytes(), *(e.raw for e in exceptions)),
-                int(turns[k]), (exceptions[0].width, exceptions[1].width, exceptions[2].width),
-                (int(ranges[first]), int(azimuth[first]), int(elevation[first])), int(azimuth_steps[k]), self.flags))
-        return out
+            intensity = signed_byte(differences(intensity, firsts))
+            intensity[firsts] = signed_byte(self.intensity[whole][firsts].astype(np.int64))
+        payloads = range_coding.encode(*residuals, intensity, firsts, counts, bool(self.flags & INTENSITY_DIFFERENCES))
+        return [ChunkPayload(payload, int(turns[k]), (int(ranges[first]), int(azimuth[first]), int(elevation[first])),
+                             int(azimuth_steps[k]), self.flags)
+                for k, (first, payload) in enumerate(zip(firsts.tolist(), payloads))]
 
 
 def unwrapped(azimuth: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -178,6 +147,11 @@ def medians(values: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> np.nd
     run = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     ordered = np.sort((run << 32) + np.clip(values, -(1 << 31), (1 << 31) - 1))  # runs apart, each in order
     return ordered[firsts + (counts - 1) // 2] - (np.arange(len(counts), dtype=np.int64) << 32)
+
+
+def signed_byte(values: np.ndarray) -> np.ndarray:
+    """Bytes (int64, any integers taken modulo 256) as signed values from -128 to 127."""
+    return ((values + 128) & 255) - 128
 
 
 def entropy(values: np.ndarray) -> float:
@@ -201,39 +175,29 @@ def turn_for(r_max: float, step: float) -> int:
     return max(MIN_TURN, math.ceil(2 * math.pi * r_max / step))
 
 
-def decode(raw: bytes, count: int, step: float, turn: int, widths: tuple[int, int, int],
-           bases: tuple[int, int, int], azimuth_step: int, flags: int) -> np.ndarray:
-    """``count`` × 4 float32 points from an uncompressed payload (its size within raw_size_bounds).
+def decode(payload: bytes | memoryview, count: int, step: float, turn: int, bases: tuple[int, int, int],
+           azimuth_step: int, flags: int) -> tuple[np.ndarray, int]:
+    """``count`` × 4 float32 points from a coded payload (codec/range_coding.py) at the start of
+    ``payload``, and the bytes the payload took.
 
-    Raises ValueError when the payload is inconsistent: exceptions that do not match the escapes or the
-    payload's size, a range outside 0..MAX_RANGE_STEPS, an angle difference larger than a turn.
+    Raises ValueError when the payload is inconsistent: the coder running past its end, a range outside
+    0..MAX_RANGE_STEPS, an angle difference larger than a turn.
     """
-    view = memoryview(raw)
-    mains = np.frombuffer(raw, dtype=np.uint8, count=count * (STREAMS + 1)).reshape(STREAMS + 1, count)
-    pos = count * (STREAMS + 1)
-    residuals = []
-    for k in range(STREAMS):
-        values, used = escaped.join(mains[k], view[pos:], widths[k])
-        pos += used
-        signed = byte_planes.unzigzag(values)
-        signed[0] = 0
-        residuals.append(signed)
-    if pos != len(raw):
-        raise ValueError(f"payload has {len(raw) - pos} bytes after its exceptions")
-    ranges = bases[0] + np.cumsum(residuals[0])
+    d_range, d_azimuth, d_elevation, intensity, used = range_coding.decode(
+        payload, count, bool(flags & INTENSITY_DIFFERENCES))
+    ranges = bases[0] + np.cumsum(d_range)
     if ranges.min() < 0 or ranges.max() > MAX_RANGE_STEPS:
         raise ValueError("a range is outside 0..2**31-1 steps")
     level = levels(ranges, turn)
     shift = np.minimum(level, np.roll(level, 1))
     scale = np.left_shift(1, shift)
-    d_azimuth = (residuals[1] + (azimuth_step >> shift)) * scale
-    d_elevation = residuals[2] * scale
+    d_azimuth = (d_azimuth + (azimuth_step >> shift)) * scale
+    d_elevation = d_elevation * scale
     d_azimuth[0] = d_elevation[0] = 0
     if np.abs(d_azimuth).max() > turn or np.abs(d_elevation).max() > turn:
         raise ValueError("an angle difference is larger than a turn")
-    intensity = mains[STREAMS]
     if flags & INTENSITY_DIFFERENCES:
-        intensity = np.cumsum(intensity, dtype=np.uint8)
+        intensity = np.cumsum(intensity) & 255
     angle = 2 * math.pi / turn
     r = ranges * np.float64(step)
     azimuth = (bases[1] + np.cumsum(d_azimuth)) * angle
@@ -244,4 +208,4 @@ def decode(raw: bytes, count: int, step: float, turn: int, widths: tuple[int, in
     points[:, 1] = horizontal * np.sin(azimuth)
     points[:, 2] = r * np.sin(elevation)
     points[:, 3] = intensity / 255.0
-    return points
+    return points, used

@@ -1,9 +1,9 @@
-"""The entropy coder of every payload: one Zstandard frame that declares its size.
+"""The entropy coder of FLOAT32 payloads and of colour planes: one Zstandard frame that declares its size.
 
-A payload is written in sections (planes of residuals, say), each ending a zstd block, so each gets its
-own Huffman table: one table shared by planes of different distributions cost 0.5 bit per point on KITTI
-scans, and each table costs tens of bytes (docs/design.md, "The point codec"). Any zstd decoder reads
-the frame; the sections are only how the encoder chose to cut it.
+A payload is written in sections (byte planes, say), each ending a zstd block, so each gets its own
+Huffman table. Any zstd decoder reads the frame; the sections are only how the encoder chose to cut it.
+(SPHERICAL payloads have their own coder, codec/range_coding.py: in a chunk of a thousand points zstd's
+tables cost more bits than a coder that learns as it goes; docs/design.md, "The point codec".)
 
 Decoding is strict, because the bytes come from the network: the frame must declare a size within what
 the chunk header allows (so nothing larger is ever allocated), decode to exactly that, and end where the
@@ -34,16 +34,8 @@ def compress(*sections: bytes) -> bytes:
 
 
 def decompress_exact(payload: bytes | memoryview, expected: int) -> bytes:
-    """The bytes of one zstd frame that must decode to ``expected`` bytes and fill ``payload`` exactly.
-
-    Raises ValueError for anything else.
-    """
-    return decompress_bounded(payload, expected, expected)
-
-
-def decompress_bounded(payload: bytes | memoryview, least: int, most: int) -> bytes:
-    """The bytes of one zstd frame that must declare and decode to between ``least`` and ``most`` bytes and
-    fill ``payload`` exactly.
+    """The bytes of one zstd frame that must declare and decode to exactly ``expected`` bytes and fill
+    ``payload`` exactly.
 
     Raises ValueError for anything else.
     """
@@ -51,10 +43,8 @@ def decompress_bounded(payload: bytes | memoryview, least: int, most: int) -> by
         declared = zstandard.frame_content_size(payload)
     except zstandard.ZstdError as exc:
         raise ValueError(f"corrupt zstd frame: {exc}") from None
-    if not least <= declared <= most:
-        implied = f"{least}" if least == most else f"{least} to {most}"
-        raise ValueError(f"zstd frame declares {declared} bytes, the header implies {implied}")
-    expected = declared
+    if declared != expected:
+        raise ValueError(f"zstd frame declares {declared} bytes, the header implies {expected}")
     reader = _decompressor.decompressobj()
     try:
         raw = reader.decompress(bytes(payload))

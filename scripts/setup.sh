@@ -58,6 +58,9 @@ install_python() {
         .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
         echo "$want" > "$stamp"
     fi
+    # numba compiles the point coder once and caches it beside the code (codec/__pycache__), so that neither
+    # the streamer's first frame nor the first test waits for it
+    .venv/bin/python -c "from codec import range_coding; range_coding.compile_ahead()"
     # link emulation needs libnetfilter_queue's headers to build; without them bench profiles are unavailable
     if [ -f /usr/include/libnetfilter_queue/libnetfilter_queue.h ] && ! .venv/bin/python -c "import netfilterqueue" 2>/dev/null; then
         echo "setup: installing link-emulation packages"

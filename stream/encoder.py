@@ -173,8 +173,9 @@ class FrameEncoder:
         if frame is None:
             return [((0.0, 0, (0, 0, 0), (0, 0, 0), 0, coloured), zstd_payload.compress(raw, *tail))
                     for raw, tail in zip(float32.raw_planes(points, bounds), tails)]
-        return [((frame.step, p.turn, p.widths, p.bases, p.azimuth_step, p.flags | coloured),
-                 zstd_payload.compress(*p.blocks, *tail)) for p, tail in zip(frame.chunks(bounds), tails)]
+        return [((frame.step, p.turn, (0, 0, 0), p.bases, p.azimuth_step, p.flags | coloured),
+                 p.payload + (zstd_payload.compress(*tail) if tail else b""))
+                for p, tail in zip(frame.chunks(bounds), tails)]
 
     def _spherical(self, points: np.ndarray) -> spherical.SphericalFrame | None:
         if not self.options.quantize_mm:

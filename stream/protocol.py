@@ -2,9 +2,10 @@
 
 Byte-by-byte description: docs/protocol.md. All integers and floats are little-endian.
 
-A message is a fixed 62-byte header (``CHUNK_HEADER``) followed by one Zstandard frame holding the
-chunk's points in the header's encoding (codec/float32.py, codec/spherical.py), then, when the header's
-COLOUR flag is set, their colours (codec/colour.py). A chunk needs nothing but itself to decode: no other
+A message is a fixed 62-byte header (``CHUNK_HEADER``) followed by the chunk's points in the header's
+encoding: a Zstandard frame of float32 planes (codec/float32.py, with the colours in the same frame when
+the header's COLOUR flag is set), or SPHERICAL's range-coded payload (codec/spherical.py, then a Zstandard
+frame of the colours when COLOUR is set). A chunk needs nothing but itself to decode: no other
 chunk, no other frame.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from codec import colour, float32, spherical, zstd_payload
 from data.source import MAX_FRAME_POINTS
 
 MAGIC = 0x4C50  # bytes "PL" on the wire
-VERSION = 4
+VERSION = 5
 COLOUR = 0x80
 """Header flag, either encoding: a colour plane follows the points (codec/colour.py)."""
 
@@ -75,8 +76,7 @@ class ChunkHeader:
     turn: int = 0
     """SPHERICAL: angle steps per full turn; 0 for FLOAT32."""
     widths: Widths = (0, 0, 0)
-    """SPHERICAL: bytes per exception of the range, azimuth and elevation streams (0..4, 0: none); zeros
-    for FLOAT32."""
+    """Reserved, zeros (version 4's exception widths)."""
     bases: Bases = (0, 0, 0)
     """SPHERICAL: the first point's range, azimuth and elevation integers; zeros for FLOAT32."""
     azimuth_step: int = 0
@@ -96,14 +96,13 @@ class ChunkHeader:
         return bool(self.flags & COLOUR)
 
     @property
-    def raw_size_bounds(self) -> tuple[int, int]:
-        """Fewest and most bytes the decompressed payload may have."""
-        if self.encoding == Encoding.FLOAT32:
-            least = most = self.point_count * float32.RAW_BYTES_PER_POINT
-        else:
-            least, most = spherical.raw_size_bounds(self.point_count, self.widths)
+    def zstd_size(self) -> int:
+        """Bytes of the Zstandard frame after the header (FLOAT32) or after the range-coded points (SPHERICAL
+        with colours)."""
         extra = self.point_count * colour.BYTES_PER_POINT if self.coloured else 0
-        return least + extra, most + extra
+        if self.encoding == Encoding.FLOAT32:
+            return self.point_count * float32.RAW_BYTES_PER_POINT + extra
+        return extra
 
 
 @dataclass(frozen=True)
@@ -126,21 +125,21 @@ def encode_chunk(header: ChunkHeader, points: np.ndarray, colours: np.ndarray | 
     else:
         frame = spherical.SphericalFrame(points, header.step)
         planes = frame.chunks([(0, len(points))])[0]
-        fields = {"step": frame.step, "turn": planes.turn, "widths": planes.widths, "bases": planes.bases,
+        fields = {"step": frame.step, "turn": planes.turn, "widths": (0, 0, 0), "bases": planes.bases,
                   "azimuth_step": planes.azimuth_step, "flags": planes.flags}
-        sections = planes.blocks
+        coded = planes.payload
+    colour_planes: tuple[bytes, ...] = ()
     if colours is not None:
         fields["flags"] |= COLOUR
-        sections = (*sections, *colour.planes(colours, [(0, len(points))]))
-    message = chunk_message(ChunkHeader(**{**header.__dict__, **fields}), *sections)
+        colour_planes = tuple(colour.planes(colours, [(0, len(points))]))
+    full = ChunkHeader(**{**header.__dict__, **fields})
+    if header.encoding == Encoding.FLOAT32:
+        message = full.pack() + zstd_payload.compress(*sections, *colour_planes)
+    else:
+        message = full.pack() + coded + (zstd_payload.compress(*colour_planes) if colour_planes else b"")
     if len(message) > MAX_MESSAGE_SIZE:
         raise ValueError(f"chunk message is {len(message)} bytes, more than {MAX_MESSAGE_SIZE}")
     return message
-
-
-def chunk_message(header: ChunkHeader, *sections: bytes) -> bytes:
-    """The message of a chunk whose uncompressed payload is ``sections`` one after another."""
-    return header.pack() + zstd_payload.compress(*sections)
 
 
 def decode_header(message: bytes) -> ChunkHeader:
@@ -176,8 +175,8 @@ def decode_header(message: bytes) -> ChunkHeader:
             raise ValueError(f"invalid quantisation step {step}")
         if not spherical.MIN_TURN <= turn <= spherical.MAX_TURN:
             raise ValueError(f"invalid angle steps per turn {turn}")
-        if not all(0 <= w <= 4 for w in widths):
-            raise ValueError(f"invalid exception widths {widths}")
+        if any(widths):
+            raise ValueError(f"reserved bytes are not zero: {widths}")
         if b_range > spherical.MAX_RANGE_STEPS:
             raise ValueError(f"invalid first range {b_range}")
         if flags & ~(spherical.FLAGS | COLOUR):
@@ -197,15 +196,19 @@ def decode_chunk(message: bytes) -> Chunk:
     Raises ValueError for truncated, garbled or inconsistent input.
     """
     header = decode_header(message)
-    raw = zstd_payload.decompress_bounded(memoryview(message)[CHUNK_HEADER.size:], *header.raw_size_bounds)
-    colours = None
-    if header.coloured:
-        split = len(raw) - header.point_count * colour.BYTES_PER_POINT
-        colours = colour.decode(memoryview(raw)[split:], header.point_count)
-        raw = raw[:split]
+    n = header.point_count
+    body = memoryview(message)[CHUNK_HEADER.size:]
     if header.encoding == Encoding.FLOAT32:
-        points = float32.decode(raw, header.point_count)
+        raw = zstd_payload.decompress_exact(body, header.zstd_size)
+        points = float32.decode(raw[:n * float32.RAW_BYTES_PER_POINT], n)
+        colour_plane = memoryview(raw)[n * float32.RAW_BYTES_PER_POINT:]
     else:
-        points = spherical.decode(raw, header.point_count, header.step, header.turn, header.widths, header.bases,
-                                  header.azimuth_step, header.flags & spherical.FLAGS)
+        points, used = spherical.decode(body, n, header.step, header.turn, header.bases, header.azimuth_step,
+                                        header.flags & spherical.FLAGS)
+        rest = body[used:]
+        if header.coloured:
+            colour_plane = memoryview(zstd_payload.decompress_exact(rest, header.zstd_size))
+        elif len(rest):
+            raise ValueError(f"{len(rest)} bytes after the points")
+    colours = colour.decode(colour_plane, n) if header.coloured else None
     return Chunk(header, points, colours)

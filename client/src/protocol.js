@@ -1,13 +1,15 @@
-// Point-chunk wire format (see docs/protocol.md): a 62-byte little-endian header, then one Zstandard
-// frame holding the chunk's points in the header's encoding (and, with the COLOUR flag, their colours). The same decoder as stream/protocol.py and
-// codec/ in Python, checked against the same golden vectors (tests/golden/).
+// Point-chunk wire format (see docs/protocol.md): a 62-byte little-endian header, then the chunk's points in
+// the header's encoding: FLOAT32 as one Zstandard frame (with the colours, when the COLOUR flag is set),
+// SPHERICAL as a range-coded payload (then a Zstandard frame of the colours, when COLOUR is set). The same
+// decoder as stream/protocol.py and codec/ in Python, checked against the same golden vectors (tests/golden/).
 import { ZSTDDecoder } from 'zstddec';
+import { CONTEXTS, INTENSITY_MODELS, RangeDecoder, SIGNED_MODEL, context } from './range_decoder.js';
 
 const zstd = new ZSTDDecoder();
 await zstd.init(); // WebAssembly, compiled once: every importer waits for it
 
 export const MAGIC = 0x4c50;
-export const VERSION = 4;
+export const VERSION = 5;
 export const HEADER_SIZE = 62;
 export const Encoding = Object.freeze({ FLOAT32: 0, SPHERICAL: 1 });
 /** Largest point count one chunk may declare (bounds the scratch buffer). */
@@ -20,14 +22,12 @@ export const MAX_STEP = 1.0;
 export const MIN_TURN = 4;
 export const MAX_TURN = 2 ** 30;
 export const MAX_RANGE_STEPS = 2 ** 31 - 1;
-/** SPHERICAL flag: intensity stored as differences modulo 256. */
+/** SPHERICAL flag: intensity coded as differences modulo 256. */
 export const INTENSITY_DIFFERENCES = 0x01;
 /** Flag of either encoding: a colour plane (red, green, blue bytes per point) follows the points. */
 export const COLOUR = 0x80;
 /** An integer above 2π: a point's angle level compares turn with 7·(range + 1) (codec/spherical.py). */
 const LEVEL_DIVISOR = 7;
-/** Byte of a main plane that says "255 or more: the excess is in the exception list" (codec/escaped.py). */
-const ESCAPE = 255;
 
 /** Thrown for any malformed chunk; the caller counts it and drops the chunk. */
 export class ChunkError extends Error {}
@@ -88,19 +88,20 @@ export function decodeHeader(view) {
   } else {
     if (!(h.step > 0 && h.step <= MAX_STEP)) throw new ChunkError(`invalid quantisation step ${h.step}`);
     if (!(h.turn >= MIN_TURN && h.turn <= MAX_TURN)) throw new ChunkError(`invalid angle steps per turn ${h.turn}`);
-    if (!h.widths.every((w) => w >= 0 && w <= 4)) throw new ChunkError(`invalid exception widths ${h.widths}`);
+    if (h.widths.some((w) => w)) throw new ChunkError(`reserved bytes are not zero: ${h.widths}`);
     if (h.bases[0] > MAX_RANGE_STEPS) throw new ChunkError(`invalid first range ${h.bases[0]}`);
     if (h.flags & ~(INTENSITY_DIFFERENCES | COLOUR)) throw new ChunkError(`unknown flags 0x${h.flags.toString(16)}`);
   }
   return h;
 }
 
-/** Fewest and most bytes of the decompressed payload the header allows, as [least, most]. */
-export function rawSizeBounds(h) {
+/**
+ * Bytes of the Zstandard frame after the header (FLOAT32) or after the range-coded points (SPHERICAL with
+ * colours; 0: no frame).
+ */
+export function zstdSize(h) {
   const colour = h.flags & COLOUR ? h.pointCount * 3 : 0;
-  if (h.encoding === Encoding.FLOAT32) return [h.pointCount * 16 + colour, h.pointCount * 16 + colour];
-  const widths = h.widths[0] + h.widths[1] + h.widths[2];
-  return [h.pointCount * 4 + widths + colour, h.pointCount * (4 + widths) + colour];
+  return h.encoding === Encoding.FLOAT32 ? h.pointCount * 16 + colour : colour;
 }
 
 /**
@@ -123,11 +124,10 @@ export function zstdContentSize(src) {
   return sizeFlag === 1 ? size + 256 : size;
 }
 
-function decompress(bytes, [least, most]) {
+function decompress(bytes, expected) {
   const declared = zstdContentSize(bytes);
-  if (!(declared >= least && declared <= most)) {
-    const implied = least === most ? `${least}` : `${least} to ${most}`;
-    throw new ChunkError(`zstd frame declares ${declared} bytes, the header implies ${implied}`);
+  if (declared !== expected) {
+    throw new ChunkError(`zstd frame declares ${declared} bytes, the header implies ${expected}`);
   }
   // zstddec returns what ZSTD_decompress wrote: nothing (an error code) for a corrupt frame, fewer bytes for a
   // cut one; a second frame or trailing bytes are an error too (ZSTD_decompress reads them as a frame).
@@ -145,11 +145,6 @@ function planeValue(raw, at, count, width, p) {
   return v;
 }
 
-/** Zigzag-decoded: 0, 1, 2, 3, ... → 0, -1, 1, -2, ... (exact for values below 2**32). */
-function unzigzag(u) {
-  return u % 2 ? -(u + 1) / 2 : u / 2;
-}
-
 function decodeFloat32(raw, n, target, base) {
   const bits = new Uint32Array(target.buffer, target.byteOffset + base * 4, n * 4);
   const plane = n * 4;
@@ -164,27 +159,12 @@ function decodeFloat32(raw, n, target, base) {
 }
 
 /**
- * SPHERICAL (codec/spherical.py): escaped residual streams of range, azimuth and elevation, intensity, then
- * the three exception lists. Decodes into ``out`` (n × 4) and throws on any inconsistency.
+ * SPHERICAL (codec/spherical.py, codec/range_coding.py): the range-coded residuals of range, azimuth and
+ * elevation and the intensity of each point. Decodes into ``out`` (n × 4), throws on any inconsistency,
+ * and returns the bytes the payload took.
  */
-function decodeSpherical(h, raw, n, out) {
-  const STREAMS = 3;
-  // Where each stream's exceptions start, and that every one of them is there, before decoding anything.
-  const at = [0, 0, 0];
-  const escapes = [0, 0, 0];
-  let pos = n * (STREAMS + 1);
-  for (let k = 0; k < STREAMS; k++) {
-    for (let p = k * n; p < (k + 1) * n; p++) if (raw[p] === ESCAPE) escapes[k]++;
-    if ((escapes[k] > 0) !== (h.widths[k] > 0)) {
-      throw new ChunkError(`${escapes[k]} escaped values with an exception width of ${h.widths[k]}`);
-    }
-    at[k] = pos;
-    pos += escapes[k] * h.widths[k];
-  }
-  if (pos !== raw.length) throw new ChunkError(`payload has ${raw.length - pos} bytes after its exceptions`);
-  const used = [0, 0, 0];
-  /** Stream ``k``'s next exception, plus 255; zigzag-decoded (it may exceed 2**31: float arithmetic). */
-  const escapedValue = (k) => unzigzag(ESCAPE + planeValue(raw, at[k], escapes[k], h.widths[k], used[k]++));
+function decodeSpherical(h, bytes, n, out) {
+  const rc = new RangeDecoder(bytes, (message) => new ChunkError(message));
   const { turn, step } = h;
   const angle = (2 * Math.PI) / turn;
   const pow2 = new Float64Array(32);
@@ -194,9 +174,9 @@ function decodeSpherical(h, raw, n, out) {
     stepShifted[m] = Math.floor(h.azimuthStep / pow2[m]);
   }
   const differences = h.flags & INTENSITY_DIFFERENCES;
-  const atA = n;
-  const atE = 2 * n;
-  const atI = 3 * n;
+  const rangeModel = 0;
+  const azimuthModel = CONTEXTS * SIGNED_MODEL;
+  const elevationModel = 2 * CONTEXTS * SIGNED_MODEL;
   let range = h.bases[0];
   let azimuth = h.bases[1];
   let elevation = h.bases[2];
@@ -206,14 +186,22 @@ function decodeSpherical(h, raw, n, out) {
   let lastElevation = NaN;
   let cosEl = 0;
   let sinEl = 0;
+  let r1 = 0, r2 = 0, a1 = 0, a2 = 0, e1 = 0, e2 = 0, i1 = 0, i2 = 0; // the two previous values of each stream
   for (let p = 0; p < n; p++) {
-    const vr = raw[p];
-    const va = raw[atA + p];
-    const ve = raw[atE + p];
-    // zigzag by bit operations for a byte; the escaped (rare, possibly large) values by arithmetic
-    const dr = vr === ESCAPE ? escapedValue(0) : (vr >>> 1) ^ -(vr & 1);
-    const ra = va === ESCAPE ? escapedValue(1) : (va >>> 1) ^ -(va & 1);
-    const re = ve === ESCAPE ? escapedValue(2) : (ve >>> 1) ^ -(ve & 1);
+    let dr = 0, ra = 0, re = 0;
+    if (p > 0) {
+      dr = rc.signed(rangeModel + context(r1, r2) * SIGNED_MODEL);
+      ra = rc.signed(azimuthModel + context(a1, a2) * SIGNED_MODEL);
+      re = rc.signed(elevationModel + context(e1, e2) * SIGNED_MODEL);
+      r2 = r1; r1 = dr; a2 = a1; a1 = ra; e2 = e1; e1 = re;
+    }
+    if (differences) {
+      const d = rc.signed(INTENSITY_MODELS + context(i1, i2) * SIGNED_MODEL);
+      i2 = i1; i1 = d;
+      intensity = (intensity + d) & 255;
+    } else {
+      intensity = rc.byte();
+    }
     let level = lastLevel;
     if (p > 0) range += dr;
     if (range !== lastRange) {
@@ -231,7 +219,6 @@ function decodeSpherical(h, raw, n, out) {
       elevation += de;
     }
     lastLevel = level;
-    intensity = differences ? (intensity + raw[atI + p]) & 255 : raw[atI + p];
     if (elevation !== lastElevation) { // constant along a ring: skip the trigonometry
       lastElevation = elevation;
       cosEl = Math.cos(elevation * angle);
@@ -246,6 +233,7 @@ function decodeSpherical(h, raw, n, out) {
     out[o + 2] = r * sinEl;
     out[o + 3] = intensity / 255;
   }
+  return rc.finish();
 }
 
 /**
@@ -278,23 +266,29 @@ let scratch = new Float32Array(0);
 export function decodeChunkInto(message, targetFor, coloursFor) {
   const view = new DataView(message);
   const h = decodeHeader(view);
-  const payload = decompress(new Uint8Array(message, HEADER_SIZE), rawSizeBounds(h));
+  const body = new Uint8Array(message, HEADER_SIZE);
+  const n = h.pointCount;
   const coloured = (h.flags & COLOUR) !== 0;
-  const raw = coloured ? payload.subarray(0, payload.length - h.pointCount * 3) : payload;
   const target = targetFor(h);
-  if (target.length < (h.pointOffset + h.pointCount) * 4) throw new ChunkError('frame buffer too small for chunk');
+  if (target.length < (h.pointOffset + n) * 4) throw new ChunkError('frame buffer too small for chunk');
   const base = h.pointOffset * 4;
+  let colourPlane = null;
   if (h.encoding === Encoding.FLOAT32) {
-    decodeFloat32(raw, h.pointCount, target, base);
+    const payload = decompress(body, zstdSize(h));
+    decodeFloat32(payload, n, target, base);
+    colourPlane = payload.subarray(n * 16);
   } else { // decoded aside: an inconsistency found half way must leave the frame as it was
-    if (scratch.length < h.pointCount * 4) scratch = new Float32Array(h.pointCount * 4);
-    decodeSpherical(h, raw, h.pointCount, scratch);
-    target.set(scratch.subarray(0, h.pointCount * 4), base);
+    if (scratch.length < n * 4) scratch = new Float32Array(n * 4);
+    const used = decodeSpherical(h, body, n, scratch);
+    const rest = body.subarray(used);
+    if (coloured) colourPlane = decompress(rest, zstdSize(h));
+    else if (rest.length) throw new ChunkError(`${rest.length} bytes after the points`);
+    target.set(scratch.subarray(0, n * 4), base);
   }
   if (coloured && coloursFor) {
     const colours = coloursFor(h);
-    if (colours.length < (h.pointOffset + h.pointCount) * 3) throw new ChunkError('colour buffer too small for chunk');
-    decodeColours(payload.subarray(raw.length), h.pointCount, colours, h.pointOffset * 3);
+    if (colours.length < (h.pointOffset + n) * 3) throw new ChunkError('colour buffer too small for chunk');
+    decodeColours(colourPlane, n, colours, h.pointOffset * 3);
   }
   return h;
 }

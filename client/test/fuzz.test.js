@@ -111,9 +111,11 @@ test('ten thousand bad chunks: counted, nothing thrown, nothing written outside 
   }
   const s = assembler.stats;
   assert.equal(s.badChunks + s.chunksReceived + s.lateChunks + s.duplicateChunks, pushed);
-  assert.ok(s.badChunks > ROUNDS / 2, JSON.stringify(s));
+  // Chunks of a frame older than the newest are dropped as late before decoding (a mutated frame id far ahead
+  // makes every later one late), so "most were caught" is asked of the chunks that reached the decoder.
+  assert.ok(s.badChunks > 1000 && s.badChunks > 20 * s.chunksReceived, JSON.stringify(s));
   // Some mutations still decode and are written (a new frame id, a flipped intensity bit), so the guard was
-  // exercised: 36 of 10,000 with this seed since the v3 format checks its escapes, ranges and angles.
+  // exercised: 30 of 10,000 with this seed in the version 5 format.
   assert.ok(s.chunksReceived > 20, 'some mutations still decode and are written: the guard was exercised');
   const grown = process.memoryUsage().arrayBuffers - before.arrayBuffers;
   assert.ok(grown < 200 * 2 ** 20, `array buffers grew by ${grown} bytes`);

@@ -58,6 +58,12 @@ def vectors() -> dict[str, Vector]:
     elevation = np.where(turns < 2 * np.pi, -0.05, 0.02)
     ring = np.column_stack([ranges * np.cos(elevation) * np.cos(turns - np.pi), ranges * np.cos(elevation)
                             * np.sin(turns - np.pi), ranges * np.sin(elevation), rng.uniform(0, 1, 900)])
+    # the largest residuals the format can meet (ranges from the sensor's origin to 800 km at 5 mm: bit lengths
+    # up to 28, many direct bits), every sign, and smooth intensity (coded as differences)
+    wild = rng.uniform(-np.pi, np.pi, (120, 2)) * [1, 0.5]
+    reach = np.resize([0.0, 0.5, 8e5, 3.0, 2.5e5, 7.9e5, 12.0, 0.004], 120)
+    extremes = np.column_stack([reach * np.cos(wild[:, 1]) * np.cos(wild[:, 0]), reach * np.cos(wild[:, 1])
+                                * np.sin(wild[:, 0]), reach * np.sin(wild[:, 1]), np.linspace(0, 1, 120)])
     # colours as a scan has them: runs of one colour, changes at edges, a wrap of each byte
     palette = np.array([[255, 0, 0], [0, 128, 255], [250, 250, 250], [3, 2, 1]], dtype=np.uint8)
     colours = palette[(np.arange(300) // 37) % 4]
@@ -68,15 +74,20 @@ def vectors() -> dict[str, Vector]:
         "spherical_1mm_far": Vector(43, 1795000001.75, far, EncoderOptions(quantize_mm=1), 0),
         "spherical_1mm_rings": Vector(44, 1795000002.0, ring.astype(np.float32),
                                       EncoderOptions(quantize_mm=1, chunk_packets=1), 2),
+        "spherical_5mm_extremes": Vector(47, 1795000004.0, extremes.astype(np.float32), EncoderOptions(quantize_mm=5), 0),
         "colour_float32": Vector(45, 1795000003.0, street, EncoderOptions(quantize_mm=0), 1, colours),
         "colour_spherical_5mm": Vector(46, 1795000003.5, street, EncoderOptions(quantize_mm=5, chunk_packets=1), 2,
                                        colours),
     }
 
 
-def bad_messages(good: bytes, rings: bytes) -> dict[str, bytes]:
-    """Messages every decoder must refuse, made from the good SPHERICAL chunks ``good`` (exceptions in every
-    stream) and ``rings`` (none in the azimuth stream)."""
+BAD_SOURCES = ("spherical_5mm", "colour_spherical_5mm", "float32_street")
+"""The golden vectors bad_messages is made from."""
+
+
+def bad_messages(good: bytes, coloured: bytes, lossless: bytes) -> dict[str, bytes]:
+    """Messages every decoder must refuse, made from the good SPHERICAL chunk ``good``, the SPHERICAL chunk
+    with colours ``coloured`` and the FLOAT32 chunk ``lossless``."""
     header = bytearray(good[:CHUNK_HEADER.size])
     h = decode_chunk(good).header
 
@@ -105,18 +116,19 @@ def bad_messages(good: bytes, rings: bytes) -> dict[str, bytes]:
         "frame_too_large": with_field(30, (MAX_FRAME_POINTS + 1).to_bytes(4, "little")),
         "step_zero": with_field(34, bytes(4)),
         "turn_too_small": with_field(38, (3).to_bytes(4, "little")),
-        "width_five": with_field(42, b"\x05"),
-        "escapes_without_width": with_field(44, b"\x00", rings),
-        "width_without_escapes": with_field(43, b"\x01", rings),
+        "reserved_not_zero": with_field(43, b"\x01"),
         "first_range_too_far": with_field(45, (2**31).to_bytes(4, "little")),
         "range_below_zero": with_field(45, bytes(4)),
         "angle_step_over_a_turn": with_field(38, (4).to_bytes(4, "little")),
         "unknown_flag": with_field(61, b"\x40"),
         "colour_flag_without_its_plane": with_field(61, bytes([h.flags | 0x80])),
         "float32_with_step": with_field(3, b"\x00"),
-        "two_zstd_frames": good + good[CHUNK_HEADER.size:],
-        "zstd_size_unknown": bytes(header) + zstandard.ZstdCompressor(write_content_size=False).compress(
-            zstandard.ZstdDecompressor().decompress(good[CHUNK_HEADER.size:])),
+        "payload_twice": good + good[CHUNK_HEADER.size:],
+        "points_read_past_the_end": good[:CHUNK_HEADER.size + 20],
+        "colours_cut_off": coloured[:-3],
+        "two_zstd_frames": lossless + lossless[CHUNK_HEADER.size:],
+        "zstd_size_unknown": lossless[:CHUNK_HEADER.size] + zstandard.ZstdCompressor(write_content_size=False).compress(
+            zstandard.ZstdDecompressor().decompress(lossless[CHUNK_HEADER.size:])),
     }
 
 
@@ -143,8 +155,7 @@ def main() -> None:
         (HERE / f"{name}.json").write_text(json.dumps(expected, indent=1) + "\n")
     for old in (HERE / "bad").glob("*.bin"):
         old.unlink()
-    for name, message in bad_messages(*(vectors()[v].encode()[0] for v in ("spherical_5mm", "spherical_1mm_rings"))
-                                      ).items():
+    for name, message in bad_messages(*(vectors()[v].encode()[0] for v in BAD_SOURCES)).items():
         (HERE / "bad" / f"{name}.bin").write_bytes(message)
 
 

@@ -1,0 +1,328 @@
+"""The entropy coder of SPHERICAL payloads: an adaptive binary range coder over binarised residuals.
+
+Every value of a chunk is turned into yes/no decisions; each decision is coded with a probability that
+its own counter learns as the chunk goes (no table is sent: a 1,000-point chunk could not pay for one,
+which is what zstd's Huffman tables cost, docs/design.md "The point codec"). Exact integer arithmetic, so
+client/src/range_decoder.js decodes the same bytes to the same values; docs/protocol.md is normative.
+
+**The coder** (the range coder of LZMA): a probability ``p`` is the chance of a 0 in 12 bits (of 4096),
+starting at 2048 and moving ``1/16`` of the way to what it sees (``p += (4096 - p) >> 4`` after a 0,
+``p -= p >> 4`` after a 1). The encoder keeps ``low`` (33 bits) and ``range`` (32 bits, from 2**32 - 1);
+a decision splits ``range`` at ``bound = (range >> 12) * p``; a *direct* bit (probability ½, not learnt)
+halves ``range``; whenever ``range < 2**24`` it shifts a byte out, carries propagating through pending
+0xFF bytes. At the end five more bytes are shifted out. The first byte is always 0 and is not sent.
+
+**A signed value** ``r`` with context model ``M`` (docs/protocol.md has the table): a decision "r is not 0";
+then "r < 0"; then ``m = |r| - 1`` by its bit length ``k`` (0..32) in unary ("k > j" for j = 0, 1, ...,
+stopping at a "no" or at 32), the bit below ``m``'s leading one learnt per ``k`` (when ``k >= 2``), and
+the ``k - 2`` bits below that as direct bits, most significant first.
+
+**A chunk** codes point 0's intensity, then for each later point its range, azimuth and elevation residuals
+and its intensity. The context of a residual is ``min(3, bit_length(|a| + |b|))`` for the stream's two
+previous residuals ``a`` and ``b`` in the chunk (0 before there are any). Intensity is coded either as its
+byte (a binary tree of 255 learnt decisions, most significant bit first) or, when the header says so, as
+its difference from the previous point's (modulo 256, as a signed value from -128 to 127, context from
+the two previous differences). Decoding must read exactly the bytes sent: anything else is corrupt.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+PROB_BITS = 12
+PROB_INIT = 1 << (PROB_BITS - 1)
+ADAPT_SHIFT = 4
+TOP = 1 << 24
+MAX_CLASS = 32
+"""Largest bit length of ``|r| - 1``: every residual the format allows is below 2**32."""
+CONTEXTS = 4
+SIGNED_MODEL = 2 + MAX_CLASS + MAX_CLASS + 1
+"""Probabilities of one signed-value model: non-zero, sign, the unary class decisions, the learnt mantissa
+bit of each class."""
+RESIDUAL_STREAMS = 3
+BYTE_TREE = 256
+"""Probabilities of the intensity byte's tree (nodes 1..255; 0 unused)."""
+INTENSITY_MODELS = RESIDUAL_STREAMS * CONTEXTS * SIGNED_MODEL
+"""Where the intensity's probabilities start: after the residual streams' models."""
+MODEL_SIZE = INTENSITY_MODELS + max(BYTE_TREE, CONTEXTS * SIGNED_MODEL)
+FLUSH_BYTES = 5
+MAX_BYTES_PER_POINT = 160
+"""Most bytes a point can take, however the probabilities stand: a learnt decision costs at most
+log2(4096 / 15) < 8.1 bits (a probability never leaves 15..4081), and a point is at most 140 learnt
+decisions (35 per signed value) and 120 direct bits."""
+
+# Errors the decoder reports (numba raises no formatted exceptions; decode_chunk turns them into ValueError).
+OK, READ_PAST_END, BYTES_LEFT = 0, 1, 2
+ERRORS = {READ_PAST_END: "the range coder read past the end of the payload",
+          BYTES_LEFT: "the range coder left bytes unread in the payload"}
+
+
+# ---- encoder ------------------------------------------------------------------------------------------
+# State as a tuple (low, range, cache, pending, pos): numba keeps it in registers across inlined calls.
+
+@njit(inline="always", cache=True)
+def _shift_low(low, cache, pending, pos, out):  # type: ignore[no-untyped-def]
+    if low < 0xFF000000 or low >= 0x100000000:
+        carry = low >> 32
+        byte = cache
+        while True:
+            out[pos] = (byte + carry) & 0xFF
+            pos += 1
+            byte = 0xFF
+            pending -= 1
+            if pending == 0:
+                break
+        cache = (low >> 24) & 0xFF
+    pending += 1
+    return (low & 0x00FFFFFF) << 8, cache, pending, pos
+
+
+@njit(inline="always", cache=True)
+def _encode_bit(s, out, probs, i, bit):  # type: ignore[no-untyped-def]
+    low, rng, cache, pending, pos = s
+    p = probs[i]
+    bound = (rng >> PROB_BITS) * p
+    if bit == 0:
+        rng = bound
+        probs[i] = p + (((1 << PROB_BITS) - p) >> ADAPT_SHIFT)
+    else:
+        low += bound
+        rng -= bound
+        probs[i] = p - (p >> ADAPT_SHIFT)
+    while rng < TOP:
+        rng <<= 8
+        low, cache, pending, pos = _shift_low(low, cache, pending, pos, out)
+    return low, rng, cache, pending, pos
+
+
+@njit(cache=True)
+def _encode_direct(s, out, value, count):  # type: ignore[no-untyped-def]
+    low, rng, cache, pending, pos = s
+    for j in range(count - 1, -1, -1):
+        rng >>= 1
+        if (value >> j) & 1:
+            low += rng
+        while rng < TOP:
+            rng <<= 8
+            low, cache, pending, pos = _shift_low(low, cache, pending, pos, out)
+    return low, rng, cache, pending, pos
+
+
+@njit(inline="always", cache=True)
+def _bit_length(v):  # type: ignore[no-untyped-def]
+    n = 0
+    while v:
+        n += 1
+        v >>= 1
+    return n
+
+
+@njit(inline="always", cache=True)
+def _context(a, b):  # type: ignore[no-untyped-def]
+    c = _bit_length(abs(a) + abs(b))
+    return c if c < CONTEXTS else CONTEXTS - 1
+
+
+@njit(cache=True)
+def _encode_signed(s, out, probs, model, r):  # type: ignore[no-untyped-def]
+    if r == 0:
+        return _encode_bit(s, out, probs, model, 0)
+    s = _encode_bit(s, out, probs, model, 1)
+    s = _encode_bit(s, out, probs, model + 1, 1 if r < 0 else 0)
+    m = (r if r > 0 else -r) - 1
+    k = _bit_length(m)
+    for j in range(k):
+        s = _encode_bit(s, out, probs, model + 2 + j, 1)
+    if k < MAX_CLASS:
+        s = _encode_bit(s, out, probs, model + 2 + k, 0)
+    if k >= 2:
+        s = _encode_bit(s, out, probs, model + 2 + MAX_CLASS + k, (m >> (k - 2)) & 1)
+        s = _encode_direct(s, out, m & ((1 << (k - 2)) - 1), k - 2)
+    return s
+
+
+@njit(cache=True)
+def encode_runs(ranges, azimuths, elevations, intensity, firsts, counts, differences, out, sizes):  # type: ignore[no-untyped-def]
+    """Code each run (``firsts``, ``counts``) of the residual streams (int64) and ``intensity`` (int64:
+    bytes, or differences from -128 to 127 when ``differences``) into ``out``, one payload after another;
+    ``sizes`` receives each payload's length. Returns the bytes written. ``out`` must hold
+    ``MAX_BYTES_PER_POINT * points + 8 * runs`` bytes."""
+    probs = np.empty(MODEL_SIZE, np.int64)
+    pos = 0
+    for run in range(len(firsts)):
+        first = firsts[run]
+        probs[:] = PROB_INIT
+        start = pos
+        s = (0, 0xFFFFFFFF, 0, 1, pos)
+        r1 = r2 = a1 = a2 = e1 = e2 = i1 = i2 = 0
+        for i in range(first, first + counts[run]):
+            if i > first:
+                r, a, e = ranges[i], azimuths[i], elevations[i]
+                s = _encode_signed(s, out, probs, _context(r1, r2) * SIGNED_MODEL, r)
+                s = _encode_signed(s, out, probs, (CONTEXTS + _context(a1, a2)) * SIGNED_MODEL, a)
+                s = _encode_signed(s, out, probs, (2 * CONTEXTS + _context(e1, e2)) * SIGNED_MODEL, e)
+                r2, r1, a2, a1, e2, e1 = r1, r, a1, a, e1, e
+            v = intensity[i]
+            if differences:
+                s = _encode_signed(s, out, probs, INTENSITY_MODELS + _context(i1, i2) * SIGNED_MODEL, v)
+                i2, i1 = i1, v
+            else:
+                node = 1
+                for j in range(7, -1, -1):
+                    bit = (v >> j) & 1
+                    s = _encode_bit(s, out, probs, INTENSITY_MODELS + node, bit)
+                    node = node * 2 + bit
+        low, rng, cache, pending, pos = s
+        for _ in range(FLUSH_BYTES):
+            low, cache, pending, pos = _shift_low(low, cache, pending, pos, out)
+        # the first byte is always 0: not sent
+        for j in range(start, pos - 1):
+            out[j] = out[j + 1]
+        pos -= 1
+        sizes[run] = pos - start
+    return pos
+
+
+# ---- decoder ------------------------------------------------------------------------------------------
+# State (code, range, pos, error); reads past the end see zeros and set the error.
+
+@njit(inline="always", cache=True)
+def _next_byte(data, pos, end, error):  # type: ignore[no-untyped-def]
+    if pos < end:
+        return data[pos], pos + 1, error
+    return 0, pos + 1, READ_PAST_END
+
+
+@njit(inline="always", cache=True)
+def _decode_bit(d, data, end, probs, i):  # type: ignore[no-untyped-def]
+    code, rng, pos, error = d
+    p = probs[i]
+    bound = (rng >> PROB_BITS) * p
+    if code < bound:
+        rng = bound
+        probs[i] = p + (((1 << PROB_BITS) - p) >> ADAPT_SHIFT)
+        bit = 0
+    else:
+        code -= bound
+        rng -= bound
+        probs[i] = p - (p >> ADAPT_SHIFT)
+        bit = 1
+    while rng < TOP:
+        byte, pos, error = _next_byte(data, pos, end, error)
+        rng <<= 8
+        code = ((code << 8) | byte) & 0xFFFFFFFF
+    return bit, (code, rng, pos, error)
+
+
+@njit(cache=True)
+def _decode_direct(d, data, end, count):  # type: ignore[no-untyped-def]
+    code, rng, pos, error = d
+    value = 0
+    for _ in range(count):
+        rng >>= 1
+        bit = 0
+        if code >= rng:
+            code -= rng
+            bit = 1
+        value = (value << 1) | bit
+        while rng < TOP:
+            byte, pos, error = _next_byte(data, pos, end, error)
+            rng <<= 8
+            code = ((code << 8) | byte) & 0xFFFFFFFF
+    return value, (code, rng, pos, error)
+
+
+@njit(cache=True)
+def _decode_signed(d, data, end, probs, model):  # type: ignore[no-untyped-def]
+    nonzero, d = _decode_bit(d, data, end, probs, model)
+    if not nonzero:
+        return 0, d
+    negative, d = _decode_bit(d, data, end, probs, model + 1)
+    k = 0
+    while k < MAX_CLASS:
+        more, d = _decode_bit(d, data, end, probs, model + 2 + k)
+        if not more:
+            break
+        k += 1
+    if k < 2:
+        m = k
+    else:
+        top, d = _decode_bit(d, data, end, probs, model + 2 + MAX_CLASS + k)
+        rest, d = _decode_direct(d, data, end, k - 2)
+        m = (1 << (k - 1)) | (top << (k - 2)) | rest
+    return (-(m + 1) if negative else m + 1), d
+
+
+@njit(cache=True)
+def decode_run(data, start, count, differences, ranges, azimuths, elevations, intensity):  # type: ignore[no-untyped-def]
+    """Decode one payload of ``count`` points starting at ``data[start]`` into the arrays (int64; the first
+    point's residuals are 0). Returns (error, the position after the payload's last byte read)."""
+    probs = np.full(MODEL_SIZE, PROB_INIT, np.int64)
+    end = len(data)
+    code = 0
+    pos = start
+    error = OK
+    for _ in range(4):
+        byte, pos, error = _next_byte(data, pos, end, error)
+        code = (code << 8) | byte
+    d = (code, 0xFFFFFFFF, pos, error)
+    r1 = r2 = a1 = a2 = e1 = e2 = i1 = i2 = 0
+    for i in range(count):
+        if i > 0:
+            r, d = _decode_signed(d, data, end, probs, _context(r1, r2) * SIGNED_MODEL)
+            a, d = _decode_signed(d, data, end, probs, (CONTEXTS + _context(a1, a2)) * SIGNED_MODEL)
+            e, d = _decode_signed(d, data, end, probs, (2 * CONTEXTS + _context(e1, e2)) * SIGNED_MODEL)
+            ranges[i], azimuths[i], elevations[i] = r, a, e
+            r2, r1, a2, a1, e2, e1 = r1, r, a1, a, e1, e
+        else:
+            ranges[i] = azimuths[i] = elevations[i] = 0
+        if differences:
+            v, d = _decode_signed(d, data, end, probs, INTENSITY_MODELS + _context(i1, i2) * SIGNED_MODEL)
+            i2, i1 = i1, v
+        else:
+            node = 1
+            for _ in range(8):
+                bit, d = _decode_bit(d, data, end, probs, INTENSITY_MODELS + node)
+                node = node * 2 + bit
+            v = node - 256
+        intensity[i] = v
+        if d[3] != OK:
+            return d[3], d[2]
+    return d[3], d[2]
+
+
+def encode(ranges: np.ndarray, azimuths: np.ndarray, elevations: np.ndarray, intensity: np.ndarray,
+           firsts: np.ndarray, counts: np.ndarray, differences: bool) -> list[bytes]:
+    """The payload of each run of points (residuals int64; ``intensity`` bytes, or differences from -128
+    to 127 when ``differences``)."""
+    out = np.empty(MAX_BYTES_PER_POINT * len(ranges) + 8 * len(firsts), np.uint8)
+    sizes = np.zeros(len(firsts), np.int64)
+    encode_runs(ranges, azimuths, elevations, intensity.astype(np.int64), firsts.astype(np.int64),
+                counts.astype(np.int64), bool(differences), out, sizes)
+    edges = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+    raw = out.tobytes()
+    return [raw[a:b] for a, b in zip(edges[:-1], edges[1:])]
+
+
+def decode(payload: bytes | memoryview, count: int, differences: bool
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Range, azimuth and elevation residuals and intensity (int64 each; the first point's residuals 0) of
+    a payload of ``count`` points, and the bytes it took (the payload may be followed by other data).
+
+    Raises ValueError when the coder runs past the end of ``payload``."""
+    data = np.frombuffer(payload, dtype=np.uint8)
+    arrays = [np.empty(count, np.int64) for _ in range(4)]
+    error, used = decode_run(data, 0, count, bool(differences), *arrays)
+    if error != OK:
+        raise ValueError(ERRORS[error])
+    return arrays[0], arrays[1], arrays[2], arrays[3], used
+
+
+def compile_ahead() -> None:
+    """Compile the encoder and decoder now (numba caches them on disk, beside this module)."""
+    for differences in (False, True):
+        ranges = np.array([0, 5, -300, 1 << 30], np.int64)
+        intensity = np.array([0, 1, -2, 3] if differences else [0, 255, 7, 128], np.int64)
+        (payload,) = encode(ranges, -ranges, ranges, intensity, np.array([0]), np.array([4]), differences)
+        decoded = decode(payload, 4, differences)
+        assert decoded[1].tolist() == [0, -5, 300, -(1 << 30)] and decoded[3].tolist() == intensity.tolist()
