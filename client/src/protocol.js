@@ -3,7 +3,7 @@
 // SPHERICAL as a range-coded payload (then a Zstandard frame of the colours, when COLOUR is set). The same
 // decoder as stream/protocol.py and codec/ in Python, checked against the same golden vectors (tests/golden/).
 import { ZSTDDecoder } from 'zstddec';
-import { CONTEXTS, INTENSITY_MODELS, RangeDecoder, SIGNED_MODEL, context } from './range_decoder.js';
+import { decodeValues } from './range_decoder.js';
 
 const zstd = new ZSTDDecoder();
 await zstd.init(); // WebAssembly, compiled once: every importer waits for it
@@ -164,7 +164,11 @@ function decodeFloat32(raw, n, target, base) {
  * and returns the bytes the payload took.
  */
 function decodeSpherical(h, bytes, n, out) {
-  const rc = new RangeDecoder(bytes, (message) => new ChunkError(message));
+  if (values.residuals.length < 3 * n) values = { residuals: new Float64Array(3 * n), intensity: new Float64Array(n) };
+  const { residuals, intensity: intensities } = values;
+  const differences = h.flags & INTENSITY_DIFFERENCES;
+  const used = decodeValues(bytes, n, differences, residuals, intensities);
+  if (used < 0) throw new ChunkError('the range coder read past the end of the payload, or met bits it cannot have written');
   const { turn, step } = h;
   const angle = (2 * Math.PI) / turn;
   const pow2 = new Float64Array(32);
@@ -173,10 +177,6 @@ function decodeSpherical(h, bytes, n, out) {
     pow2[m] = 2 ** m;
     stepShifted[m] = Math.floor(h.azimuthStep / pow2[m]);
   }
-  const differences = h.flags & INTENSITY_DIFFERENCES;
-  const rangeModel = 0;
-  const azimuthModel = CONTEXTS * SIGNED_MODEL;
-  const elevationModel = 2 * CONTEXTS * SIGNED_MODEL;
   let range = h.bases[0];
   let azimuth = h.bases[1];
   let elevation = h.bases[2];
@@ -186,22 +186,11 @@ function decodeSpherical(h, bytes, n, out) {
   let lastElevation = NaN;
   let cosEl = 0;
   let sinEl = 0;
-  let r1 = 0, r2 = 0, a1 = 0, a2 = 0, e1 = 0, e2 = 0, i1 = 0, i2 = 0; // the two previous values of each stream
   for (let p = 0; p < n; p++) {
-    let dr = 0, ra = 0, re = 0;
-    if (p > 0) {
-      dr = rc.signed(rangeModel + context(r1, r2) * SIGNED_MODEL);
-      ra = rc.signed(azimuthModel + context(a1, a2) * SIGNED_MODEL);
-      re = rc.signed(elevationModel + context(e1, e2) * SIGNED_MODEL);
-      r2 = r1; r1 = dr; a2 = a1; a1 = ra; e2 = e1; e1 = re;
-    }
-    if (differences) {
-      const d = rc.signed(INTENSITY_MODELS + context(i1, i2) * SIGNED_MODEL);
-      i2 = i1; i1 = d;
-      intensity = (intensity + d) & 255;
-    } else {
-      intensity = rc.byte();
-    }
+    const dr = residuals[3 * p];
+    const ra = residuals[3 * p + 1];
+    const re = residuals[3 * p + 2];
+    intensity = differences ? (intensity + intensities[p]) & 255 : intensities[p];
     let level = lastLevel;
     if (p > 0) range += dr;
     if (range !== lastRange) {
@@ -233,7 +222,7 @@ function decodeSpherical(h, bytes, n, out) {
     out[o + 2] = r * sinEl;
     out[o + 3] = intensity / 255;
   }
-  return rc.finish();
+  return used;
 }
 
 /**
@@ -252,6 +241,7 @@ function decodeColours(plane, n, out, base) {
 }
 
 let scratch = new Float32Array(0);
+let values = { residuals: new Float64Array(0), intensity: new Float64Array(0) };
 
 /**
  * Decode one chunk message into ``target`` (x, y, z, intensity float32 per point) at the
