@@ -7,7 +7,9 @@
 const PROB_BITS = 12;
 const PROB_ONE = 1 << PROB_BITS;
 const PROB_INIT = PROB_ONE / 2;
-const ADAPT_SHIFT = 4;
+/** A probability's first update moves it 1/2 of the way, then 1/4, 1/8, then 1/16 from then on. */
+const RATE_MIN = 1;
+const RATE_MAX = 4;
 const TOP = 2 ** 24;
 const RANGE_UNIT = 2 ** PROB_BITS;
 /** Bit lengths of a value's magnitude: 0 (the value 0) to 34. */
@@ -27,6 +29,7 @@ const MODEL_SIZE = INTENSITY_MODELS + Math.max(256, SIGNED_MODEL);
 const DIRECT_BATCH = 8;
 
 const probs = new Uint16Array(MODEL_SIZE);
+const rates = new Uint8Array(MODEL_SIZE);
 const POW2 = Float64Array.from({ length: CLASSES + 1 }, (_, i) => 2 ** i);
 const state = new Float64Array(2); // range, code
 const cursor = new Int32Array(2); // bytes read, 1 once direct bits were out of range
@@ -51,16 +54,18 @@ function refill() {
 /** One learnt decision with probability ``probs[at]`` of a 0. Kept small: V8 inlines it at every call. */
 function bit(at) {
   const p = probs[at];
+  const rate = rates[at];
+  if (rate < RATE_MAX) rates[at] = rate + 1;
   const bound = Math.floor(state[0] / RANGE_UNIT) * p;
   if (state[1] < bound) {
     state[0] = bound;
-    probs[at] = p + ((PROB_ONE - p) >> ADAPT_SHIFT);
+    probs[at] = p + ((PROB_ONE - p) >> rate);
     if (bound < TOP) refill();
     return 0;
   }
   state[1] -= bound;
   state[0] -= bound;
-  probs[at] = p - (p >> ADAPT_SHIFT);
+  probs[at] = p - (p >> rate);
   if (state[0] < TOP) refill();
   return 1;
 }
@@ -98,18 +103,21 @@ function signed(model, kp) {
   let range = state[0];
   let code = state[1];
   let p = 0;
+  let rate = 0;
   let bound = 0;
   let other = 0;
   p = probs[model + EQUAL + kp];
+  rate = rates[model + EQUAL + kp];
+  if (rate < RATE_MAX) rates[model + EQUAL + kp] = rate + 1;
   bound = Math.floor(range / RANGE_UNIT) * p;
   if (code < bound) {
     range = bound;
-    probs[model + EQUAL + kp] = p + ((PROB_ONE - p) >> ADAPT_SHIFT);
+    probs[model + EQUAL + kp] = p + ((PROB_ONE - p) >> rate);
     other = 0;
   } else {
     code -= bound;
     range -= bound;
-    probs[model + EQUAL + kp] = p - (p >> ADAPT_SHIFT);
+    probs[model + EQUAL + kp] = p - (p >> rate);
     other = 1;
   }
   while (range < TOP) {
@@ -121,15 +129,17 @@ function signed(model, kp) {
     let above = kp === 0 ? 1 : 0;
     if (kp > 0 && kp < CLASSES - 1) {
       p = probs[model + ABOVE + kp];
+      rate = rates[model + ABOVE + kp];
+      if (rate < RATE_MAX) rates[model + ABOVE + kp] = rate + 1;
       bound = Math.floor(range / RANGE_UNIT) * p;
       if (code < bound) {
         range = bound;
-        probs[model + ABOVE + kp] = p + ((PROB_ONE - p) >> ADAPT_SHIFT);
+        probs[model + ABOVE + kp] = p + ((PROB_ONE - p) >> rate);
         above = 0;
       } else {
         code -= bound;
         range -= bound;
-        probs[model + ABOVE + kp] = p - (p >> ADAPT_SHIFT);
+        probs[model + ABOVE + kp] = p - (p >> rate);
         above = 1;
       }
       while (range < TOP) {
@@ -143,15 +153,17 @@ function signed(model, kp) {
     let more = 1;
     while (distance < last) {
       p = probs[unary + distance];
+      rate = rates[unary + distance];
+      if (rate < RATE_MAX) rates[unary + distance] = rate + 1;
       bound = Math.floor(range / RANGE_UNIT) * p;
       if (code < bound) {
         range = bound;
-        probs[unary + distance] = p + ((PROB_ONE - p) >> ADAPT_SHIFT);
+        probs[unary + distance] = p + ((PROB_ONE - p) >> rate);
         more = 0;
       } else {
         code -= bound;
         range -= bound;
-        probs[unary + distance] = p - (p >> ADAPT_SHIFT);
+        probs[unary + distance] = p - (p >> rate);
         more = 1;
       }
       while (range < TOP) {
@@ -168,15 +180,17 @@ function signed(model, kp) {
   let top = 0;
   if (k >= 1) {
     p = probs[model + SIGN + k];
+    rate = rates[model + SIGN + k];
+    if (rate < RATE_MAX) rates[model + SIGN + k] = rate + 1;
     bound = Math.floor(range / RANGE_UNIT) * p;
     if (code < bound) {
       range = bound;
-      probs[model + SIGN + k] = p + ((PROB_ONE - p) >> ADAPT_SHIFT);
+      probs[model + SIGN + k] = p + ((PROB_ONE - p) >> rate);
       negative = 0;
     } else {
       code -= bound;
       range -= bound;
-      probs[model + SIGN + k] = p - (p >> ADAPT_SHIFT);
+      probs[model + SIGN + k] = p - (p >> rate);
       negative = 1;
     }
     while (range < TOP) {
@@ -186,15 +200,17 @@ function signed(model, kp) {
   }
   if (k >= 2) {
     p = probs[model + MANTISSA + k];
+    rate = rates[model + MANTISSA + k];
+    if (rate < RATE_MAX) rates[model + MANTISSA + k] = rate + 1;
     bound = Math.floor(range / RANGE_UNIT) * p;
     if (code < bound) {
       range = bound;
-      probs[model + MANTISSA + k] = p + ((PROB_ONE - p) >> ADAPT_SHIFT);
+      probs[model + MANTISSA + k] = p + ((PROB_ONE - p) >> rate);
       top = 0;
     } else {
       code -= bound;
       range -= bound;
-      probs[model + MANTISSA + k] = p - (p >> ADAPT_SHIFT);
+      probs[model + MANTISSA + k] = p - (p >> rate);
       top = 1;
     }
     while (range < TOP) {
@@ -219,6 +235,7 @@ function signed(model, kp) {
 export function decodeValues(payload, n, differences, residuals, intensity) {
   bytes = payload;
   probs.fill(PROB_INIT);
+  rates.fill(RATE_MIN);
   state[0] = 0xffffffff;
   state[1] = 0;
   cursor[0] = 0;
