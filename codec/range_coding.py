@@ -6,23 +6,22 @@ which is what zstd's Huffman tables cost, docs/design.md "The point codec"). Exa
 client/src/range_decoder.js decodes the same bytes to the same values; docs/protocol.md is normative.
 
 **The coder** (the range coder of LZMA): a probability ``p`` is the chance of a 0 in 12 bits (of 4096),
-starting at 2048 and moving ``1/16`` of the way to what it sees (``p += (4096 - p) >> 4`` after a 0,
-``p -= p >> 4`` after a 1). The encoder keeps ``low`` (33 bits) and ``range`` (32 bits, from 2**32 - 1);
-a decision splits ``range`` at ``bound = (range >> 12) * p``; a *direct* bit (probability ½, not learnt)
-halves ``range``; whenever ``range < 2**24`` it shifts a byte out, carries propagating through pending
-0xFF bytes. At the end five more bytes are shifted out. The first byte is always 0 and is not sent.
+starting at 2048 and moving ½, ¼, ⅛, then 1/16 of the way to what it sees (RATE_MIN, RATE_MAX). The
+encoder keeps ``low`` (33 bits) and ``range`` (32 bits, from 2**32 - 1); a decision splits ``range`` at
+``bound = (range >> 12) * p``; direct bits (probability ½, not learnt) divide ``range`` by 2**b, up to 8
+at a time; whenever ``range < 2**24`` a byte is shifted out, carries propagating through pending 0xFF
+bytes. At the end five more bytes are shifted out. The first byte is always 0 and is not sent.
 
-**A signed value** ``r`` with context model ``M`` (docs/protocol.md has the table): a decision "r is not 0";
-then "r < 0"; then ``m = |r| - 1`` by its bit length ``k`` (0..32) in unary ("k > j" for j = 0, 1, ...,
-stopping at a "no" or at 32), the bit below ``m``'s leading one learnt per ``k`` (when ``k >= 2``), and
-the ``k - 2`` bits below that as direct bits, most significant first.
+**A signed value** is coded by its class ``k``, the bit length of its magnitude, against a predicted class
+(the rounded-up mean of the stream's two previous classes): "same class", else the direction and the
+distance in unary; then the sign, the bit below the leading one (learnt per class) and the rest as direct
+bits. A smooth stream (a ring along a wall) mostly costs one decision for its class.
 
 **A chunk** codes point 0's intensity, then for each later point its range, azimuth and elevation residuals
-and its intensity. The context of a residual is ``min(3, bit_length(|a| + |b|))`` for the stream's two
-previous residuals ``a`` and ``b`` in the chunk (0 before there are any). Intensity is coded either as its
-byte (a binary tree of 255 learnt decisions, most significant bit first) or, when the header says so, as
-its difference from the previous point's (modulo 256, as a signed value from -128 to 127, context from
-the two previous differences). Decoding must read exactly the bytes sent: anything else is corrupt.
+and its intensity. Intensity is coded either as its byte (a binary tree of 255 learnt decisions, most
+significant bit first) or, when the header says so, as its difference from the previous point's (modulo
+256, a signed value from -128 to 127). Decoding must read exactly the bytes sent: anything else is corrupt.
+docs/protocol.md, "The range coder", has every index.
 """
 from __future__ import annotations
 
@@ -50,10 +49,10 @@ MODEL_SIZE = INTENSITY_MODELS + max(BYTE_TREE, SIGNED_MODEL)
 FLUSH_BYTES = 5
 DIRECT_BATCH = 8
 """Direct bits coded in one step: ``range >>= n`` (at least 2**16 remains), the bits times that range."""
-MAX_BYTES_PER_POINT = 160
+MAX_BYTES_PER_POINT = 176
 """Most bytes a point can take, however the probabilities stand: a learnt decision costs at most
-log2(4096 / 15) < 8.1 bits (a probability never leaves 15..4081), and a point is at most 140 learnt
-decisions (35 per signed value) and 120 direct bits."""
+log2(4096 / 15) < 8.1 bits (a probability never leaves 15..4081), and a point is four values of at most
+37 learnt decisions (class, direction, 33 of distance, sign, mantissa) and 32 direct bits each."""
 
 # Errors the decoder reports (numba raises no formatted exceptions; decode_chunk turns them into ValueError).
 OK, READ_PAST_END, CORRUPT = 0, 1, 2
@@ -210,88 +209,30 @@ def _shift_low(low, cache, pending, pos, out):  # type: ignore[no-untyped-def]
 
 
 # ---- decoder ------------------------------------------------------------------------------------------
-# State (code, range, pos, error); reads past the end see zeros and set the error.
+# One function with the coder's state in local variables; _decide is inlined (numba IR) at each decision.
 
 @njit(inline="always", cache=True)
-def _next_byte(data, pos, end, error):  # type: ignore[no-untyped-def]
-    if pos < end:
-        return data[pos], pos + 1, error
-    return 0, pos + 1, READ_PAST_END
-
-
-@njit(inline="always", cache=True)
-def _decode_bit(d, data, end, probs, rates, i):  # type: ignore[no-untyped-def]
-    code, rng, pos, error = d
-    p = probs[i]
-    rate = rates[i]
+def _decide(probs, rates, at, code, rng, pos, data, end):  # type: ignore[no-untyped-def]
+    """One learnt decision: (bit, code, range, bytes read)."""
+    p = probs[at]
+    rate = rates[at]
     if rate < RATE_MAX:
-        rates[i] = rate + 1
+        rates[at] = rate + 1
     bound = (rng >> PROB_BITS) * p
     if code < bound:
         rng = bound
-        probs[i] = p + (((1 << PROB_BITS) - p) >> rate)
+        probs[at] = p + (((1 << PROB_BITS) - p) >> rate)
         bit = 0
     else:
         code -= bound
         rng -= bound
-        probs[i] = p - (p >> rate)
+        probs[at] = p - (p >> rate)
         bit = 1
     while rng < TOP:
-        byte, pos, error = _next_byte(data, pos, end, error)
         rng <<= 8
-        code = ((code << 8) | byte) & 0xFFFFFFFF
-    return bit, (code, rng, pos, error)
-
-
-@njit(inline="always", cache=True)
-def _decode_direct(d, data, end, count):  # type: ignore[no-untyped-def]
-    code, rng, pos, error = d
-    value = 0
-    while count > 0:
-        n = DIRECT_BATCH if count > DIRECT_BATCH else count
-        count -= n
-        rng >>= n
-        v = code // rng
-        if v >> n:  # only a corrupt payload gets here
-            error = CORRUPT
-            v = 0
-        code -= v * rng
-        value = (value << n) | v
-        while rng < TOP:
-            byte, pos, error = _next_byte(data, pos, end, error)
-            rng <<= 8
-            code = ((code << 8) | byte) & 0xFFFFFFFF
-    return value, (code, rng, pos, error)
-
-
-@njit(inline="always", cache=True)
-def _decode_signed(d, data, end, probs, rates, model, kp):  # type: ignore[no-untyped-def]
-    other, d = _decode_bit(d, data, end, probs, rates, model + EQUAL + kp)
-    k = kp
-    if other:
-        above = 1 if kp == 0 else 0
-        if 0 < kp < CLASSES - 1:
-            above, d = _decode_bit(d, data, end, probs, rates, model + ABOVE + kp)
-        if above:
-            last, unary = CLASSES - 2 - kp, model + UP
-        else:
-            last, unary = kp - 1, model + DOWN
-        dist = 0
-        while dist < last:
-            more, d = _decode_bit(d, data, end, probs, rates, unary + dist)
-            if not more:
-                break
-            dist += 1
-        k = kp + 1 + dist if above else kp - 1 - dist
-    if k == 0:
-        return 0, d, 0
-    negative, d = _decode_bit(d, data, end, probs, rates, model + SIGN + k)
-    magnitude = 1
-    if k >= 2:
-        top, d = _decode_bit(d, data, end, probs, rates, model + MANTISSA + k)
-        rest, d = _decode_direct(d, data, end, k - 2)
-        magnitude = (1 << (k - 1)) | (top << (k - 2)) | rest
-    return (-magnitude if negative else magnitude), d, k
+        code = ((code << 8) | (data[pos] if pos < end else 0)) & 0xFFFFFFFF
+        pos += 1
+    return bit, code, rng, pos
 
 
 @njit(cache=True)
@@ -300,39 +241,82 @@ def decode_run(data, start, count, differences, ranges, azimuths, elevations, in
     point's residuals are 0). Returns (error, the position after the payload's last byte read)."""
     probs = np.full(MODEL_SIZE, PROB_INIT, np.int64)
     rates = np.full(MODEL_SIZE, RATE_MIN, np.int64)
+    classes = np.zeros(8, np.int64)
     end = len(data)
-    code = 0
     pos = start
-    error = OK
+    code = 0
     for _ in range(4):
-        byte, pos, error = _next_byte(data, pos, end, error)
-        code = (code << 8) | byte
-    d = (code, 0xFFFFFFFF, pos, error)
-    r1 = r2 = a1 = a2 = e1 = e2 = i1 = i2 = 0
+        code = (code << 8) | (data[pos] if pos < end else 0)
+        pos += 1
+    rng = 0xFFFFFFFF
+    corrupt = False
+    ranges[0] = azimuths[0] = elevations[0] = 0
     for i in range(count):
-        if i > 0:
-            r, d, k = _decode_signed(d, data, end, probs, rates, 0, _predicted(r1, r2))
-            r2, r1 = r1, k
-            a, d, k = _decode_signed(d, data, end, probs, rates, SIGNED_MODEL, _predicted(a1, a2))
-            a2, a1 = a1, k
-            e, d, k = _decode_signed(d, data, end, probs, rates, 2 * SIGNED_MODEL, _predicted(e1, e2))
-            e2, e1 = e1, k
-            ranges[i], azimuths[i], elevations[i] = r, a, e
-        else:
-            ranges[i] = azimuths[i] = elevations[i] = 0
-        if differences:
-            v, d, k = _decode_signed(d, data, end, probs, rates, INTENSITY_MODELS, _predicted(i1, i2))
-            i2, i1 = i1, k
-        else:
-            node = 1
-            for _ in range(8):
-                bit, d = _decode_bit(d, data, end, probs, rates, INTENSITY_MODELS + node)
-                node = node * 2 + bit
-            v = node - 256
-        intensity[i] = v
-        if d[3] != OK:
-            return d[3], d[2]
-    return d[3], d[2]
+        for stream in range(0 if i > 0 else 3, 4):
+            if stream == 3 and not differences:
+                node = 1
+                for _ in range(8):
+                    bit, code, rng, pos = _decide(probs, rates, INTENSITY_MODELS + node, code, rng, pos, data, end)
+                    node = node * 2 + bit
+                intensity[i] = node - 256
+                continue
+            model = stream * SIGNED_MODEL
+            kp = _predicted(classes[2 * stream], classes[2 * stream + 1])
+            k = kp
+            other, code, rng, pos = _decide(probs, rates, model + EQUAL + kp, code, rng, pos, data, end)
+            if other:
+                above = 1 if kp == 0 else 0
+                if 0 < kp < CLASSES - 1:
+                    above, code, rng, pos = _decide(probs, rates, model + ABOVE + kp, code, rng, pos, data, end)
+                last = CLASSES - 2 - kp if above else kp - 1
+                unary = model + (UP if above else DOWN)
+                distance = 0
+                while distance < last:
+                    more, code, rng, pos = _decide(probs, rates, unary + distance, code, rng, pos, data, end)
+                    if not more:
+                        break
+                    distance += 1
+                k = kp + 1 + distance if above else kp - 1 - distance
+            value = 0
+            if k >= 1:
+                negative, code, rng, pos = _decide(probs, rates, model + SIGN + k, code, rng, pos, data, end)
+                value = 1
+                if k >= 2:
+                    top, code, rng, pos = _decide(probs, rates, model + MANTISSA + k, code, rng, pos, data, end)
+                    rest = 0
+                    left = k - 2
+                    while left > 0:
+                        batch = DIRECT_BATCH if left > DIRECT_BATCH else left
+                        left -= batch
+                        rng >>= batch
+                        v = code // rng
+                        if v >> batch:  # only a corrupt payload gets here
+                            corrupt = True
+                            v = 0
+                        code -= v * rng
+                        rest = (rest << batch) | v
+                        while rng < TOP:
+                            rng <<= 8
+                            code = ((code << 8) | (data[pos] if pos < end else 0)) & 0xFFFFFFFF
+                            pos += 1
+                    value = (1 << (k - 1)) | (top << (k - 2)) | rest
+                if negative:
+                    value = -value
+            classes[2 * stream + 1] = classes[2 * stream]
+            classes[2 * stream] = k
+            if stream == 0:
+                ranges[i] = value
+            elif stream == 1:
+                azimuths[i] = value
+            elif stream == 2:
+                elevations[i] = value
+            else:
+                intensity[i] = value
+        if pos > end:
+            return READ_PAST_END, pos
+    if corrupt:
+        return CORRUPT, pos
+    return OK, pos
 
 
 def encode(ranges: np.ndarray, azimuths: np.ndarray, elevations: np.ndarray, intensity: np.ndarray,
