@@ -323,6 +323,12 @@ def encode(ranges: np.ndarray, azimuths: np.ndarray, elevations: np.ndarray, int
            firsts: np.ndarray, counts: np.ndarray, differences: bool) -> list[bytes]:
     """The payload of each run of points (residuals int64; ``intensity`` bytes, or differences from -128
     to 127 when ``differences``)."""
+    for values in (ranges, azimuths, elevations):  # the compiled coder trusts these bounds: check them here
+        if len(values) and int(np.abs(values).max()) >= 1 << (CLASSES - 1):
+            raise ValueError(f"a residual of {int(np.abs(values).max())} is beyond the coder's 2**34")
+    least, most = (-128, 127) if differences else (0, 255)
+    if len(intensity) and not least <= int(intensity.min()) <= int(intensity.max()) <= most:
+        raise ValueError(f"intensity values must be {least}..{most}")
     out = np.empty(MAX_BYTES_PER_POINT * len(ranges) + 8 * len(firsts), np.uint8)
     sizes = np.zeros(len(firsts), np.int64)
     total = encode_runs(ranges, azimuths, elevations, intensity.astype(np.int64), firsts.astype(np.int64),

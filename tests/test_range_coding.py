@@ -92,3 +92,18 @@ def test_bytes_no_encoder_writes_are_refused_or_decode_to_values_never_a_crash()
         if not differences:  # a byte from its tree (differences are taken modulo 256 by the caller)
             assert i.min() >= 0 and i.max() <= 255
     assert refused > 100
+
+
+def test_values_beyond_the_format_are_refused_before_the_compiled_coder_sees_them() -> None:
+    """The compiled encoder does not check its indices (numba): a class above 34 or an intensity beyond a
+    byte would write outside its tables."""
+    zeros = np.zeros(3, np.int64)
+    one = (np.array([0]), np.array([3]))
+    with pytest.raises(ValueError, match="beyond the coder"):
+        range_coding.encode(np.array([0, 1 << 34, 0]), zeros, zeros, zeros, *one, False)
+    with pytest.raises(ValueError, match="intensity values must be 0..255"):
+        range_coding.encode(zeros, zeros, zeros, np.array([0, 256, 0]), *one, False)
+    with pytest.raises(ValueError, match="must be -128..127"):
+        range_coding.encode(zeros, zeros, zeros, np.array([0, 128, 0]), *one, True)
+    (payload,) = range_coding.encode(np.array([0, LARGEST, -LARGEST]), zeros, zeros, zeros, *one, False)
+    assert range_coding.decode(payload, 3, False)[0].tolist() == [0, LARGEST, -LARGEST]
