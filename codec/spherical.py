@@ -36,10 +36,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
-from . import range_coding
 
 MAX_TURN = 1 << 30
 """Largest number of angle steps per turn (keeps every difference and residual within int32)."""
@@ -126,10 +126,18 @@ class SphericalFrame:
         if self.flags & INTENSITY_DIFFERENCES:
             intensity = signed_byte(differences(intensity, firsts))
             intensity[firsts] = signed_byte(self.intensity[whole][firsts].astype(np.int64))
-        payloads = range_coding.encode(*residuals, intensity, firsts, counts, bool(self.flags & INTENSITY_DIFFERENCES))
+        as_differences = bool(self.flags & INTENSITY_DIFFERENCES)
+        payloads = _range_coding().encode(*residuals, intensity, firsts, counts, as_differences)
         return [ChunkPayload(payload, int(turns[k]), (int(ranges[first]), int(azimuth[first]), int(elevation[first])),
                              int(azimuth_steps[k]), self.flags)
                 for k, (first, payload) in enumerate(zip(firsts.tolist(), payloads))]
+
+
+def _range_coding() -> ModuleType:
+    """codec/range_coding.py, imported when first needed: numba takes half a second to import, which every
+    process that only reads chunk headers (the streamer's event loop, relay nodes) would pay at start."""
+    from . import range_coding
+    return range_coding
 
 
 def unwrapped(azimuth: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -183,7 +191,7 @@ def decode(payload: bytes | memoryview, count: int, step: float, turn: int, base
     Raises ValueError when the payload is inconsistent: the coder running past its end, a range outside
     0..MAX_RANGE_STEPS, an angle difference larger than a turn.
     """
-    d_range, d_azimuth, d_elevation, intensity, used = range_coding.decode(
+    d_range, d_azimuth, d_elevation, intensity, used = _range_coding().decode(
         payload, count, bool(flags & INTENSITY_DIFFERENCES))
     ranges = bases[0] + np.cumsum(d_range)
     if ranges.min() < 0 or ranges.max() > MAX_RANGE_STEPS:
