@@ -40,7 +40,6 @@ from types import ModuleType
 
 import numpy as np
 
-
 MAX_TURN = 1 << 30
 """Largest number of angle steps per turn (keeps every difference and residual within int32)."""
 MAX_RANGE_STEPS = (1 << 31) - 1
@@ -51,6 +50,8 @@ INTENSITY_DIFFERENCES = 0x01
 """Flag: intensity is stored as differences modulo 256 (else as it is)."""
 FLAGS = INTENSITY_DIFFERENCES
 """Every flag this version defines; a chunk with another bit set is refused."""
+
+
 @dataclass(frozen=True)
 class ChunkPayload:
     """The coded points of one chunk (codec/range_coding.py) and the header fields that go with them."""
