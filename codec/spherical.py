@@ -141,6 +141,12 @@ def _range_coding() -> ModuleType:
     return range_coding
 
 
+def warm_up() -> None:
+    """Load the compiled range coder now (about a second, from numba's cache), so that neither an encoder's
+    first frame nor a viewer's first chunk waits for it in the middle of a stream."""
+    _range_coding().compile_ahead()
+
+
 def unwrapped(azimuth: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Azimuths (radians) made continuous within each run: a turn added or taken where they jump by more
     than half a turn."""

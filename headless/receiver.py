@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
+from codec import spherical
 from rtc.ice_gathering import cap_gathering
 from rtc.ice_path import selected_path
 from rtc.ice_triggered_checks import retrigger_in_progress_checks
@@ -114,6 +115,9 @@ class BaseReceiver:
         await self.close()
 
     async def connect(self, timeout: float = 20.0) -> None:
+        # the range decoder's compiled code loads once per process, before the stream: loaded on the first
+        # chunk, it held the event loop a second while the stream queued behind it
+        await asyncio.to_thread(spherical.warm_up)
         await self._open()
         await asyncio.wait_for(self._hello.wait(), timeout)
         self._ping_task = asyncio.create_task(self._ping_loop())
