@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
-from codec import spherical
 from rtc.ice_gathering import cap_gathering
 from rtc.ice_path import selected_path
 from rtc.ice_triggered_checks import retrigger_in_progress_checks
@@ -21,6 +20,7 @@ from rtc.sctp_reassembly import use_unordered_reassembly
 from signaling.ice import rtc_configuration
 from stream.clock import ClockOffsetEstimator
 from stream.messages import End, Hello, Ping, Pong, SenderStatsMessage, ViewerMessage, encode
+from stream.protocol import load_coders
 from stream.tasks import TaskSet
 from stream.untrusted_json import loads_bounded
 
@@ -117,7 +117,7 @@ class BaseReceiver:
     async def connect(self, timeout: float = 20.0) -> None:
         # the range decoder's compiled code loads once per process, before the stream: loaded on the first
         # chunk, it held the event loop a second while the stream queued behind it
-        await asyncio.to_thread(spherical.warm_up)
+        await asyncio.to_thread(load_coders)
         await self._open()
         await asyncio.wait_for(self._hello.wait(), timeout)
         self._ping_task = asyncio.create_task(self._ping_loop())

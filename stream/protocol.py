@@ -185,6 +185,12 @@ def decode_header(message: bytes) -> ChunkHeader:
                        point_offset, point_count, frame_points, step, turn, widths, bases, azimuth_step, flags)
 
 
+def load_coders() -> None:
+    """Load the compiled SPHERICAL range coder now (codec/spherical.py, ``warm_up``): a process that will
+    decode a stream calls this before it connects, not on its first chunk."""
+    spherical.warm_up()
+
+
 def with_chunks_sent(message: bytes, chunks_sent: int) -> bytes:
     """The same chunk, saying that its viewer is sent only the first ``chunks_sent`` chunks of the frame."""
     return message[:CHUNKS_SENT_OFFSET] + chunks_sent.to_bytes(2, "little") + message[CHUNKS_SENT_OFFSET + 2:]
