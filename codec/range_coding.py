@@ -121,9 +121,9 @@ def _binarise_signed(r, model, kp, index, bits):  # type: ignore[no-untyped-def]
 @njit(cache=True)
 def encode_runs(ranges, azimuths, elevations, intensity, firsts, counts, differences, out, sizes):  # type: ignore[no-untyped-def]
     """Code each run (``firsts``, ``counts``) of the residual streams (int64) and ``intensity`` (int64:
-    bytes, or differences from -128 to 127 when ``differences``) into ``out``, one payload after another;
-    ``sizes`` receives each payload's length. Returns the bytes written. ``out`` must hold
-    ``MAX_BYTES_PER_POINT * points + 8 * runs`` bytes."""
+    bytes, or differences from -128 to 127 when ``differences``) into ``out``, one run's output after another;
+    ``sizes`` receives each one's length, its first byte (always 0, not sent) included. Returns the bytes
+    written. ``out`` must hold ``MAX_BYTES_PER_POINT * points + 8 * runs`` bytes."""
     probs = np.empty(MODEL_SIZE, np.int64)
     rates = np.empty(MODEL_SIZE, np.int64)
     index = np.empty(2 * CLASSES + 8, np.int64)
@@ -183,11 +183,7 @@ def encode_runs(ranges, azimuths, elevations, intensity, firsts, counts, differe
                         low, cache, pending, pos = _shift_low(low, cache, pending, pos, out)
         for _ in range(FLUSH_BYTES):
             low, cache, pending, pos = _shift_low(low, cache, pending, pos, out)
-        # the first byte is always 0: not sent
-        for j in range(start, pos - 1):
-            out[j] = out[j + 1]
-        pos -= 1
-        sizes[run] = pos - start
+        sizes[run] = pos - start  # the first of these bytes is always 0: encode() leaves it out
     return pos
 
 
@@ -335,7 +331,7 @@ def encode(ranges: np.ndarray, azimuths: np.ndarray, elevations: np.ndarray, int
                         counts.astype(np.int64), bool(differences), out, sizes)
     edges = np.concatenate([[0], np.cumsum(sizes)]).tolist()
     raw = out[:total].tobytes()
-    return [raw[a:b] for a, b in zip(edges[:-1], edges[1:])]
+    return [raw[a + 1:b] for a, b in zip(edges[:-1], edges[1:])]  # without each run's first byte, always 0
 
 
 def decode(payload: bytes | memoryview, count: int, differences: bool
