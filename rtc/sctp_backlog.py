@@ -7,7 +7,10 @@ degrades to ``bufferedAmount`` alone. The round trip the link fitter needs is ``
 """
 from __future__ import annotations
 
-from aiortc import RTCDataChannel
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the producer process imports this module's constant, and aiortc takes 0.3 s
+    from aiortc import RTCDataChannel
 
 SCTP_PACKET_PAYLOAD = 1160
 """User data per SCTP packet in aiortc 1.16 (its USERDATA_MAX_LENGTH): one DATA chunk per packet."""

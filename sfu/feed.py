@@ -73,6 +73,7 @@ class JanusFeed:
         transport, _ = await loop.create_datagram_endpoint(DatagramSender, family=2)
         interval = 1.0 / self.broadcaster.fps
         last: int | None = None
+        watch = self.broadcaster.watching()  # Janus's viewers come and go unseen here: always watched
         try:
             while (frame := await self.broadcaster.wait_newer(last)) is not None:
                 last = frame.frame_id
@@ -81,6 +82,7 @@ class JanusFeed:
                 await self._send(transport, batches, self.spread * interval)
                 self.stats.frames_sent += 1
         finally:
+            watch.release()
             transport.close()
 
     async def _send(self, transport: asyncio.DatagramTransport, datagrams: list[tuple[bytes, tuple[str, int]]],

@@ -29,6 +29,8 @@ class BroadcastStats:
     """Ticks where producing the frame took longer than the frame interval."""
     fallback_frames: int = 0
     """Frames sent as FLOAT32 because SPHERICAL could not code them (a total)."""
+    idle_seconds: float = 0.0
+    """Time production was paused because nobody watched (see FrameBroadcaster.watching)."""
 
 
 class RecordedClock:
@@ -65,11 +67,34 @@ class RecordedClock:
         self.last = timestamp
 
 
+class Watch:
+    """One consumer's claim on the stream (FrameBroadcaster.watching); ``release`` it when done (idempotent)."""
+
+    def __init__(self, broadcaster: FrameBroadcaster) -> None:
+        self._broadcaster: FrameBroadcaster | None = broadcaster
+
+    def release(self) -> None:
+        if self._broadcaster is not None:
+            self._broadcaster._unwatch()
+            self._broadcaster = None
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
 class FrameBroadcaster:
     """Publishes ``EncodedFrame``s at ``fps``; viewers wait on :meth:`wait_newer`.
 
     Frames are produced (read + encoded) in a child process, see stream/producer.py. When
     ``loop`` is false the stream ends after one pass over the source.
+
+    Nobody watching, nothing is produced: a file or synthetic source pauses until a consumer takes a
+    :meth:`watching` claim (a viewer does so from its offer, so the first frame is ready when its channel
+    opens), and the frame published before the pause is dropped, never sent late to the next viewer. A
+    live source keeps producing (its sensor does not wait), and so does a recording streamer (``record``).
     """
 
     def __init__(self, source: FrameSource, options: EncoderOptions, fps: float, loop: bool = True,
@@ -90,7 +115,35 @@ class FrameBroadcaster:
         self.latest: EncodedFrame | None = None
         self.finished = False
         self.stats = BroadcastStats()
+        self.audience = 0
+        """Consumers holding a :meth:`watching` claim."""
+        self.pauses_when_unwatched = record is None and not getattr(source, "live", False)
         self._changed = asyncio.Condition()
+        self._watched = asyncio.Event()
+
+    def watching(self) -> Watch:
+        """A claim that someone consumes frames; production pauses while there is none (see the class)."""
+        self.audience += 1
+        self._watched.set()
+        return Watch(self)
+
+    def _unwatch(self) -> None:
+        self.audience -= 1
+        if self.audience == 0:
+            self._watched.clear()
+
+    async def _wait_for_audience(self) -> bool:
+        """Wait while nobody watches (when this broadcaster pauses); True if it did wait."""
+        if not self.pauses_when_unwatched or self.audience > 0:
+            return False
+        async with self._changed:
+            self.latest = None  # whoever comes next gets a fresh frame, not this one late
+        logger.info("nobody watching: production paused")
+        started = time.monotonic()
+        await self._watched.wait()
+        self.stats.idle_seconds += time.monotonic() - started
+        logger.info("a viewer came: production resumed after %.1f s", time.monotonic() - started)
+        return True
 
     async def run(self) -> None:
         """Publish frames until the source ends (or forever when looping). Cancel to stop."""
@@ -100,6 +153,8 @@ class FrameBroadcaster:
         frame_id = 0
         try:
             while True:
+                if frame_id > 0 and await self._wait_for_audience():  # the first frame shows the source works
+                    next_tick = time.monotonic()
                 if self.clock is not None:
                     await self.clock.wait(await asyncio.wrap_future(producer.upcoming()))  # type: ignore[arg-type]
                     next_tick = time.monotonic()

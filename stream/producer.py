@@ -20,6 +20,7 @@ from concurrent.futures.process import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.util import Finalize
 from pathlib import Path
+from typing import Any
 
 from data.source import Frame, FrameSource
 from record.mcap_recorder import McapRecorder
@@ -102,7 +103,7 @@ _worker: _Worker | None = None
 
 
 def _init_worker(source: FrameSource, options: EncoderOptions, loop: bool, parent: int, record: Path | None,
-                 log: tuple[int, str | None, str | None]) -> None:
+                 log: tuple[int, str | None, str | None], ready: Any) -> None:
     global _worker
     level, fmt, datefmt = log  # a spawned process starts without the streamer's logging: the same again
     logging.basicConfig(level=level, format=fmt, datefmt=datefmt)
@@ -113,6 +114,7 @@ def _init_worker(source: FrameSource, options: EncoderOptions, loop: bool, paren
     # parent is already someone else and we leave at once
     threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
     _worker = _Worker(source, options, loop, record)
+    ready.value = 1
 
 
 def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
@@ -147,8 +149,13 @@ class FrameProducer:
     def __init__(self, source: FrameSource, options: EncoderOptions, loop: bool, record: Path | None = None) -> None:
         """``record``: a new .mcap file the frames are also written to (record/mcap_recorder.py)."""
         self.options = options
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                                         initargs=(source, options, loop, os.getpid(), record, _log_settings()))
+        self.record = record
+        context = multiprocessing.get_context("spawn")
+        self._ready = context.Value("b", 0, lock=False)
+        """Set by the worker once it has started (imported, loaded the compiled coder: a second or two)."""
+        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker,
+                                         initargs=(source, options, loop, os.getpid(), record, _log_settings(),
+                                                   self._ready))
 
     def submit(self, frame_id: int, capture_time: float) -> Future[Produced | None]:
         return self._pool.submit(_next, frame_id, capture_time)
@@ -159,5 +166,11 @@ class FrameProducer:
         return self._pool.submit(_upcoming, timeout)
 
     def close(self) -> None:
-        """Stop the child process (waits for the frame in progress, at most one encode)."""
+        """Stop the child process (waits for the frame in progress, at most one encode). A worker still
+        starting has nothing to finish and is ended at once, instead of being waited for until it is ready
+        only to be told to stop (one that records is waited for: its file must be closed properly)."""
+        if not self._ready.value and self.record is None:
+            # ProcessPoolExecutor has no public way to its processes; without this attribute, close waits
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                process.terminate()
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -15,6 +15,8 @@ from data.synthetic import SyntheticSource
 from headless.assembler import AssembledFrame
 from headless.receiver import PointReceiver, ReceiverOptions, WebSocketReceiver
 from signaling.app import PEERS, WS_VIEWERS
+from stream.broadcaster import FrameBroadcaster
+from stream.encoder import EncoderOptions
 from stream.link_fit import FitOptions
 from stream.messages import Pause, Resume, ViewerStats
 from tests.helpers import make_app, until
@@ -180,3 +182,27 @@ async def test_websocket_viewer_gets_the_same_frames(aiohttp_server: Any) -> Non
         expected = source.frame(frame.frame_id % len(source)).points
         distance = np.linalg.norm(frame.points[:, :3].astype(np.float64) - expected[:, :3], axis=1)
         assert distance.max() <= 0.005 * np.sqrt(3) / 2 + 120 * 2 ** -22
+
+
+async def test_nobody_watching_nothing_is_encoded_and_the_next_viewer_gets_a_fresh_frame(aiohttp_server: Any,
+                                                                                         tmp_path: Any) -> None:
+    app, broadcaster, source = make_app(fps=10, quantize_mm=5)
+    server = await aiohttp_server(app)
+    await until(lambda: broadcaster.stats.frames_encoded >= 1, 60)  # one frame, to show the source works
+    await asyncio.sleep(1.0)
+    assert broadcaster.stats.frames_encoded == 1 and broadcaster.latest is None  # paused; its frame dropped
+    async with WebSocketReceiver(str(server.make_url("/"))) as rx:
+        await rx.wait_frames(5, timeout=60)
+        assert broadcaster.audience >= 1
+        first = rx.state.records[0]
+        assert first.frame_id >= 1 and first.latency < 1.0, first  # a new frame, not the one kept since start
+    await until(lambda: broadcaster.audience == 0, 10)
+    await asyncio.sleep(0.3)  # a frame already being encoded when the viewer left is finished
+    encoded = broadcaster.stats.frames_encoded
+    await asyncio.sleep(1.0)
+    assert broadcaster.stats.frames_encoded == encoded and broadcaster.stats.idle_seconds > 0.9
+    # a live source, and a streamer that records, produce whoever watches
+    assert not FrameBroadcaster(source, EncoderOptions(), 10, record=tmp_path / "r.mcap").pauses_when_unwatched
+    live = SyntheticSource()
+    live.live = True  # type: ignore[attr-defined]
+    assert not FrameBroadcaster(live, EncoderOptions(), 10).pauses_when_unwatched

@@ -347,3 +347,23 @@ def test_kitti_points_take_the_colour_of_the_camera_pixel_they_fall_on(tmp_path:
     assert (frame.colours[behind] == grey[:, None]).all()
     with pytest.raises(SourceError, match="--colour camera applies to KITTI"):
         create_source(argparse.Namespace(source="synthetic", colour="camera", points=None, seed=1, fps=10.0))
+
+
+def test_a_producer_closed_while_its_worker_starts_ends_it_instead_of_waiting(tmp_path: Path) -> None:
+    """A streamer stopped in its first second neither waits for its producer to import and warm up, only to
+    tell it to stop, nor leaves it behind; one that records waits, so that its file is closed properly."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from stream.encoder import EncoderOptions
+    from stream.producer import FrameProducer
+
+    source = SyntheticSource(SyntheticOptions(frames_per_pass=2))
+    producer = FrameProducer(source, EncoderOptions(quantize_mm=5), loop=True)
+    first = producer.submit(0, 0.0)
+    producer.close()
+    with pytest.raises(BrokenProcessPool):  # ended, not run to the end: waited for, it would hold a frame
+        first.result(timeout=10)
+    recording = FrameProducer(source, EncoderOptions(quantize_mm=5), loop=True, record=tmp_path / "r.mcap")
+    recording.submit(0, 0.0)
+    recording.close()
+    assert (tmp_path / "r.mcap").read_bytes().endswith(b"\x89MCAP0\r\n")  # started, then closed properly

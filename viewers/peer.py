@@ -49,6 +49,8 @@ class ViewerPeer:
         self._closing = False
         self.on_connected: Callable[[ViewerPeer], None] | None = None
         """Called once when the connection is up (e.g. to log the candidate path)."""
+        self._watch = settings.broadcaster.watching()
+        """Held from the offer to the end: frames are produced while the connection comes up."""
         pc.on("datachannel", self._on_datachannel)
         pc.on("connectionstatechange", self._on_state)
         self._spawn(self._connect_watchdog(settings.connect_timeout))
@@ -95,6 +97,7 @@ class ViewerPeer:
             logger.info("%s: closed (%s)", self.label,
                         self.session.sender.stats.as_dict() if self.session else "never streamed")
         finally:
+            self._watch.release()
             self._on_closed(self)
             release_soon()  # what it held goes back to the system, not only to malloc's free lists
 

@@ -39,7 +39,8 @@ class ViewerSession:
                          points_channel=points_channel))
         reporter = asyncio.create_task(self._report_stats())
         try:
-            await self.sender.run()
+            with self.settings.broadcaster.watching():
+                await self.sender.run()
             if self.settings.broadcaster.finished:
                 self._send(End(**self._counters()))
         finally:
