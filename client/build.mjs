@@ -5,6 +5,7 @@
 // dist/ with their script tag pointing at the hashed entry and a modulepreload for each chunk it loads, so
 // the browser fetches them all at once.
 import { build } from 'esbuild';
+import './wasm/build.mjs'; // the range decoder's WebAssembly first: its source may have changed since npm ci
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
