@@ -47,9 +47,11 @@ function init() {
   forgetTokenInAddress();
   const settings = new ViewSettings(storage());
   if (settings.settings.range) colourRange.fix(...settings.settings.range);
-  // Connect first. The scene (WebGL start-up and the first render's shader compile: 150–300 ms of main thread
-  // with software rendering) is built once both descriptions are set, while ICE, DTLS and SCTP come up off the
-  // main thread: built earlier, it held up the page's own steps (ICE gathering's events, the answer) as long.
+  // Connect first. The scene (WebGL start-up and the first render's shader compile: 150–300 ms of CPU with
+  // software rendering) is built once the connection is open (or has failed): built while ICE gathered, it held
+  // up the page's own steps (the gathering's events, the answer) as long; built while ICE, DTLS and SCTP came up,
+  // it took the CPU they needed (on two cores, channel open 230–410 ms after the answer instead of mostly 60–230, and
+  // the first frame drawn 130 ms later at the median; docs/benchmarks.md, "The viewer's page weight").
   connection = connectionFromLocation(window.location, {
     onPoints: (data) => {
       status.firstChunkMs ??= Math.round(performance.now());
@@ -62,7 +64,6 @@ function init() {
   status.samples = telemetry.samples;
   let noPathTimer = null;
   connection.addEventListener('step', (ev) => {
-    if (ev.detail === 'checking') initScene();
     // the streamer answered: a path should open within seconds; if none does, say why (ICE itself may take
     // half a minute to declare failure)
     if (ev.detail === 'answered' && noPathTimer === null) {
