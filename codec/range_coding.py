@@ -21,12 +21,14 @@ bits. A smooth stream (a ring along a wall) mostly costs one decision for its cl
 and its intensity. Intensity is coded either as its byte (a binary tree of 255 learnt decisions, most
 significant bit first) or, when the header says so, as its difference from the previous point's (modulo
 256, a signed value from -128 to 127). Decoding must read exactly the bytes sent: anything else is corrupt.
+
+Runs are coded in parallel (numba ``prange``, one run per task): each depends on nothing outside itself.
 docs/protocol.md, "The range coder", has every index.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 PROB_BITS = 12
 PROB_INIT = 1 << (PROB_BITS - 1)
@@ -118,73 +120,74 @@ def _binarise_signed(r, model, kp, index, bits):  # type: ignore[no-untyped-def]
     return n, k, 0, 0
 
 
-@njit(cache=True)
-def encode_runs(ranges, azimuths, elevations, intensity, firsts, counts, differences, out, sizes):  # type: ignore[no-untyped-def]
+@njit(cache=True, parallel=True)
+def encode_runs(ranges, azimuths, elevations, intensity, firsts, counts, offsets, differences, out, sizes):  # type: ignore[no-untyped-def]
     """Code each run (``firsts``, ``counts``) of the residual streams (int64) and ``intensity`` (int64:
-    bytes, or differences from -128 to 127 when ``differences``) into ``out``, one run's output after another;
-    ``sizes`` receives each one's length, its first byte (always 0, not sent) included. Returns the bytes
-    written. ``out`` must hold ``MAX_BYTES_PER_POINT * points + 8 * runs`` bytes."""
-    probs = np.empty(MODEL_SIZE, np.int64)
-    rates = np.empty(MODEL_SIZE, np.int64)
+    bytes, or differences from -128 to 127 when ``differences``) into ``out`` at the run's ``offsets`` (room for
+    ``MAX_BYTES_PER_POINT`` a point and 8 more); ``sizes`` receives each one's length, its first byte (always 0,
+    not sent) included. Runs are independent: they are coded on all the cores numba has (NUMBA_NUM_THREADS)."""
+    for run in prange(len(firsts)):
+        sizes[run] = _encode_run(ranges, azimuths, elevations, intensity, firsts[run], counts[run], differences,
+                                 out, offsets[run])
+
+
+@njit(cache=True)
+def _encode_run(ranges, azimuths, elevations, intensity, first, count, differences, out, pos):  # type: ignore[no-untyped-def]
+    """One run into ``out`` from ``pos``; returns its length."""
+    probs = np.full(MODEL_SIZE, PROB_INIT, np.int64)
+    rates = np.full(MODEL_SIZE, RATE_MIN, np.int64)
     index = np.empty(2 * CLASSES + 8, np.int64)
     bits = np.empty(2 * CLASSES + 8, np.int64)
     classes = np.zeros(8, np.int64)  # the classes of the two previous values of each stream
-    pos = 0
-    for run in range(len(firsts)):
-        first = firsts[run]
-        probs[:] = PROB_INIT
-        rates[:] = RATE_MIN
-        classes[:] = 0
-        start = pos
-        low, rng, cache, pending = 0, 0xFFFFFFFF, 0, 1
-        for i in range(first, first + counts[run]):
-            for stream in range(0 if i > first else 3, 4):
-                direct = magnitude = 0
-                if stream == 3 and not differences:
-                    v = intensity[i]
-                    node = 1
-                    for j in range(8):
-                        bit = (v >> (7 - j)) & 1
-                        index[j] = INTENSITY_MODELS + node
-                        bits[j] = bit
-                        node = node * 2 + bit
-                    n = 8
+    start = pos
+    low, rng, cache, pending = 0, 0xFFFFFFFF, 0, 1
+    for i in range(first, first + count):
+        for stream in range(0 if i > first else 3, 4):
+            direct = magnitude = 0
+            if stream == 3 and not differences:
+                v = intensity[i]
+                node = 1
+                for j in range(8):
+                    bit = (v >> (7 - j)) & 1
+                    index[j] = INTENSITY_MODELS + node
+                    bits[j] = bit
+                    node = node * 2 + bit
+                n = 8
+            else:
+                value = ranges[i] if stream == 0 else azimuths[i] if stream == 1 else elevations[i] \
+                    if stream == 2 else intensity[i]
+                kp = _predicted(classes[2 * stream], classes[2 * stream + 1])
+                n, k, magnitude, direct = _binarise_signed(value, stream * SIGNED_MODEL, kp, index, bits)
+                classes[2 * stream + 1] = classes[2 * stream]
+                classes[2 * stream] = k
+            for j in range(n):
+                at = index[j]
+                p = probs[at]
+                rate = rates[at]
+                if rate < RATE_MAX:
+                    rates[at] = rate + 1
+                bound = (rng >> PROB_BITS) * p
+                if bits[j] == 0:
+                    rng = bound
+                    probs[at] = p + (((1 << PROB_BITS) - p) >> rate)
                 else:
-                    value = ranges[i] if stream == 0 else azimuths[i] if stream == 1 else elevations[i] \
-                        if stream == 2 else intensity[i]
-                    kp = _predicted(classes[2 * stream], classes[2 * stream + 1])
-                    n, k, magnitude, direct = _binarise_signed(value, stream * SIGNED_MODEL, kp, index, bits)
-                    classes[2 * stream + 1] = classes[2 * stream]
-                    classes[2 * stream] = k
-                for j in range(n):
-                    at = index[j]
-                    p = probs[at]
-                    rate = rates[at]
-                    if rate < RATE_MAX:
-                        rates[at] = rate + 1
-                    bound = (rng >> PROB_BITS) * p
-                    if bits[j] == 0:
-                        rng = bound
-                        probs[at] = p + (((1 << PROB_BITS) - p) >> rate)
-                    else:
-                        low += bound
-                        rng -= bound
-                        probs[at] = p - (p >> rate)
-                    while rng < TOP:
-                        rng <<= 8
-                        low, cache, pending, pos = _shift_low(low, cache, pending, pos, out)
-                while direct > 0:
-                    batch = DIRECT_BATCH if direct > DIRECT_BATCH else direct
-                    direct -= batch
-                    rng >>= batch
-                    low += ((magnitude >> direct) & ((1 << batch) - 1)) * rng
-                    while rng < TOP:
-                        rng <<= 8
-                        low, cache, pending, pos = _shift_low(low, cache, pending, pos, out)
-        for _ in range(FLUSH_BYTES):
-            low, cache, pending, pos = _shift_low(low, cache, pending, pos, out)
-        sizes[run] = pos - start  # the first of these bytes is always 0: encode() leaves it out
-    return pos
+                    low += bound
+                    rng -= bound
+                    probs[at] = p - (p >> rate)
+                while rng < TOP:
+                    rng <<= 8
+                    low, cache, pending, pos = _shift_low(low, cache, pending, pos, out)
+            while direct > 0:
+                batch = DIRECT_BATCH if direct > DIRECT_BATCH else direct
+                direct -= batch
+                rng >>= batch
+                low += ((magnitude >> direct) & ((1 << batch) - 1)) * rng
+                while rng < TOP:
+                    rng <<= 8
+                    low, cache, pending, pos = _shift_low(low, cache, pending, pos, out)
+    for _ in range(FLUSH_BYTES):
+        low, cache, pending, pos = _shift_low(low, cache, pending, pos, out)
+    return pos - start
 
 
 @njit(inline="always", cache=True)
@@ -325,13 +328,14 @@ def encode(ranges: np.ndarray, azimuths: np.ndarray, elevations: np.ndarray, int
     least, most = (-128, 127) if differences else (0, 255)
     if len(intensity) and not least <= int(intensity.min()) <= int(intensity.max()) <= most:
         raise ValueError(f"intensity values must be {least}..{most}")
+    firsts = firsts.astype(np.int64)
+    offsets = MAX_BYTES_PER_POINT * firsts + 8 * np.arange(len(firsts), dtype=np.int64)
     out = np.empty(MAX_BYTES_PER_POINT * len(ranges) + 8 * len(firsts), np.uint8)
     sizes = np.zeros(len(firsts), np.int64)
-    total = encode_runs(ranges, azimuths, elevations, intensity.astype(np.int64), firsts.astype(np.int64),
-                        counts.astype(np.int64), bool(differences), out, sizes)
-    edges = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-    raw = out[:total].tobytes()
-    return [raw[a + 1:b] for a, b in zip(edges[:-1], edges[1:])]  # without each run's first byte, always 0
+    encode_runs(ranges, azimuths, elevations, intensity.astype(np.int64), firsts, counts.astype(np.int64), offsets,
+                bool(differences), out, sizes)
+    return [out[at + 1:at + size].tobytes()  # without the run's first byte, always 0
+            for at, size in zip(offsets.tolist(), sizes.tolist())]
 
 
 def decode(payload: bytes | memoryview, count: int, differences: bool

@@ -82,56 +82,38 @@ class SphericalFrame:
     """
 
     def __init__(self, points: np.ndarray, step: float) -> None:
-        xyz = np.asarray(points[:, :3], dtype=np.float64)
-        if not np.isfinite(xyz).all():
+        points = np.ascontiguousarray(points, dtype=np.float32)  # what the wire carries; one compiled kernel
+        if not np.isfinite(points[:, :3]).all():
             raise ValueError("a point has a coordinate that is not finite")
         self.step = float(np.float32(step))
-        x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
-        horizontal = np.sqrt(x * x + y * y)  # 4× faster than hypot; no overflow below 1e150 m
-        self.r = np.sqrt(horizontal * horizontal + z * z)
+        self.r, self.azimuth, self.elevation = _kernels().polar(points)
         r_max = float(self.r.max()) if len(self.r) else 0.0
         if r_max / self.step >= MAX_RANGE_STEPS or turn_for(r_max, self.step) > MAX_TURN:
             raise ValueError(f"a point is {r_max:.0f} m away: too far for a {self.step * 1000:g} mm step")
         self.range = np.rint(self.r / self.step).astype(np.int64)
-        self.azimuth = np.arctan2(xyz[:, 1], xyz[:, 0])
-        self.elevation = np.arctan2(xyz[:, 2], horizontal)
         self.intensity = np.rint(np.clip(points[:, 3], 0.0, 1.0) * 255.0).astype(np.uint8)
         self.flags = INTENSITY_DIFFERENCES if entropy(np.diff(self.intensity)) < entropy(self.intensity) else 0
         """Whether intensity goes as differences: chosen per frame, by the lower order-0 entropy."""
 
     def chunks(self, bounds: Sequence[tuple[int, int]]) -> list[ChunkPayload]:
         """The coded payloads of consecutive runs of points (``bounds``: (start, stop) pairs, each starting where
-        the previous one stopped), computed in one vectorised pass."""
-        starts = np.array([start for start, _ in bounds])
-        counts = np.array([stop - start for start, stop in bounds])
+        the previous one stopped), quantised in one compiled pass a point (codec/spherical_kernels.py) and range-coded,
+        the runs shared out over the cores."""
+        starts = np.array([start for start, _ in bounds], np.int64)
+        counts = np.array([stop - start for start, stop in bounds], np.int64)
         whole = slice(bounds[0][0], bounds[-1][1])
         firsts = starts - starts[0]
-        turns = np.maximum(MIN_TURN, np.ceil(2 * math.pi * np.maximum.reduceat(self.r[whole], firsts) / self.step))
-        turns = turns.astype(np.int64)
-        turn = np.repeat(turns, counts)
-        ranges = self.range[whole]
-        level = levels(ranges, turn)
-        unit = (2 * math.pi / turn) * np.exp2(level)
-        scale = np.left_shift(1, level)
-        azimuth = np.rint(unwrapped(self.azimuth[whole], firsts, counts) / unit).astype(np.int64) * scale
-        elevation = np.rint(self.elevation[whole] / unit).astype(np.int64) * scale
-        shift = np.minimum(level, np.roll(level, 1))
-        d_azimuth = differences(azimuth, firsts)
-        azimuth_steps = medians(d_azimuth, firsts, counts)
-        residuals = (differences(ranges, firsts),
-                     (d_azimuth >> shift) - (np.repeat(azimuth_steps, counts) >> shift),
-                     differences(elevation, firsts) >> shift)
-        for values in residuals:
-            values[firsts] = 0
-        intensity = self.intensity[whole].astype(np.int64)
-        if self.flags & INTENSITY_DIFFERENCES:
-            intensity = signed_byte(differences(intensity, firsts))
-            intensity[firsts] = signed_byte(self.intensity[whole][firsts].astype(np.int64))
+        runs, n = len(bounds), whole.stop - whole.start
+        turns, azimuth_steps, bases = np.empty(runs, np.int64), np.empty(runs, np.int64), np.empty((runs, 3), np.int64)
+        residuals = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64))
+        intensity = np.empty(n, np.int64)
         as_differences = bool(self.flags & INTENSITY_DIFFERENCES)
+        _kernels().quantise_runs(self.r[whole], self.range[whole], self.azimuth[whole], self.elevation[whole],
+                                 self.intensity[whole].astype(np.int64), firsts, counts, self.step, as_differences,
+                                 turns, bases, azimuth_steps, *residuals, intensity)
         payloads = _range_coding().encode(*residuals, intensity, firsts, counts, as_differences)
-        return [ChunkPayload(payload, int(turns[k]), (int(ranges[first]), int(azimuth[first]), int(elevation[first])),
-                             int(azimuth_steps[k]), self.flags)
-                for k, (first, payload) in enumerate(zip(firsts.tolist(), payloads))]
+        return [ChunkPayload(payload, turn, (base[0], base[1], base[2]), step, self.flags)
+                for payload, turn, base, step in zip(payloads, turns.tolist(), bases.tolist(), azimuth_steps.tolist())]
 
 
 def _range_coding() -> ModuleType:
@@ -141,32 +123,21 @@ def _range_coding() -> ModuleType:
     return range_coding
 
 
-def warm_up() -> None:
-    """Load the compiled range coder now (about a second, from numba's cache), so that neither an encoder's
-    first frame nor a viewer's first chunk waits for it in the middle of a stream."""
+def _kernels() -> ModuleType:
+    """codec/spherical_kernels.py (numba), imported when first needed, like the range coder."""
+    from . import spherical_kernels
+    return spherical_kernels
+
+
+def warm_up(encoding: bool = False) -> None:
+    """Load the compiled range coder now (about a second, from numba's cache; compiled first if the cache is
+    missing), and with ``encoding`` the quantiser's kernels too, so that neither an encoder's first frame nor
+    a viewer's first chunk waits for them in the middle of a stream."""
     _range_coding().compile_ahead()
-
-
-def unwrapped(azimuth: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Azimuths (radians) made continuous within each run: a turn added or taken where they jump by more
-    than half a turn."""
-    jumps = np.zeros_like(azimuth)
-    jumps[1:] = -2 * math.pi * np.rint(np.diff(azimuth) / (2 * math.pi))
-    jumps[firsts] = 0
-    turns = np.cumsum(jumps)
-    return azimuth + turns - np.repeat(turns[firsts], counts)
-
-
-def medians(values: np.ndarray, firsts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The median (the lower of the middle two) of each run of ``values`` (int64)."""
-    run = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    ordered = np.sort((run << 32) + np.clip(values, -(1 << 31), (1 << 31) - 1))  # runs apart, each in order
-    return ordered[firsts + (counts - 1) // 2] - (np.arange(len(counts), dtype=np.int64) << 32)
-
-
-def signed_byte(values: np.ndarray) -> np.ndarray:
-    """Bytes (int64, any integers taken modulo 256) as signed values from -128 to 127."""
-    return ((values + 128) & 255) - 128
+    if encoding:
+        points = np.array([[1.0, 0.0, 0.0, 0.5], [0.0, 1.0, 0.5, 0.25], [-1.0, 0.1, 0.0, 1.0]], np.float32)
+        for frame in (SphericalFrame(points, 0.001), SphericalFrame(points[[0, 0, 0]], 0.001)):  # both intensities
+            frame.chunks([(0, 2), (2, 3)])
 
 
 def entropy(values: np.ndarray) -> float:
@@ -174,15 +145,6 @@ def entropy(values: np.ndarray) -> float:
     counts = np.bincount(values, minlength=256)
     counts = counts[counts > 0]
     return float(-(counts * np.log2(counts / max(1, len(values)))).sum())
-
-
-def differences(values: np.ndarray, firsts: np.ndarray) -> np.ndarray:
-    """Each value minus the one before it, and 0 at the first value of every run."""
-    deltas = np.empty_like(values)
-    deltas[0] = 0
-    np.subtract(values[1:], values[:-1], out=deltas[1:])
-    deltas[firsts] = 0
-    return deltas
 
 
 def turn_for(r_max: float, step: float) -> int:

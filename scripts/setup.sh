@@ -61,7 +61,7 @@ install_python() {
     # numba compiles the point coder once and caches it beside the code (codec/__pycache__), so that neither
     # the streamer's first frame nor the first test waits for it
     echo "setup: compiling the point coder (numba; cached after the first time)"
-    .venv/bin/python -c "from codec import range_coding; range_coding.compile_ahead()"
+    .venv/bin/python -c "from codec import spherical; spherical.warm_up(encoding=True)"
     # link emulation needs libnetfilter_queue's headers to build; without them bench profiles are unavailable
     if [ -f /usr/include/libnetfilter_queue/libnetfilter_queue.h ] && ! .venv/bin/python -c "import netfilterqueue" 2>/dev/null; then
         echo "setup: installing link-emulation packages"

@@ -111,7 +111,7 @@ class FrameEncoder:
         """Chunks re-encoded smaller because the size estimate overshot the budget."""
         self._bytes_per_point = 3.0 if options.quantize_mm else 10.0
         if options.quantize_mm:
-            spherical.warm_up()
+            spherical.warm_up(encoding=True)
 
     def encode(self, frame_id: int, capture_time: float, points: np.ndarray,
                colours: np.ndarray | None = None) -> EncodedFrame:

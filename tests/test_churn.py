@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 
 def test_connections_that_end_abruptly_leave_nothing_behind() -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "tools" / "churn.py"), "--cycles", "60", "--warmup", "10"],
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "churn.py"), "--cycles", "40", "--warmup", "10"],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.stdout.strip(), out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

@@ -41,12 +41,12 @@ async def test_lossless_frames_arrive_identical_over_an_unordered_unreliable_cha
         assert rx.state.hello["transport"] == "webrtc"
         # random loss is not congestion on this channel (rtc/sctp_congestion.py), and /stats says so
         assert peer.congestion is not None and peer.describe()["congestion"]["cwndBytes"] > 0
-        await until(lambda: len(complete) >= 15, 120)
+        await until(lambda: len(complete) >= 8, 120)
         records = list(rx.state.records)
         stats = rx.assembler.stats
-    assert len(complete) >= 15, f"{len(complete)} complete frames, {stats}"
+    assert len(complete) >= 8, f"{len(complete)} complete frames, {stats}"
     reference = SyntheticSource()
-    for frame in complete[:15]:
+    for frame in complete[:8]:
         expected = reference.frame(frame.frame_id % len(reference)).points
         assert digest(frame.points) == digest(expected), f"frame {frame.frame_id} differs"
     latencies = [r.latency for r in records if r.complete]
