@@ -30,6 +30,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import threads  # noqa: F401  (before the first parallel loop starts numba's threads)
+
 PROB_BITS = 12
 PROB_INIT = 1 << (PROB_BITS - 1)
 RATE_MIN, RATE_MAX = 1, 4

@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import threads  # noqa: F401  (before the first parallel loop starts numba's threads)
+
 MIN_TURN = 4
 LEVEL_DIVISOR = 7
 TWO_PI = 2 * math.pi
