@@ -196,8 +196,8 @@ async def test_nobody_watching_nothing_is_encoded_and_the_next_viewer_gets_a_fre
         assert broadcaster.audience >= 1
         first = rx.state.records[0]
         assert first.frame_id >= 1 and first.latency < 1.0, first  # a new frame, not the one kept since start
-    await until(lambda: broadcaster.audience == 0, 10)
-    await asyncio.sleep(0.3)  # a frame already being encoded when the viewer left is finished
+    await until(lambda: broadcaster.audience == 0 and broadcaster.latest is None, 30)  # paused again
+    assert broadcaster.audience == 0 and broadcaster.latest is None
     encoded = broadcaster.stats.frames_encoded
     await asyncio.sleep(1.0)
     assert broadcaster.stats.frames_encoded == encoded and broadcaster.stats.idle_seconds > 0.9
