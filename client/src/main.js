@@ -48,10 +48,11 @@ function init() {
   const settings = new ViewSettings(storage());
   if (settings.settings.range) colourRange.fix(...settings.settings.range);
   // Connect first. The scene (WebGL start-up and the first render's shader compile: 150–300 ms of CPU with
-  // software rendering) is built once the connection is open (or has failed): built while ICE gathered, it held
-  // up the page's own steps (the gathering's events, the answer) as long; built while ICE, DTLS and SCTP came up,
-  // it took the CPU they needed (on two cores, channel open 230–410 ms after the answer instead of mostly 60–230, and
-  // the first frame drawn 130 ms later at the median; docs/benchmarks.md, "The viewer's page weight").
+  // software rendering) is built once the connection is open (or has failed). Built while ICE gathered, it
+  // held up the page's own steps (the gathering's events, the answer) as long; built while ICE, DTLS and SCTP
+  // came up, it took the CPU they needed (on two cores: the channel open 230–410 ms after the answer instead
+  // of mostly 60–230, the first frame drawn 130 ms later at the median; docs/benchmarks.md, "The viewer's
+  // page weight").
   connection = connectionFromLocation(window.location, {
     onPoints: (data) => {
       status.firstChunkMs ??= Math.round(performance.now());
