@@ -21,9 +21,9 @@ bits. A smooth stream (a ring along a wall) mostly costs one decision for its cl
 and its intensity. Intensity is coded either as its byte (a binary tree of 255 learnt decisions, most
 significant bit first) or, when the header says so, as its difference from the previous point's (modulo
 256, a signed value from -128 to 127). Decoding must read exactly the bytes sent: anything else is corrupt.
+docs/protocol.md, "The range coder", has every index.
 
 Runs are coded in parallel (numba ``prange``, one run per task): each depends on nothing outside itself.
-docs/protocol.md, "The range coder", has every index.
 """
 from __future__ import annotations
 

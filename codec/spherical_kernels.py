@@ -13,9 +13,8 @@ import numpy as np
 from numba import njit, prange
 
 from . import threads  # noqa: F401  (before the first parallel loop starts numba's threads)
+from .spherical import LEVEL_DIVISOR, MIN_TURN
 
-MIN_TURN = 4
-LEVEL_DIVISOR = 7
 TWO_PI = 2 * math.pi
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -62,7 +61,7 @@ def quantise_runs(r, ranges, azimuth, elevation, intensity, firsts, counts, step
         r_max = 0.0
         for i in range(first, first + count):
             r_max = max(r_max, r[i])
-        turn = max(MIN_TURN, int(math.ceil(TWO_PI * r_max / step)))
+        turn = max(MIN_TURN, int(math.ceil(TWO_PI * r_max / step)))  # codec/spherical.py turn_for, compiled
         turns[run] = turn
         angle = TWO_PI / turn
         quantised_azimuth = np.empty(count, np.int64)
