@@ -201,6 +201,7 @@ function animate() {
   const t0 = performance.now();
   const frame = scene.render();
   status.renderMs += performance.now() - t0;
+  if (scene.renders === 1) status.firstRenderMs ??= [Math.round(t0), Math.round(performance.now() - t0)];
   status.renders = scene.renders;
   if (!frame) return;
   status.trailFrames = scene.trailShown ?? 0;
@@ -209,7 +210,7 @@ function animate() {
   if (status.firstFrameMs === null) {
     status.firstFrameMs = performance.now();
     status.connectTimings = { ...(connection.timings || {}), scriptStart: Math.round(scriptStart),
-      sceneInit: status.sceneInitMs, firstChunk: status.firstChunkMs, firstFrameReceived: status.firstFrameReceivedMs };
+      sceneInit: status.sceneInitMs, firstRender: status.firstRenderMs, firstChunk: status.firstChunkMs, firstFrameReceived: status.firstFrameReceivedMs };
   }
   telemetry.frameDrawn(frame);
 }
