@@ -46,6 +46,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--browser", action="store_true",
                         help="viewers are real headless Chromium pages running the client (needs Debian's chromium); "
                              "latency is measured to the frame being drawn")
+    parser.add_argument("--light-viewers", action="store_true",
+                        help="headless viewers read each chunk's header and decode no points: frames, latency and "
+                             "points are measured, coverage is not; light enough for 32 viewers on two cores")
     parser.add_argument("--stalled-viewer", action="store_true",
                         help="add a viewer that connects and then freezes (reads and acknowledges nothing): the "
                              "measured viewers show what it costs them, its own frames should be skipped")
@@ -87,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
         print("server.py bench: error: the sfu and sfu-nodes rows need a link profile (--profile lan, say): Janus "
               "offers no loopback candidates, so its viewers run in their own network namespace", file=sys.stderr)
         return 2
+    if args.light_viewers and args.browser:
+        print("server.py bench: error: --light-viewers is for headless viewers, not --browser", file=sys.stderr)
+        return 2
     if args.nodes < 1:
         print("server.py bench: error: --nodes must be >= 1", file=sys.stderr)
         return 2
@@ -99,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         print("server.py bench: error: --rate-steps needs a rate-limited link (--rate-mbit)", file=sys.stderr)
         return 2
     plan = BenchPlan(transports, streamer_args(args), args.duration, args.warmup, args.viewers, browser=args.browser,
-                     stalled_viewer=args.stalled_viewer, rate_steps=steps,
+                     light_viewers=args.light_viewers, stalled_viewer=args.stalled_viewer, rate_steps=steps,
                      base_rate=profile.rate_mbit if profile else 0, recovery_ms=args.recovery_ms, nodes=args.nodes)
     total = args.duration * len(transports)
     lab = NetLab(profile) if profile else contextlib.nullcontext()
@@ -120,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
     link = profile.describe() if profile else "loopback"
     summaries = [r.summary() for r in runs]
     print()
+    kind = "Chromium" if args.browser else "light Python" if args.light_viewers else "Python"
     print(f"{args.fps:g} Hz, {EncoderOptions(quantize_mm=args.quantize).describe()}, "
-          f"source {args.source}, {args.viewers} {'Chromium' if args.browser else 'Python'} viewer(s) per transport, "
+          f"source {args.source}, {args.viewers} {kind} viewer(s) per transport, "
           f"{args.duration:g} s each, link {link}")
     print(table(summaries))
     for s in summaries:

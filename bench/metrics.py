@@ -21,8 +21,9 @@ class FrameSample:
     """Capture timestamp → last chunk decoded, with the clock offset applied (docs/benchmarks.md)."""
     points_pct: float
     complete: bool
-    coverage_pct: float = 100.0
-    """Share of the scene's azimuth sectors this frame's points reach (headless/coverage.py)."""
+    coverage_pct: float | None = 100.0
+    """Share of the scene's azimuth sectors this frame's points reach (headless/coverage.py); None from light
+    viewers (headers only)."""
 
 
 @dataclass
@@ -65,6 +66,7 @@ class TransportRun:
         lat = np.array([s.latency_ms for s in self.samples])
         chunks = self.chunks_received + self.chunks_lost
         pct = (lambda q: float(np.percentile(lat, q))) if lat.size else (lambda q: float("nan"))
+        coverage = [s.coverage_pct for s in self.samples if s.coverage_pct is not None]
         return {
             "transport": self.transport,
             "viewers": self.viewers,
@@ -72,8 +74,8 @@ class TransportRun:
             "frames_offered": self.frames_offered,
             "frames_delivered": len(self.samples),
             "frames_per_s": len(self.samples) / self.duration / self.viewers if self.duration else 0.0,
-            "coverage_min_pct": min((s.coverage_pct for s in self.samples), default=float("nan")),
-            "coverage_mean_pct": float(np.mean([s.coverage_pct for s in self.samples])) if self.samples else 0.0,
+            "coverage_min_pct": min(coverage, default=float("nan")),
+            "coverage_mean_pct": float(np.mean(coverage)) if coverage else float("nan"),
             "recovery_s": self.recoveries(),
             "frames_complete": sum(s.complete for s in self.samples),
             "frames_skipped_by_sender": self.frames_skipped,

@@ -54,6 +54,9 @@ class BenchPlan:
     """Command prefix for the viewer process."""
     browser: bool = False
     """Viewers are headless Chromium pages running the real client (latency to *drawn*)."""
+    light_viewers: bool = False
+    """Headless viewers read chunk headers only (bench/viewers.py --light): what the fan-out costs the streamer and
+    the SFU, measured with viewers whose own decoding does not take the machine's cores."""
     stalled_viewer: bool = False
     """Run one more viewer that connects and then freezes (bench/stall.py): what does it cost the others?"""
     rate_steps: list[tuple[float, float]] = field(default_factory=list)
@@ -117,7 +120,7 @@ async def run_viewer_process(plan: BenchPlan, transport: str, url: str, viewers:
     cmd = [*plan.viewer_prefix, sys.executable, "-m", "bench.viewers", "--transport",
            VIEWER_TRANSPORT.get(transport, transport), "--url", url, "--stats-url", stats_url or url,
            "--viewers", str(viewers), "--duration", str(plan.duration), "--warmup", str(plan.warmup),
-           *(["--browser"] if plan.browser else [])]
+           *(["--browser"] if plan.browser else []), *(["--light"] if plan.light_viewers else [])]
     proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)
     errors: list[str] = []

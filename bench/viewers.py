@@ -1,6 +1,6 @@
 """The viewer side of one benchmark run, as its own process (so it can live in a network namespace).
 
-    python -m bench.viewers --transport T --url URL [--viewers N] [--duration S] [--warmup S]
+    python -m bench.viewers --transport T --url URL [--viewers N] [--duration S] [--warmup S] [--light]
 
 Connects N viewers, waits the warm-up, records every finished frame for the duration, and prints
 one JSON object on stdout: samples, link counters, the streamer's /stats before and after, and this
@@ -43,12 +43,12 @@ def sample(viewer: int, r: FrameRecord) -> FrameSample:
 
 
 async def record(transport: str, url: str, viewers: int, duration: float, warmup: float,
-                 stats_url: str | None = None) -> dict[str, Any]:
+                 stats_url: str | None = None, points: bool = True) -> dict[str, Any]:
     stats_url = stats_url or url
     receivers: list[BaseReceiver] = []
     try:
         for _ in range(viewers):
-            rx = make_receiver(transport, url)
+            rx = make_receiver(transport, url, points=points)
             receivers.append(rx)
             await rx.connect(timeout=30)
         await asyncio.sleep(warmup)
@@ -89,6 +89,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--browser", action="store_true", help="viewers are headless Chromium pages")
+    parser.add_argument("--light", action="store_true",
+                        help="headless viewers read chunk headers only, decoding no points (many viewers on few cores)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if not args.browser:
@@ -108,7 +110,7 @@ def main() -> None:
                                             lambda _: server_stats(stats_url), progress))
     else:
         result = asyncio.run(record(args.transport, args.url, args.viewers, args.duration, args.warmup,
-                                    args.stats_url))
+                                    args.stats_url, points=not args.light))
     json.dump(result, sys.stdout)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stream.protocol import decode_chunk
+from stream.protocol import decode_chunk, decode_header
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class AssembledFrame:
     chunks_sent: int
     """Chunks of the frame this viewer was sent (the rest were left out to fit the link)."""
     points: np.ndarray
-    """frame_points × 4 float32; rows of lost chunks are NaN."""
+    """frame_points × 4 float32; rows of lost chunks are NaN (0 × 4 from an assembler that reads headers only)."""
     chunks_received: int = 0
     points_received: int = 0
     bytes_received: int = 0
@@ -90,13 +90,15 @@ class FrameAssembler:
 
     def __init__(self, on_frame: Callable[[AssembledFrame], None],
                  clock: Callable[[], float], server_now: Callable[[], float | None] | None = None,
-                 max_age: float = 1.5) -> None:
+                 max_age: float = 1.5, points: bool = True) -> None:
         """``server_now``: the sender's clock now (None while unknown): chunks of a new frame captured more than
-        ``max_age`` seconds before it are stale."""
+        ``max_age`` seconds before it are stale. ``points=False`` reads each chunk's header and not its points
+        (the benchmark's light viewers: delivery, latency and points counted, nothing decoded)."""
         self.on_frame = on_frame
         self.clock = clock
         self.server_now = server_now
         self.max_age = max_age
+        self.points = points
         self.stats = LinkStats()
         self._open: dict[int, AssembledFrame] = {}
         self._newest: int | None = None
@@ -110,12 +112,12 @@ class FrameAssembler:
     def push(self, message: bytes) -> None:
         now = self.clock()
         try:
-            chunk = decode_chunk(message)
+            chunk = decode_chunk(message) if self.points else None
+            h = chunk.header if chunk is not None else decode_header(message)
         except ValueError as exc:
             self.stats.bad_chunks += 1
             logger.debug("dropped bad chunk (%d bytes): %s", len(message), exc)
             return
-        h = chunk.header
         frame = self._open.get(h.frame_id)
         if frame is None:
             if self._newest is not None and not newer(h.frame_id, self._newest):
@@ -125,8 +127,9 @@ class FrameAssembler:
                 self.stats.stale_chunks += 1
                 return
             self._newest = h.frame_id
+            rows = h.frame_points if self.points else 0
             frame = AssembledFrame(h.frame_id, h.capture_time, h.frame_points, h.chunk_count, h.chunks_sent,
-                                   np.full((h.frame_points, 4), np.nan, dtype=np.float32), first_arrival=now)
+                                   np.full((rows, 4), np.nan, dtype=np.float32), first_arrival=now)
             self._open[h.frame_id] = frame
             for fid in [f for f in self._open if newer(h.frame_id, f)]:
                 self._finish(self._open.pop(fid), now)
@@ -137,11 +140,12 @@ class FrameAssembler:
             self.stats.duplicate_chunks += 1
             return
         frame._seen.add(h.chunk_index)
-        frame.points[h.point_offset:h.point_offset + h.point_count] = chunk.points
-        if chunk.colours is not None:
-            if frame.colours is None:
-                frame.colours = np.zeros((h.frame_points, 3), dtype=np.uint8)
-            frame.colours[h.point_offset:h.point_offset + h.point_count] = chunk.colours
+        if chunk is not None:
+            frame.points[h.point_offset:h.point_offset + h.point_count] = chunk.points
+            if chunk.colours is not None:
+                if frame.colours is None:
+                    frame.colours = np.zeros((h.frame_points, 3), dtype=np.uint8)
+                frame.colours[h.point_offset:h.point_offset + h.point_count] = chunk.colours
         frame.chunks_received += 1
         frame.points_received += h.point_count
         frame.bytes_received += len(message)

@@ -43,6 +43,9 @@ class ReceiverOptions:
     """Point channel retransmissions (the product uses 0; None = reliable)."""
     ping_interval: float = 0.5
     """Seconds between clock pings on the control channel."""
+    points: bool = True
+    """Decode each chunk's points; False reads headers only (the benchmark's light viewers: frames are counted,
+    timed and their points counted, nothing is decoded, and there is no coverage)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,9 @@ class FrameRecord:
     frame_points: int
     chunks_received: int
     chunk_count: int
-    coverage_pct: float = 100.0
-    """Share of the azimuth sectors seen so far that this frame's points reach (headless/coverage.py)."""
+    coverage_pct: float | None = 100.0
+    """Share of the azimuth sectors seen so far that this frame's points reach (headless/coverage.py); None from
+    a viewer that reads headers only."""
 
 
 @dataclass
@@ -99,7 +103,7 @@ class BaseReceiver:
         self.state = ReceiverState()
         self.clock = ClockOffsetEstimator()
         self.sectors = SectorCoverage()
-        self.assembler = FrameAssembler(self._on_frame, time.time)
+        self.assembler = FrameAssembler(self._on_frame, time.time, points=options.points)
         self._user_on_frame = on_frame
         self._ping_task: asyncio.Task[None] | None = None
         self._ping_ids = itertools.count()
@@ -168,7 +172,7 @@ class BaseReceiver:
         record = FrameRecord(frame.frame_id, frame.capture_time, frame.finished_at,
                              frame.finished_at + self.clock.offset - frame.capture_time, frame.complete,
                              frame.points_received, frame.frame_points, frame.chunks_received, frame.chunk_count,
-                             self.sectors.coverage(frame.points))
+                             self.sectors.coverage(frame.points) if self.options.points else None)
         self.state.records.append(record)
         if self._user_on_frame is not None:
             self._user_on_frame(frame)
@@ -310,16 +314,17 @@ class WebSocketReceiver(BaseReceiver):
             await self._http.close()
 
 
-def make_receiver(transport: str, base_url: str, on_frame: Callable[[AssembledFrame], None] | None = None
-                  ) -> BaseReceiver:
-    """A viewer for one of the benchmark's transports: webrtc-unreliable, webrtc-reliable, websocket, sfu."""
+def make_receiver(transport: str, base_url: str, on_frame: Callable[[AssembledFrame], None] | None = None,
+                  points: bool = True) -> BaseReceiver:
+    """A viewer for one of the benchmark's transports: webrtc-unreliable, webrtc-reliable, websocket, sfu;
+    ``points=False``: it reads chunk headers only (ReceiverOptions.points)."""
     if transport == "webrtc-unreliable":
-        return PointReceiver(base_url, ReceiverOptions(ordered=False, max_retransmits=0), on_frame)
+        return PointReceiver(base_url, ReceiverOptions(ordered=False, max_retransmits=0, points=points), on_frame)
     if transport == "webrtc-reliable":
-        return PointReceiver(base_url, ReceiverOptions(ordered=True, max_retransmits=None), on_frame)
+        return PointReceiver(base_url, ReceiverOptions(ordered=True, max_retransmits=None, points=points), on_frame)
     if transport == "websocket":
-        return WebSocketReceiver(base_url, on_frame=on_frame)
+        return WebSocketReceiver(base_url, ReceiverOptions(points=points), on_frame)
     if transport == "sfu":
         from .sfu_receiver import SfuReceiver  # it builds on this module
-        return SfuReceiver(base_url, on_frame=on_frame)
+        return SfuReceiver(base_url, ReceiverOptions(points=points), on_frame)
     raise ValueError(f"unknown transport {transport!r} (webrtc-unreliable, webrtc-reliable, websocket, sfu)")

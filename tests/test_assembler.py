@@ -14,9 +14,9 @@ def encoded(frame_id: int, index: int = 3) -> tuple[np.ndarray, tuple[bytes, ...
     return points, encoder.encode(frame_id, 100.0 + frame_id, points).messages
 
 
-def run(messages: list[bytes]) -> tuple[FrameAssembler, list[AssembledFrame]]:
+def run(messages: list[bytes], points: bool = True) -> tuple[FrameAssembler, list[AssembledFrame]]:
     frames: list[AssembledFrame] = []
-    assembler = FrameAssembler(frames.append, clock=lambda: 200.0)
+    assembler = FrameAssembler(frames.append, clock=lambda: 200.0, points=points)
     for m in messages:
         assembler.push(m)
     assembler.flush()
@@ -113,3 +113,18 @@ def test_with_the_sender_clock_known_a_new_frame_captured_too_long_ago_is_stale(
         assembler.push(old)
         assert assembler.stats.stale_chunks == stale
         assert len(frames) == int(first) + 1 - stale
+
+
+def test_an_assembler_reading_headers_only_counts_what_a_decoding_one_counts() -> None:
+    """The benchmark's light viewers: the same frames, chunks, points and losses, no points decoded."""
+    _, a = encoded(7)
+    _, b = encoded(8, index=4)
+    garbled = bytearray(b[2])
+    garbled[:4] = b"XXXX"  # a bad magic: refused by the header alone
+    messages = [a[0], a[0], *a[2:], b[0], a[1], bytes(garbled), *b[3:]]
+    full, full_frames = run(messages)
+    light, light_frames = run(messages, points=False)
+    assert light.stats == full.stats and light.stats.bad_chunks == 1 and light.stats.chunks_lost == 3
+    assert [(f.frame_id, f.points_received, f.chunks_received, f.complete) for f in light_frames] == \
+        [(f.frame_id, f.points_received, f.chunks_received, f.complete) for f in full_frames]
+    assert all(f.points.shape == (0, 4) for f in light_frames) and full_frames[0].points.shape[0] > 0

@@ -52,6 +52,7 @@ def test_short_bench_on_loopback_writes_consistent_json(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, message", [
     (["--transport", "carrier-pigeon"], "unknown transport carrier-pigeon"),
     (["--duration", "0"], "--duration must be > 0"),
+    (["--light-viewers", "--browser"], "--light-viewers is for headless viewers"),
 ])
 def test_bench_rejects_bad_arguments(args: list[str], message: str) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "server.py"), "bench", *args], capture_output=True,
