@@ -66,6 +66,16 @@ def point_pixels(png: Path) -> int:
     return int((chroma > 60).sum())
 
 
+GRID_COLOURS = [(0x2A, 0x3A, 0x55), (0x1D, 0x26, 0x36)]
+"""The polar ground grid's line colours (client/src/scene.js; the square grid's greys are the panels' too)."""
+
+
+def grid_pixels(png: Path) -> int:
+    """Pixels in the polar ground grid's colours."""
+    img = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    return int(sum((img == colour).all(axis=2).sum() for colour in GRID_COLOURS))
+
+
 def test_chromium_draws_the_stream_and_the_hud_is_live(browser: Browser, server_process: Any,
                                                        tmp_path: Path) -> None:
     server: ServerProcess = server_process()
@@ -88,6 +98,7 @@ def test_chromium_draws_the_stream_and_the_hud_is_live(browser: Browser, server_
     lit = point_pixels(shot)
     # a share of the frame (the sender fits the link and this software-rendering viewer): still a picture
     assert lit > 5_000, f"only {lit} point-coloured pixels"
+    assert grid_pixels(shot) > 1_000  # the ground grids, added once the first frame was drawn
     if os.environ.get("UPDATE_SCREENSHOT"):
         SCREENSHOT.write_bytes(shot.read_bytes())
     # the viewer reported its stats to the server over the control channel

@@ -11,6 +11,8 @@ import { ViewSettings } from './view_settings.js';
 
 const PING_INTERVAL_MS = 1000;
 const PATH_INTERVAL_MS = 2000;
+/** The ground grids appear after the first frame, or this long after the scene was built without one. */
+const GRIDS_AFTER_MS = 1500;
 
 // The heavy parts load beside the connection, not before it: three.js (the scene) and the zstd decoder's
 // WebAssembly (the assembler) are most of the page's bytes, and on a lossy WAN link their transfer took a
@@ -163,6 +165,7 @@ function initScene() {
   scene = new PointScene(document.getElementById('view'));
   tools.sceneReady(scene);
   scene.renderer.setAnimationLoop(animate);
+  setTimeout(() => scene.showGrids(), GRIDS_AFTER_MS);
   status.sceneInitMs = [Math.round(t0), Math.round(performance.now() - t0)]; // when, and main-thread time it took
 }
 
@@ -209,6 +212,7 @@ function animate() {
   status.lastDrawnPoints = frame.pointsReceived;
   if (status.firstFrameMs === null) {
     status.firstFrameMs = performance.now();
+    setTimeout(() => scene.showGrids(), 0); // drawn with the next frame (scene.js says why not before)
     status.connectTimings = { ...(connection.timings || {}), scriptStart: Math.round(scriptStart),
       sceneInit: status.sceneInitMs, firstRender: status.firstRenderMs, firstChunk: status.firstChunkMs, firstFrameReceived: status.firstFrameReceivedMs };
   }

@@ -79,14 +79,7 @@ export class PointScene {
       this.dirty = true;
     });
 
-    const grid = new THREE.GridHelper(200, 40, 0x2d3340, 0x1b2029);
-    grid.rotation.x = Math.PI / 2;
-    grid.position.z = -1.73;
-    this.scene.add(grid);
-    const polar = new THREE.PolarGridHelper(80, 8, 8, 64, 0x2a3a55, 0x1d2636);
-    polar.rotation.x = Math.PI / 2;
-    polar.position.z = -1.72;
-    this.scene.add(polar);
+    this.grids = null; // showGrids()
 
     const lut = new THREE.DataTexture(turboLut(), LUT_SIZE, 1, THREE.RGBAFormat);
     lut.magFilter = THREE.LinearFilter;
@@ -135,6 +128,24 @@ export class PointScene {
     this.points.frustumCulled = false;
     this.scene.add(this.points);
     this.shownFrame = null;
+  }
+
+  /**
+   * Add the ground grids (once). Not in the constructor: their line program's compile, 100–150 ms of the
+   * main thread under software rendering, would come before the first frame's chunks are decoded; the page
+   * shows them once the first frame is on screen (or after a while without one).
+   */
+  showGrids() {
+    if (this.grids) return;
+    const grid = new THREE.GridHelper(200, 40, 0x2d3340, 0x1b2029);
+    grid.rotation.x = Math.PI / 2;
+    grid.position.z = -1.73;
+    const polar = new THREE.PolarGridHelper(80, 8, 8, 64, 0x2a3a55, 0x1d2636);
+    polar.rotation.x = Math.PI / 2;
+    polar.position.z = -1.72;
+    this.grids = new THREE.Group().add(grid, polar);
+    this.scene.add(this.grids);
+    this.dirty = true;
   }
 
   /** A cleared buffer for the next frame (neither on screen nor waiting); grows for larger frames. */
