@@ -6,7 +6,8 @@ parked cars, poles and trees, while other cars drive the opposite way. Each ray 
 intersected with every nearby object (only within the azimuth columns the object covers),
 then range noise, dropouts and an intensity model (material reflectance × incidence angle)
 are applied. Points are in the sensor frame (KITTI convention: x forward, y left, z up) and
-ordered ring by ring (beam, then azimuth column), as KITTI's Velodyne files store them.
+ordered ring by ring (beam, then azimuth column), as KITTI's Velodyne files store them. The per-ray
+arithmetic is compiled (data/synthetic_kernels.py); the random numbers are numpy's.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import synthetic_kernels as kernels
 from .source import Frame, FrameSource
 
 logger = logging.getLogger(__name__)
@@ -163,15 +165,9 @@ class SyntheticSource(FrameSource):
         origin = np.array([(self.options.speed * t) % STREET_LENGTH, -1.5, 0.0])
         rng = np.random.default_rng((self.options.seed, index))
         shape = self._dirs.shape[:2]
-        best_t = self._ground_t.copy()
-        gx = origin[0] + self._ground_x
-        gy = origin[1] + self._ground_y
-        refl = np.where(np.abs(gy) < 5.7, ASPHALT, CONCRETE)
-        paint = ((np.abs(gy - 0.2) < 0.08) & ((gx % 6.0) < 3.0)) | (np.abs(np.abs(gy) - 5.5) < 0.1)
-        refl[paint] = LANE_PAINT
-        cos_inc = self._ground_cos.copy()
-        jitter = np.zeros(shape)
-        hits = _Hits(best_t, refl, cos_inc, jitter)
+        hits = _Hits(np.empty(shape), np.empty(shape), np.empty(shape), np.zeros(shape))
+        kernels.ground(self._ground_t, self._ground_x, self._ground_y, self._ground_cos, origin[0], origin[1],
+                       ASPHALT, CONCRETE, LANE_PAINT, hits.t, hits.refl, hits.cos)
 
         s = self._scene
         moving = s.moving_x0 - 9.0 * t
@@ -185,66 +181,21 @@ class SyntheticSource(FrameSource):
 
         # noise, dropouts, intensity; points ring by ring (beam, then azimuth column), as KITTI's files store
         # them: a run of points is then a stretch of a ring, which a partial frame needs (docs/design.md)
-        valid = (best_t < MAX_RANGE) & (rng.random(shape, dtype=np.float32) > 0.03)
-        ring_major = np.flatnonzero(valid.T)  # flat indices into (beam, column)
-        idx = (ring_major % shape[0]) * shape[1] + ring_major // shape[0]  # the same rays, as (column, beam)
-        t_hit = best_t.ravel()[idx]
-        r = t_hit + jitter.ravel()[idx] + 0.02 * rng.standard_normal(idx.size, dtype=np.float32)
-        out = np.empty((idx.size, 4), dtype=np.float32)
-        for axis in range(3):
-            out[:, axis] = self._dir_planes[axis].ravel()[idx] * r
-        inten = refl.ravel()[idx] * (0.35 + 0.65 * np.abs(cos_inc.ravel()[idx])) * np.exp(t_hit / -250.0)
-        inten += 0.02 * rng.standard_normal(idx.size, dtype=np.float32)
-        out[:, 3] = np.clip(inten, 0.0, 1.0)
+        valid = (hits.t < MAX_RANGE) & (rng.random(shape, dtype=np.float32) > 0.03)
+        count = int(np.count_nonzero(valid))
+        range_noise = 0.02 * rng.standard_normal(count, dtype=np.float32)
+        intensity_noise = 0.02 * rng.standard_normal(count, dtype=np.float32)
+        out = kernels.points(valid, hits.t, hits.jitter, hits.refl, hits.cos, *self._dir_planes, range_noise,
+                             intensity_noise)
         return Frame(index, t, out)
 
     def _column_slices(self, origin: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> list[slice]:
         """Azimuth columns covered by the points (xs, ys) seen from origin: one slice, two at the seam."""
-        ang = np.arctan2(ys - origin[1], xs - origin[0])
-        centre = ang[0]
-        rel = (ang - centre + np.pi) % (2 * np.pi) - np.pi
-        a0, a1 = centre + rel.min(), centre + rel.max()
-        n = self.options.azimuth_steps
-        step = 2 * np.pi / n
-        # column k has azimuth pi - k*step
-        k0 = int(np.floor((np.pi - a1) / step)) - 1
-        k1 = int(np.ceil((np.pi - a0) / step)) + 2
-        if k1 - k0 >= n:
-            return [slice(0, n)]
-        if k0 < 0:
-            return [slice(0, k1), slice(n + k0, n)] if k1 > 0 else [slice(n + k0, n + k1)]
-        if k1 > n:
-            return [slice(k0, n), slice(0, k1 - n)]
-        return [slice(k0, k1)]
+        first, stop, first2, stop2 = kernels.columns(origin[0], origin[1], xs, ys, self.options.azimuth_steps)
+        return [slice(first, stop)] if first2 == stop2 else [slice(first, stop), slice(first2, stop2)]
 
     def _nearest_image(self, x: np.ndarray, origin: np.ndarray) -> np.ndarray:
         return x + STREET_LENGTH * np.round((origin[0] - x) / STREET_LENGTH)
-
-    def _cast_prism(self, cols: slice, h_near: np.ndarray, h_far: np.ndarray, face_cos: np.ndarray,
-                    zlo: float, zhi: float, reflectance: float, hits: _Hits) -> None:
-        """Intersect the rays of ``cols`` with a vertical prism whose footprint each column's
-        horizontal ray enters at range h_near and leaves at h_far (metres, horizontal)."""
-        ok = (h_far > h_near) & (h_near > 0)
-        if not ok.any():
-            return
-        tan_el = self._tan_el[None, :]
-        z_near = h_near[:, None] * tan_el
-        side = (z_near >= zlo) & (z_near <= zhi) & ok[:, None]
-        h = np.where(side, h_near[:, None], np.inf)
-        cos = face_cos[:, None] * self._cos_el[None, :]
-        # downward rays that clear the side land on the roof
-        with np.errstate(divide="ignore", invalid="ignore"):
-            h_top = zhi / tan_el
-        top = ~side & ok[:, None] & (z_near > zhi) & (tan_el < 0) & (h_top <= h_far[:, None])
-        if top.any():
-            np.copyto(h, np.broadcast_to(h_top, h.shape), where=top)
-            np.copyto(cos, np.broadcast_to(-self._sin_el[None, :], cos.shape), where=top)
-        t = h / self._cos_el[None, :]
-        bt = hits.t[cols]
-        hit = t < bt
-        np.copyto(bt, t, where=hit)
-        np.copyto(hits.refl[cols], reflectance, where=hit)
-        np.copyto(hits.cos[cols], cos, where=hit)
 
     def _cast_boxes(self, origin: np.ndarray, lo: np.ndarray, hi: np.ndarray, reflectance: np.ndarray,
                     hits: _Hits) -> None:
@@ -258,15 +209,8 @@ class SyntheticSource(FrameSource):
             corners_x = np.array([lo[b, 0], lo[b, 0], hi[b, 0], hi[b, 0]])
             corners_y = np.array([lo[b, 1], hi[b, 1], lo[b, 1], hi[b, 1]])
             for cols in self._column_slices(origin, corners_x, corners_y):
-                inv = self._hinv[cols]
-                with np.errstate(invalid="ignore"):
-                    t1 = (lo[b, :2] - origin[:2]) * inv
-                    t2 = (hi[b, :2] - origin[:2]) * inv
-                tmin, tmax = np.fmin(t1, t2), np.fmax(t1, t2)
-                axis = tmin.argmax(axis=1)
-                face_cos = np.abs(np.take_along_axis(self._hdir[cols], axis[:, None], axis=1)[:, 0])
-                self._cast_prism(cols, tmin.max(axis=1), tmax.min(axis=1), face_cos, lo[b, 2], hi[b, 2],
-                                 float(reflectance[b]), hits)
+                kernels.box(cols.start, cols.stop, lo[b], hi[b], origin, self._hdir, self._hinv, float(reflectance[b]),
+                            self._tan_el, self._cos_el, self._sin_el, hits.t, hits.refl, hits.cos)
 
     def _cast_poles(self, origin: np.ndarray, poles: np.ndarray, hits: _Hits) -> None:
         xs = self._nearest_image(poles[:, 0], origin)
@@ -276,15 +220,9 @@ class SyntheticSource(FrameSource):
             box_x = np.array([x - radius, x + radius, x - radius, x + radius])
             box_y = np.array([y - radius, y + radius, y + radius, y - radius])
             for cols in self._column_slices(origin, box_x, box_y):
-                d = self._hdir[cols]
-                ox, oy = origin[0] - x, origin[1] - y
-                b = ox * d[:, 0] + oy * d[:, 1]
-                disc = b * b - (ox * ox + oy * oy - radius * radius)
-                root = np.sqrt(np.maximum(disc, 0.0))
-                h_near = np.where(disc > 0, -b - root, -1.0)
-                nx, ny = (ox + h_near * d[:, 0]) / radius, (oy + h_near * d[:, 1]) / radius
-                face_cos = np.abs(nx * d[:, 0] + ny * d[:, 1])
-                self._cast_prism(cols, h_near, -b + root, face_cos, -SENSOR_HEIGHT, 6.0 - SENSOR_HEIGHT, METAL, hits)
+                kernels.pole(cols.start, cols.stop, origin[0] - x, origin[1] - y, radius, -SENSOR_HEIGHT,
+                             6.0 - SENSOR_HEIGHT, METAL, self._hdir, self._tan_el, self._cos_el, self._sin_el,
+                             hits.t, hits.refl, hits.cos)
 
     def _cast_trees(self, origin: np.ndarray, trees: np.ndarray, hits: _Hits, rng: np.random.Generator) -> None:
         xs = self._nearest_image(trees[:, 0], origin)
@@ -295,20 +233,13 @@ class SyntheticSource(FrameSource):
             box_y = np.array([y - radius, y + radius, y + radius, y - radius])
             oc = origin - np.array([x, y, z])
             for cols in self._column_slices(origin, box_x, box_y):
-                d = self._dirs[cols]
-                bq = d @ oc
-                disc = bq * bq - (oc @ oc - radius * radius)
-                with np.errstate(invalid="ignore"):
-                    t = -bq - np.sqrt(disc)
-                bt = hits.t[cols]
                 # foliage: rays pass through gaps, hits scatter in depth
-                hit = (disc > 0) & (t > 0) & (t < bt) & (rng.random(t.shape, dtype=np.float32) > 0.35)
-                if not hit.any():
+                gaps = rng.random((cols.stop - cols.start, hits.t.shape[1]), dtype=np.float32)
+                hit_t = np.empty(gaps.shape)
+                if not kernels.tree(cols.start, cols.stop, self._dirs, oc, float(oc @ oc), radius, gaps, hits.t, hit_t):
                     continue
-                np.copyto(bt, t, where=hit)
-                np.copyto(hits.refl[cols], FOLIAGE, where=hit)
-                np.copyto(hits.cos[cols], rng.uniform(0.3, 1.0, t.shape), where=hit)
-                np.copyto(hits.jitter[cols], rng.uniform(0.0, 0.6 * radius, t.shape), where=hit)
+                kernels.foliage(cols.start, hit_t, FOLIAGE, rng.uniform(0.3, 1.0, gaps.shape),
+                                rng.uniform(0.0, 0.6 * radius, gaps.shape), hits.t, hits.refl, hits.cos, hits.jitter)
 
 
 @dataclass(frozen=True)

@@ -58,10 +58,12 @@ install_python() {
         .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
         echo "$want" > "$stamp"
     fi
-    # numba compiles the point coder once and caches it beside the code (codec/__pycache__), so that neither
-    # the streamer's first frame nor the first test waits for it
-    echo "setup: compiling the point coder (numba; cached after the first time)"
-    .venv/bin/python -c "from codec import spherical; spherical.warm_up(encoding=True)"
+    # numba compiles the point coder and the synthetic scene's ray caster once and caches them beside the code
+    # (codec/__pycache__, data/__pycache__), so that neither the streamer's first frame nor the first test
+    # waits for them
+    echo "setup: compiling the point coder and the synthetic scene (numba; cached after the first time)"
+    .venv/bin/python -c "from codec import spherical; spherical.warm_up(encoding=True)
+from data.synthetic import SyntheticSource; SyntheticSource().frame(0)"
     # link emulation needs libnetfilter_queue's headers to build; without them bench profiles are unavailable
     if [ -f /usr/include/libnetfilter_queue/libnetfilter_queue.h ] && ! .venv/bin/python -c "import netfilterqueue" 2>/dev/null; then
         echo "setup: installing link-emulation packages"

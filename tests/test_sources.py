@@ -11,6 +11,7 @@ import numpy as np
 import pykitti
 import pytest
 
+from data import synthetic_kernels as kernels
 from data.cli import create_source
 from data.folder import FolderSource
 from data.kitti import KittiSource
@@ -44,6 +45,17 @@ def test_synthetic_is_deterministic_by_seed_and_moves(synthetic: SyntheticSource
     b = synthetic.frame(11).points
     assert not np.array_equal(a, b)
     assert synthetic.frame(10).timestamp == pytest.approx(1.0)
+
+
+def test_synthetic_columns_an_object_covers_wrap_at_the_seam() -> None:
+    """Column k looks at azimuth pi - k × 2pi/n: ahead is column n/2, behind wraps from n - 1 to 0."""
+    n = 2000
+    ahead = kernels.columns(0.0, 0.0, np.array([10.0, 10.0]), np.array([-0.5, 0.5]), n)
+    first, stop, first2, stop2 = ahead
+    assert first < n // 2 < stop and stop - first < 50 and first2 == stop2
+    behind = kernels.columns(0.0, 0.0, np.array([-10.0, -10.0]), np.array([-0.5, 0.5]), n)
+    (low, low_stop), (high, high_stop) = sorted([behind[:2], behind[2:]])
+    assert low == 0 and 0 < low_stop < 50 and n - 50 < high < high_stop == n  # both sides of ±180°
 
 
 def test_synthetic_one_pass_is_one_lap() -> None:
