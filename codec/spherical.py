@@ -83,11 +83,11 @@ class SphericalFrame:
 
     def __init__(self, points: np.ndarray, step: float) -> None:
         points = np.ascontiguousarray(points, dtype=np.float32)  # what the wire carries; one compiled kernel
-        if not np.isfinite(points[:, :3]).all():
-            raise ValueError("a point has a coordinate that is not finite")
         self.step = float(np.float32(step))
         self.r, self.azimuth, self.elevation = _kernels().polar(points)
         r_max = float(self.r.max()) if len(self.r) else 0.0
+        if not math.isfinite(r_max):  # a range in float64 is finite exactly when x, y and z are (max keeps NaN)
+            raise ValueError("a point has a coordinate that is not finite")
         if r_max / self.step >= MAX_RANGE_STEPS or turn_for(r_max, self.step) > MAX_TURN:
             raise ValueError(f"a point is {r_max:.0f} m away: too far for a {self.step * 1000:g} mm step")
         self.range = np.rint(self.r / self.step).astype(np.int64)

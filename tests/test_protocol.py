@@ -108,9 +108,10 @@ def test_spherical_angles_are_coarser_near_the_sensor() -> None:
 
 def test_spherical_refuses_points_it_cannot_code() -> None:
     pts = cloud(10)
-    pts[3, 1] = np.nan
-    with pytest.raises(ValueError, match="not finite"):
-        encode_chunk(header(Encoding.SPHERICAL, n=10, step=0.001), pts)
+    for bad in (np.nan, np.inf, -np.inf):
+        pts[3, 1] = bad
+        with pytest.raises(ValueError, match="not finite"):
+            encode_chunk(header(Encoding.SPHERICAL, n=10, step=0.001), pts)
     pts[3, 1] = 3e6
     with pytest.raises(ValueError, match="too far for a 1 mm step"):
         encode_chunk(header(Encoding.SPHERICAL, n=10, step=0.001), pts)
