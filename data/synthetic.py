@@ -14,13 +14,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
-from . import synthetic_kernels as kernels
 from .source import Frame, FrameSource
 
 logger = logging.getLogger(__name__)
+
+
+def _kernels() -> ModuleType:
+    """data/synthetic_kernels.py, imported with the first frame: numba takes a fraction of a second to import,
+    which the streamer's own process (it makes the source to describe it; the producer renders it) need not
+    pay."""
+    from . import synthetic_kernels
+
+    return synthetic_kernels
 
 SENSOR_HEIGHT = 1.73
 STREET_LENGTH = 300.0
@@ -165,6 +174,7 @@ class SyntheticSource(FrameSource):
         origin = np.array([(self.options.speed * t) % STREET_LENGTH, -1.5, 0.0])
         rng = np.random.default_rng((self.options.seed, index))
         shape = self._dirs.shape[:2]
+        kernels = _kernels()
         hits = _Hits(np.empty(shape), np.empty(shape), np.empty(shape), np.zeros(shape))
         kernels.ground(self._ground_t, self._ground_x, self._ground_y, self._ground_cos, origin[0], origin[1],
                        ASPHALT, CONCRETE, LANE_PAINT, hits.t, hits.refl, hits.cos)
@@ -191,6 +201,7 @@ class SyntheticSource(FrameSource):
 
     def _column_slices(self, origin: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> list[slice]:
         """Azimuth columns covered by the points (xs, ys) seen from origin: one slice, two at the seam."""
+        kernels = _kernels()
         first, stop, first2, stop2 = kernels.columns(origin[0], origin[1], xs, ys, self.options.azimuth_steps)
         return [slice(first, stop)] if first2 == stop2 else [slice(first, stop), slice(first2, stop2)]
 
@@ -199,6 +210,7 @@ class SyntheticSource(FrameSource):
 
     def _cast_boxes(self, origin: np.ndarray, lo: np.ndarray, hi: np.ndarray, reflectance: np.ndarray,
                     hits: _Hits) -> None:
+        kernels = _kernels()
         shift = self._nearest_image(lo[:, 0], origin) - lo[:, 0]
         lo = lo.copy()
         hi = hi.copy()
@@ -213,6 +225,7 @@ class SyntheticSource(FrameSource):
                             self._tan_el, self._cos_el, self._sin_el, hits.t, hits.refl, hits.cos)
 
     def _cast_poles(self, origin: np.ndarray, poles: np.ndarray, hits: _Hits) -> None:
+        kernels = _kernels()
         xs = self._nearest_image(poles[:, 0], origin)
         for x, y, radius in zip(xs, poles[:, 1], poles[:, 2]):
             if abs(x - origin[0]) > MAX_RANGE:
@@ -225,6 +238,7 @@ class SyntheticSource(FrameSource):
                              hits.t, hits.refl, hits.cos)
 
     def _cast_trees(self, origin: np.ndarray, trees: np.ndarray, hits: _Hits, rng: np.random.Generator) -> None:
+        kernels = _kernels()
         xs = self._nearest_image(trees[:, 0], origin)
         for x, y, z, radius in zip(xs, trees[:, 1], trees[:, 2], trees[:, 3]):
             if abs(x - origin[0]) > MAX_RANGE:
