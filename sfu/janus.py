@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
 import secrets
 import shutil
 import subprocess
@@ -87,6 +88,9 @@ def janus_config(options: JanusOptions, folder: Path) -> dict[str, str]:
     general = [f'configs_folder = "{folder}"', f'plugins_folder = "{folder / "plugins"}"',
                f'transports_folder = "{folder / "transports"}"', f'events_folder = "{folder / "none"}"',
                f'loggers_folder = "{folder / "none"}"', "debug_level = 4", "token_auth = true",
+               # every viewer's handle on one of a few shared event loops, not a loop (a thread) each: 15-25 %
+               # less of Janus's CPU with 8 viewers (docs/benchmarks.md, fan-out)
+               f"event_loops = {os.cpu_count() or 2}",
                f'admin_secret = "{options.admin_secret}"', "session_timeout = 60", 'server_name = "pointstream-sfu"']
     mountpoints = "\n".join(
         "\n\t".join([f"tier{t.mountpoint}: {{", 'type = "rtp"', f"id = {t.mountpoint}",

@@ -44,6 +44,7 @@ def test_janus_config_listens_on_loopback_only_with_tokens_and_no_stun(tmp_path:
     assert "token_auth = true" in general and 'admin_secret = "s3cret"' in general
     assert "stun_server" not in general and "turn_server" not in general  # nothing outside unless configured
     assert f'plugins_folder = "{tmp_path / "plugins"}"' in general  # its own folder: only what we link there
+    assert f"event_loops = {os.cpu_count() or 2}" in general  # handles share a loop per core, not a thread each
     assert http.count('ip = "127.0.0.1"') == 2  # the API and the admin API
     for tier in TIERS:
         assert f"dataport = {tier.data_port}" in streaming
