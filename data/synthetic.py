@@ -31,6 +31,7 @@ def _kernels() -> ModuleType:
 
     return synthetic_kernels
 
+
 SENSOR_HEIGHT = 1.73
 STREET_LENGTH = 300.0
 MAX_RANGE = 120.0
