@@ -58,17 +58,6 @@ def columns(ox, oy, xs, ys, n):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _fmin(a, b):  # type: ignore[no-untyped-def]
-    """numpy's fmin: the other value where one is NaN."""
-    return b if math.isnan(a) else a if math.isnan(b) else min(a, b)
-
-
-@njit(cache=True)
-def _fmax(a, b):  # type: ignore[no-untyped-def]
-    return b if math.isnan(a) else a if math.isnan(b) else max(a, b)
-
-
-@njit(cache=True)
 def _prism_column(i, h_near, h_far, face_cos, zlo, zhi, reflectance, tan_el, cos_el, sin_el,  # type: ignore[no-untyped-def]
                   t, refl, cos):
     """Column ``i``'s rays against a vertical prism its horizontal ray enters at ``h_near`` and leaves at
@@ -102,11 +91,11 @@ def box(first, stop, lo, hi, origin, hdir, hinv, reflectance, tan_el, cos_el, si
         tx2 = (hi[0] - origin[0]) * hinv[i, 0]
         ty1 = (lo[1] - origin[1]) * hinv[i, 1]
         ty2 = (hi[1] - origin[1]) * hinv[i, 1]
-        enter_x, enter_y = _fmin(tx1, tx2), _fmin(ty1, ty2)
+        enter_x, enter_y = np.fmin(tx1, tx2), np.fmin(ty1, ty2)  # fmin: the other value where one is NaN
         if math.isnan(enter_x) or math.isnan(enter_y):  # a ray along a face's plane: 0 × inf twice
             continue
         h_near = max(enter_x, enter_y)
-        h_far = min(_fmax(tx1, tx2), _fmax(ty1, ty2))
+        h_far = min(np.fmax(tx1, tx2), np.fmax(ty1, ty2))
         face = abs(hdir[i, 1]) if enter_y > enter_x else abs(hdir[i, 0])
         _prism_column(i, h_near, h_far, face, lo[2], hi[2], reflectance, tan_el, cos_el, sin_el, t, refl, cos)
 
