@@ -98,7 +98,7 @@ class FrameAssembler:
         self.clock = clock
         self.server_now = server_now
         self.max_age = max_age
-        self.points = points
+        self.decodes_points = points
         self.stats = LinkStats()
         self._open: dict[int, AssembledFrame] = {}
         self._newest: int | None = None
@@ -112,7 +112,7 @@ class FrameAssembler:
     def push(self, message: bytes) -> None:
         now = self.clock()
         try:
-            chunk = decode_chunk(message) if self.points else None
+            chunk = decode_chunk(message) if self.decodes_points else None
             h = chunk.header if chunk is not None else decode_header(message)
         except ValueError as exc:
             self.stats.bad_chunks += 1
@@ -127,7 +127,7 @@ class FrameAssembler:
                 self.stats.stale_chunks += 1
                 return
             self._newest = h.frame_id
-            rows = h.frame_points if self.points else 0
+            rows = h.frame_points if self.decodes_points else 0
             frame = AssembledFrame(h.frame_id, h.capture_time, h.frame_points, h.chunk_count, h.chunks_sent,
                                    np.full((rows, 4), np.nan, dtype=np.float32), first_arrival=now)
             self._open[h.frame_id] = frame
