@@ -1,6 +1,6 @@
 """A viewer that reports what it got: ``python -m natlab.probe {python,chromium} URL``.
 
-Prints one JSON line: frames, points in the fullest frame (Python) or the last one drawn (Chromium),
+Prints one JSON line: frames, points in the fullest frame (received by Python, drawn by Chromium),
 the selected candidate pair (path) or the page's WebSocket fallback, and the time from start (the browser:
 page open) to the first frame. Exit status 1 with ``{"error": ...}`` when it gets no frames in time. Run it
 from the repository root, where the viewer is, e.g.
@@ -65,7 +65,7 @@ async def probe_chromium(url: str, frames: int, timeout: float, settle: float = 
                 except Exception:  # still relayed: report it as it is
                     pass
             status = await page.evaluate(
-                "({frames: window.pointStream.framesDrawn, points: window.pointStream.lastDrawnPoints,"
+                "({frames: window.pointStream.framesDrawn, points: window.pointStream.mostDrawnPoints,"
                 " path: window.pointStream.path, firstFrameMs: window.pointStream.firstFrameMs,"
                 " hudPath: document.querySelector('[data-field=path]').textContent,"
                 " steps: window.pointStream.connectTimings, pointsChannel: window.pointStream.pointsChannel,"

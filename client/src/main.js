@@ -30,7 +30,7 @@ const colourRange = new ColourRange();
 
 /** Exposed for tests and for curious users in the console. */
 const status = {
-  framesDrawn: 0, framesReceived: 0, lastDrawnPoints: 0, firstFrameMs: null, state: 'idle',
+  framesDrawn: 0, framesReceived: 0, lastDrawnPoints: 0, mostDrawnPoints: 0, firstFrameMs: null, state: 'idle',
   renders: 0, colorMode: 'intensity', // times the scene was drawn, and the colour map it was last drawn with
   decodeMs: 0, renderMs: 0, // main-thread time spent decoding chunks and rendering, cumulative
   controlErrors: 0, // control messages ignored: not JSON objects with a type, or of an unknown type
@@ -210,6 +210,7 @@ function animate() {
   status.trailFrames = scene.trailShown ?? 0;
   status.framesDrawn += 1;
   status.lastDrawnPoints = frame.pointsReceived;
+  status.mostDrawnPoints = Math.max(status.mostDrawnPoints, frame.pointsReceived);
   if (status.firstFrameMs === null) {
     status.firstFrameMs = performance.now();
     setTimeout(() => scene.showGrids(), 0); // drawn with the next frame (scene.js says why not before)
