@@ -15,8 +15,8 @@ BYTES_PER_POINT = 3
 
 
 def planes(colours: np.ndarray, bounds: Sequence[tuple[int, int]]) -> list[bytes]:
-    """The colour sections of consecutive runs of ``colours`` (N × 3 uint8): ``bounds`` as (start, stop)
-    pairs, each starting where the previous one stopped."""
+    """The colour sections of runs of ``colours`` (N × 3 uint8): ``bounds`` as (start, stop) pairs in
+    increasing order, none overlapping the next (gaps are skipped)."""
     whole = np.ascontiguousarray(colours[bounds[0][0]:bounds[-1][1]], dtype=np.uint8)
     deltas = np.empty_like(whole)
     deltas[0] = whole[0]

@@ -17,8 +17,9 @@ RAW_BYTES_PER_POINT = 16
 
 
 def raw_planes(points: np.ndarray, bounds: Sequence[tuple[int, int]] | None = None) -> list[bytes]:
-    """The uncompressed payloads of consecutive runs of ``points`` (N × 4, converted to float32): ``bounds``
-    as (start, stop) pairs, each starting where the previous one stopped; the whole array if None."""
+    """The uncompressed payloads of runs of ``points`` (N × 4, converted to float32): ``bounds`` as
+    (start, stop) pairs in increasing order, none overlapping the next (gaps are skipped); the whole array if
+    None."""
     bounds = bounds or [(0, len(points))]
     whole = slice(bounds[0][0], bounds[-1][1])
     bits = np.ascontiguousarray(points[whole], dtype="<f4").view("<u4")

@@ -96,17 +96,18 @@ class SphericalFrame:
         """Whether intensity goes as differences: chosen per frame, by the lower order-0 entropy."""
 
     def chunks(self, bounds: Sequence[tuple[int, int]]) -> list[ChunkPayload]:
-        """The coded payloads of consecutive runs of points (``bounds``: (start, stop) pairs, each starting where
-        the previous one stopped), quantised in one compiled pass a point (codec/spherical_kernels.py) and range-coded,
-        the runs shared out over the cores."""
+        """The coded payloads of runs of points (``bounds``: (start, stop) pairs in increasing order, none
+        overlapping the next; gaps between them are skipped), quantised in one compiled pass a point
+        (codec/spherical_kernels.py) and range-coded, the runs shared out over the cores."""
         starts = np.array([start for start, _ in bounds], np.int64)
         counts = np.array([stop - start for start, stop in bounds], np.int64)
         whole = slice(bounds[0][0], bounds[-1][1])
         firsts = starts - starts[0]
         runs, n = len(bounds), whole.stop - whole.start
         turns, azimuth_steps, bases = np.empty(runs, np.int64), np.empty(runs, np.int64), np.empty((runs, 3), np.int64)
-        residuals = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64))
-        intensity = np.empty(n, np.int64)
+        # zeros: the coder's bounds check reads the whole span, gaps included
+        residuals = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
+        intensity = np.zeros(n, np.int64)
         as_differences = bool(self.flags & INTENSITY_DIFFERENCES)
         _kernels().quantise_runs(self.r[whole], self.range[whole], self.azimuth[whole], self.elevation[whole],
                                  self.intensity[whole].astype(np.int64), firsts, counts, self.step, as_differences,

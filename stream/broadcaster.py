@@ -70,12 +70,15 @@ class RecordedClock:
 class Watch:
     """One consumer's claim on the stream (FrameBroadcaster.watching); ``release`` it when done (idempotent)."""
 
-    def __init__(self, broadcaster: FrameBroadcaster) -> None:
+    def __init__(self, broadcaster: FrameBroadcaster, share: float | None) -> None:
         self._broadcaster: FrameBroadcaster | None = broadcaster
+        self.share = share
+        """The share of each frame's chunks this consumer may take (a fitted sender updates it frame by frame);
+        None: it keeps frames coming but has no say in how much of each is encoded."""
 
     def release(self) -> None:
         if self._broadcaster is not None:
-            self._broadcaster._unwatch()
+            self._broadcaster._unwatch(self)
             self._broadcaster = None
 
     def __enter__(self) -> Watch:
@@ -95,6 +98,9 @@ class FrameBroadcaster:
     :meth:`watching` claim (a viewer does so from its offer, so the first frame is ready when its channel
     opens), and the frame published before the pause is dropped, never sent late to the next viewer. A
     live source keeps producing (its sensor does not wait), and so does a recording streamer (``record``).
+
+    Each frame is encoded as far as its consumers take it: the largest ``share`` of their claims (fitted
+    senders say what their links take; every other consumer takes whole frames), stream/encoder.py.
     """
 
     def __init__(self, source: FrameSource, options: EncoderOptions, fps: float, loop: bool = True,
@@ -115,22 +121,33 @@ class FrameBroadcaster:
         self.latest: EncodedFrame | None = None
         self.finished = False
         self.stats = BroadcastStats()
-        self.audience = 0
-        """Consumers holding a :meth:`watching` claim."""
+        self._watches: set[Watch] = set()
         self.pauses_when_unwatched = record is None and not getattr(source, "live", False)
         self._changed = asyncio.Condition()
         self._watched = asyncio.Event()
 
-    def watching(self) -> Watch:
-        """A claim that someone consumes frames; production pauses while there is none (see the class)."""
-        self.audience += 1
-        self._watched.set()
-        return Watch(self)
+    @property
+    def audience(self) -> int:
+        """Consumers holding a :meth:`watching` claim."""
+        return len(self._watches)
 
-    def _unwatch(self) -> None:
-        self.audience -= 1
-        if self.audience == 0:
+    def watching(self, share: float | None = 1.0) -> Watch:
+        """A claim that someone consumes frames; production pauses while there is none (see the class).
+        ``share``: how much of each frame it takes (Watch.share)."""
+        watch = Watch(self, share)
+        self._watches.add(watch)
+        self._watched.set()
+        return watch
+
+    def _unwatch(self, watch: Watch) -> None:
+        self._watches.discard(watch)
+        if not self._watches:
             self._watched.clear()
+
+    def share_wanted(self) -> float:
+        """How much of the next frame to encode: the largest share a consumer takes (1 when none says)."""
+        shares = [w.share for w in self._watches if w.share is not None]
+        return min(1.0, max(shares)) if shares else 1.0
 
     async def _wait_for_audience(self) -> bool:
         """Wait while nobody watches (when this broadcaster pauses); True if it did wait."""
@@ -170,7 +187,7 @@ class FrameBroadcaster:
                     self.stats.late_frames += 1
                     next_tick = now  # fell behind: don't catch up with a burst
                 next_tick += interval
-                produced = await asyncio.wrap_future(producer.submit(frame_id, time.time()))
+                produced = await asyncio.wrap_future(producer.submit(frame_id, time.time(), self.share_wanted()))
                 if produced is None:
                     if frame_id == 0:
                         logger.error("%s produced no frames (every file unreadable?)", self.source.description)

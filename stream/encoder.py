@@ -13,6 +13,13 @@ column of lasers), which is what the codec predicts along. They are *sent* in bi
 (``progressive_order``): the first chunks sent are spread evenly over the frame, each later one falls in
 the middle of the largest gap left, so a viewer that gets only part of a frame sees the whole field of
 view, sparser, never a wedge of it. A sender that fits a link sends a prefix of that order.
+
+**Only what is sent is encoded.** ``encode(..., share=s)`` (s < 1: what the viewers' fitters take of
+recent frames, with headroom; stream/broadcaster.py) cuts the frame into runs of the estimated size,
+encodes only the first ``ceil(s × runs)`` of their progressive order, and says so in the headers: the
+frame still has all its chunks (``chunk_count``), of which only that prefix exists (``chunks_sent``), as if
+a fitter had cut it. A fitted viewer's latency and the producer's CPU then follow the share sent, not the
+whole frame (docs/design.md, "Fitting the link").
 """
 from __future__ import annotations
 
@@ -88,6 +95,12 @@ class EncodedFrame:
     messages: tuple[bytes, ...]
     """The chunks in the order to send them (progressive_order); any prefix covers the whole frame."""
     encode_seconds: float
+    chunk_count: int = -1
+    """Chunks of the whole frame; more than ``messages`` when only a prefix was encoded (-1: all were)."""
+
+    def __post_init__(self) -> None:
+        if self.chunk_count < 0:
+            object.__setattr__(self, "chunk_count", len(self.messages))
 
     @property
     def nbytes(self) -> int:
@@ -114,13 +127,17 @@ class FrameEncoder:
             spherical.warm_up(encoding=True)
 
     def encode(self, frame_id: int, capture_time: float, points: np.ndarray,
-               colours: np.ndarray | None = None) -> EncodedFrame:
-        """The frame's chunks; ``colours`` (N × 3 uint8), when given, go in each chunk's colour plane."""
+               colours: np.ndarray | None = None, share: float = 1.0) -> EncodedFrame:
+        """The frame's chunks; ``colours`` (N × 3 uint8), when given, go in each chunk's colour plane. With
+        ``share`` < 1, only about that share of the chunks, the first of the send order (module docstring)."""
         started = time.perf_counter()
         n = len(points)
         budget = self.options.message_budget - CHUNK_HEADER.size
         fid = frame_id & 0xFFFFFFFF
         frame = self._spherical(points)
+        if share < 1.0 and n > 0:
+            ranked, total = self._prefix(points, colours, frame, max(0.0, share), budget)
+            return self._frame(fid, capture_time, n, frame, ranked, total, started)
         pieces: list[tuple[int, int, Quantised, bytes]] = []
         done = 0
         batch = 1  # the first run alone calibrates the size estimate; then batches of runs, each vectorised
@@ -132,16 +149,40 @@ class FrameEncoder:
             self._bytes_per_point = sum(len(p[3]) for p in fitted) / (stop - done)
             pieces += fitted
             done, batch = stop, BATCH_RUNS
-        if len(pieces) > 0xFFFF:
-            raise ValueError(f"frame of {n} points needs {len(pieces)} chunks; the format allows 65535")
+        return self._frame(fid, capture_time, n, frame, [pieces[i] for i in progressive_order(len(pieces))],
+                           len(pieces), started)
+
+    @staticmethod
+    def _frame(fid: int, capture_time: float, n: int, frame: spherical.SphericalFrame | None,
+               ranked: list[tuple[int, int, Quantised, bytes]], total: int, started: float) -> EncodedFrame:
+        """The messages of ``ranked`` pieces (in send order), the first of a frame of ``total`` chunks."""
+        if total > 0xFFFF:
+            raise ValueError(f"frame of {n} points needs {total} chunks; the format allows 65535")
         encoding = Encoding.FLOAT32 if frame is None else Encoding.SPHERICAL
-        total = len(pieces)
-        messages = []
-        for rank, index in enumerate(progressive_order(total)):
-            offset, count, quantised, payload = pieces[index]
-            header = ChunkHeader(encoding, fid, capture_time, rank, total, total, offset, count, n, *quantised)
-            messages.append(header.pack() + payload)
-        return EncodedFrame(fid, capture_time, n, tuple(messages), time.perf_counter() - started)
+        sent = len(ranked)
+        messages = tuple(ChunkHeader(encoding, fid, capture_time, rank, total, sent, offset, count, n,
+                                     *quantised).pack() + payload
+                         for rank, (offset, count, quantised, payload) in enumerate(ranked))
+        return EncodedFrame(fid, capture_time, n, messages, time.perf_counter() - started, total)
+
+    def _prefix(self, points: np.ndarray, colours: np.ndarray | None, frame: spherical.SphericalFrame | None,
+                share: float, budget: int) -> tuple[list[tuple[int, int, Quantised, bytes]], int]:
+        """The pieces of the first ``share`` of the frame's runs in send order (ranked), and the frame's chunk
+        count. Runs have the estimated size; one that overflows the budget becomes several pieces, ranked
+        one after another where the run was, so the encoded pieces stay a prefix of the send order."""
+        n = len(points)
+        length = self._run_length(budget)
+        runs = math.ceil(n / length)
+        order = progressive_order(runs)
+        taken = order[:min(runs, max(1, math.ceil(share * runs)))]
+        bounds = [(i * length, min(n, (i + 1) * length)) for i in sorted(taken)]
+        pieces = self._fit(points, colours, frame, bounds, budget)
+        self._bytes_per_point = sum(len(p[3]) for p in pieces) / sum(p[1] for p in pieces)
+        by_run: dict[int, list[tuple[int, int, Quantised, bytes]]] = {}
+        for piece in pieces:  # in position order: a split run's pieces stay in order
+            by_run.setdefault(piece[0] // length, []).append(piece)
+        ranked = [piece for run in taken for piece in by_run[run]]
+        return ranked, len(ranked) + runs - len(taken)
 
     def _run_length(self, budget: int) -> int:
         """Points per chunk that should fill ``budget`` bytes (90 %: the estimate is an average)."""

@@ -85,6 +85,9 @@ class FrameBudget:
     sent_through: int = 0
     """The sender's byte count once this frame was handed over: acknowledged up to it means drained."""
     acked_halfway: bool = False
+    wanted: float = 1.0
+    """Share of a frame's chunks the fit takes at the rate estimate with no queue left, had they all been
+    encoded (stream/encoder.py encodes only the share its consumers take)."""
 
 
 class LinkFitter:
@@ -117,15 +120,17 @@ class LinkFitter:
         if rtt is not None and rtt > 0:
             self.base_rtt = rtt if self.base_rtt is None else min(self.base_rtt, rtt)
 
-    def budget(self, sizes: list[int], backlog: int, now: float, acked: int) -> FrameBudget:
+    def budget(self, sizes: list[int], backlog: int, now: float, acked: int, chunk_count: int = 0) -> FrameBudget:
         """The prefix of a frame whose chunks (in send order) have ``sizes`` bytes, when ``backlog`` bytes of
         earlier frames are still unacknowledged. What the path holds in flight (rate × base RTT) is normal;
-        anything beyond is a queue and comes off this frame's budget."""
+        anything beyond is a queue and comes off this frame's budget. ``chunk_count``: the frame's chunks,
+        when only the first ``len(sizes)`` were encoded."""
         o = self.options
         rtt = self.path_rtt
         queued = max(0.0, backlog - self.rate * rtt)
         allowed = self.rate * o.frame_share * self.interval - queued
-        most = max(1, math.ceil(min(o.max_point_share, self.viewer_share) * len(sizes)))
+        count = max(chunk_count, len(sizes))
+        most = max(1, math.ceil(min(o.max_point_share, self.viewer_share) * count))
         chunks = 0
         total = 0
         for size in sizes[:most]:
@@ -134,8 +139,12 @@ class LinkFitter:
             total += size
             chunks += 1
         limited = chunks < min(len(sizes), most)
+        # what the fit takes of a frame once no queue is left, at these chunks' size: what to encode next
+        steady = self.rate * o.frame_share * self.interval
+        wanted = min(most, max(chunks, steady * len(sizes) / sum(sizes))) if sizes else most
         share = o.frame_share * self.interval
-        return FrameBudget(chunks, now + share + rtt + 0.005, now, acked, limited, now + share / 2 + rtt + 0.005)
+        return FrameBudget(chunks, now + share + rtt + 0.005, now, acked, limited, now + share / 2 + rtt + 0.005,
+                           wanted=wanted / count if count else 1.0)
 
     def viewer_report(self, received_fps: object, drawn_fps: object) -> None:
         """A viewer that receives frames faster than it draws them is short of CPU, not of link: fewer points

@@ -88,14 +88,14 @@ class _Worker:
         frame = self.pending.result()
         return None if frame is None else frame.timestamp
 
-    def next(self, frame_id: int, capture_time: float) -> Produced | None:
+    def next(self, frame_id: int, capture_time: float, share: float = 1.0) -> Produced | None:
         frame = self.pending.result()
         if frame is None:
             return None
         self.pending = self.reader.submit(self._read)
         if self.recorder is not None:
             self.recorder.write(capture_time, frame.points, frame.colours)
-        encoded = self.encoder.encode(frame_id, capture_time, frame.points, frame.colours)
+        encoded = self.encoder.encode(frame_id, capture_time, frame.points, frame.colours, share)
         return Produced(encoded, self.encoder.fallback_frames)
 
 
@@ -125,9 +125,9 @@ def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
     os._exit(0)
 
 
-def _next(frame_id: int, capture_time: float) -> Produced | None:
+def _next(frame_id: int, capture_time: float, share: float) -> Produced | None:
     assert _worker is not None
-    return _worker.next(frame_id, capture_time)
+    return _worker.next(frame_id, capture_time, share)
 
 
 def _upcoming(timeout: float | None) -> float | None | str:
@@ -144,7 +144,7 @@ def _log_settings() -> tuple[int, str | None, str | None]:
 
 
 class FrameProducer:
-    """Owns the child process. ``submit(frame_id, capture_time)`` returns a future of the frame."""
+    """Owns the child process. ``submit(frame_id, capture_time, share)`` returns a future of the frame."""
 
     def __init__(self, source: FrameSource, options: EncoderOptions, loop: bool, record: Path | None = None) -> None:
         """``record``: a new .mcap file the frames are also written to (record/mcap_recorder.py)."""
@@ -157,8 +157,10 @@ class FrameProducer:
                                          initargs=(source, options, loop, os.getpid(), record, _log_settings(),
                                                    self._ready))
 
-    def submit(self, frame_id: int, capture_time: float) -> Future[Produced | None]:
-        return self._pool.submit(_next, frame_id, capture_time)
+    def submit(self, frame_id: int, capture_time: float, share: float = 1.0) -> Future[Produced | None]:
+        """The next frame, encoded in full or, with ``share`` < 1, about that share of its chunks (the first of
+        the send order: stream/encoder.py)."""
+        return self._pool.submit(_next, frame_id, capture_time, share)
 
     def upcoming(self, timeout: float | None = None) -> Future[float | None | str]:
         """The source timestamp of the next frame (to pace a recording by its recorded times, or to send a live

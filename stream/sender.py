@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from .broadcaster import FrameBroadcaster
+from .broadcaster import FrameBroadcaster, Watch
 from .encoder import EncodedFrame
 from .link_fit import MBIT, FitOptions, FrameBudget, LinkFitter
 from .messages import SenderCounters, wire_fields
@@ -20,6 +20,9 @@ POLL_MIN = 0.002
 POLL_MAX = 0.05
 """Seconds between backlog checks while waiting for a link: the shortest while it drains, the longest
 while it does not move."""
+SHARE_HEADROOM = 1.5
+"""The share of the next frame a fitted sender asks to be encoded, over the share its fit would take of this
+one: room for the rate to grow (25 % a frame while probing) and for frames whose chunks differ in size."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class ViewerSender:
         self.stats = SenderStats()
         self.fitter = LinkFitter(fit, broadcaster.fps) if fit.enabled and sink.acknowledged_backlog() else None
         """None: every chunk of every frame (fitting off, or a transport whose backlog says nothing)."""
+        self.watch: Watch | None = None
+        """This sender's claim on the broadcaster, if it has one: a fitted sender sets its share (how much of
+        each frame is encoded for it)."""
         self.paused = False
         self.sending = False
         """True while a frame is going out (a frame once started is finished, paused or not)."""
@@ -152,7 +158,9 @@ class ViewerSender:
         self.fitter.observe_rtt(self.sink.round_trip())
         backlog = self.sink.backlog()
         plan = self.fitter.budget([len(m) for m in frame.messages], backlog, time.monotonic(),
-                                  self.stats.bytes_sent - backlog)
+                                  self.stats.bytes_sent - backlog, frame.chunk_count)
+        if self.watch is not None:
+            self.watch.share = min(1.0, plan.wanted * SHARE_HEADROOM + 2 / frame.chunk_count)
         # the frame, and what the path holds in flight meanwhile, may go out at once
         self.sink.allow_in_flight(backlog + sum(len(m) for m in frame.messages[:plan.chunks])
                                   + int(self.fitter.rate * self.fitter.path_rtt))
@@ -218,7 +226,7 @@ class ViewerSender:
             self.stats.chunks_sent += 1
             self.stats.bytes_sent += len(message)
         self.stats.frames_sent += 1
-        share = len(messages) / len(frame.messages) if frame.messages else 1.0
+        share = len(messages) / frame.chunk_count if frame.messages else 1.0
         self.stats.fitted_share = round(share, 3)
         self.stats.points_offered += frame.point_count
         self.stats.points_sent += round(frame.point_count * share)

@@ -90,3 +90,46 @@ def test_empty_frame_has_no_messages() -> None:
 def test_bad_options_are_refused(kwargs: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         EncoderOptions(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("quantize", [5, 0])
+def test_a_frame_encoded_in_part_is_the_first_chunks_of_its_send_order(frame: np.ndarray, quantize: float) -> None:
+    """``share`` < 1 (what the fitted viewers take): about that share of the chunks is encoded, and they are
+    what a fitted sender would send of the whole frame: indices 0..k-1 of the frame's chunk count, spread
+    over the whole scene, every point where it belongs. Mutation check: taking the runs in scan order leaves
+    a gap of three quarters of the frame."""
+    encoder = FrameEncoder(EncoderOptions(quantize_mm=quantize))
+    whole = encoder.encode(1, 0.0, frame)
+    part = encoder.encode(2, 0.0, frame, share=0.25)
+    headers = [decode_chunk(m).header for m in part.messages]
+    k = len(headers)
+    assert [h.chunk_index for h in headers] == list(range(k))
+    assert {(h.chunks_sent, h.chunk_count, h.frame_points) for h in headers} == {(k, part.chunk_count, len(frame))}
+    assert 0.2 * part.chunk_count <= k <= 0.35 * part.chunk_count
+    assert abs(part.chunk_count - whole.chunk_count) <= 0.15 * whole.chunk_count
+    assert part.nbytes < 0.4 * whole.nbytes
+    points, _ = reassemble(part.messages)
+    sent = ~np.isnan(points[:, 0])
+    assert sent.sum() == sum(h.point_count for h in headers) and 0.2 < sent.mean() < 0.35
+    starts = sorted(h.point_offset for h in headers)
+    assert np.diff([0, *starts, len(frame)]).max() <= 3 * len(frame) / k
+    if quantize:
+        distance = np.linalg.norm(points[sent, :3].astype(np.float64) - frame[sent, :3], axis=1)
+        assert distance.max() <= 0.005 * np.sqrt(3) / 2 + 120 * 2 ** -22
+    else:
+        assert np.array_equal(points[sent], frame[sent])
+
+
+def test_a_part_whose_runs_overflow_their_messages_splits_them_in_place(frame: np.ndarray) -> None:
+    """After a calm frame (a few bytes a point) the size estimate is far too low for a busy one: its runs
+    overflow and are split, and the pieces still form the first chunks of the send order, each one message."""
+    encoder = FrameEncoder(EncoderOptions(quantize_mm=5))
+    encoder.encode(1, 0.0, np.repeat(frame[:1], 4000, axis=0))  # one point, 4,000 times
+    part = encoder.encode(2, 0.0, frame, share=0.1)
+    assert encoder.retries > 0
+    headers = [decode_chunk(m).header for m in part.messages]
+    assert [h.chunk_index for h in headers] == list(range(len(headers)))
+    assert {(h.chunks_sent, h.chunk_count) for h in headers} == {(len(headers), part.chunk_count)}
+    assert max(len(m) for m in part.messages) <= EncoderOptions().message_budget
+    points, _ = reassemble(part.messages)
+    assert (~np.isnan(points[:, 0])).sum() == sum(h.point_count for h in headers)  # no point sent twice

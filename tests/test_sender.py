@@ -5,8 +5,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from stream.encoder import EncodedFrame
-from stream.sender import PacingOptions, ViewerSender
+import pytest
+
+from data.synthetic import SyntheticSource
+from stream.broadcaster import FrameBroadcaster
+from stream.encoder import EncodedFrame, EncoderOptions
+from stream.link_fit import MBIT, FitOptions
+from stream.sender import SHARE_HEADROOM, PacingOptions, ViewerSender
+
+from .helpers import until
 
 
 class FakeSink:
@@ -178,3 +185,46 @@ async def test_a_sender_waiting_on_a_link_that_does_not_move_backs_off_its_polli
         sink.queued = 0
         await asyncio.sleep(0.15)
         assert sender.stats.frames_sent == 1  # it still notices the link moving again
+
+
+class FittedSink(FakeSink):
+    """A transport whose backlog is acknowledged (a data channel's): its sender fits frames to the link."""
+
+    def acknowledged_backlog(self) -> bool:
+        return True
+
+    def round_trip(self) -> float | None:
+        return 0.001
+
+    def allow_in_flight(self, nbytes: int) -> None:
+        pass
+
+
+async def test_a_fitted_sender_asks_for_what_its_link_takes_and_frames_are_encoded_for_the_most_asked() -> None:
+    """The share of each frame a fitted sender says it takes (its claim's share) is what its fit would take of a
+    whole frame, with headroom; the broadcaster encodes the largest share any claim asks for, whole frames when
+    no claim says (tests/test_encoder.py: the part encoded is the send order's first chunks)."""
+    broadcaster = FrameBroadcaster(SyntheticSource(), EncoderOptions(), 10)
+    assert broadcaster.share_wanted() == 1.0
+    offer = broadcaster.watching(share=None)  # a viewer's connection coming up: no say in how much
+    assert broadcaster.share_wanted() == 1.0
+    frames = FakeBroadcaster()
+    sink = FittedSink()
+    rate = 40 * MBIT  # 5 MB/s: 40,000 bytes a frame at 100 frames/s and a frame share of 0.8
+    sender = ViewerSender(sink, frames, PacingOptions(spread=0), fit=FitOptions(initial_rate_bytes=rate))  # type: ignore[arg-type]
+    sender.watch = broadcaster.watching()
+    async with running(sender):
+        async with frames._changed:  # 20 chunks of 1,000 bytes encoded, of 200: the fit takes all and wants 40
+            frames.latest = EncodedFrame(1, 0.0, 2000, (bytes(1000),) * 20, 0.0, chunk_count=200)
+            frames._changed.notify_all()
+        await until(lambda: len(sink.sent) == 20, 5)
+    assert sender.stats.fitted_share == pytest.approx(20 / 200)
+    assert sender.watch.share == pytest.approx(40 / 200 * SHARE_HEADROOM + 2 / 200)
+    other = broadcaster.watching(share=0.1)
+    assert broadcaster.share_wanted() == pytest.approx(sender.watch.share)
+    sender.watch.release()
+    assert broadcaster.share_wanted() == pytest.approx(0.1)
+    other.release()
+    assert broadcaster.share_wanted() == 1.0 and broadcaster.audience == 1
+    offer.release()
+    assert broadcaster.audience == 0

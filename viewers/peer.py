@@ -49,8 +49,9 @@ class ViewerPeer:
         self._closing = False
         self.on_connected: Callable[[ViewerPeer], None] | None = None
         """Called once when the connection is up (e.g. to log the candidate path)."""
-        self._watch = settings.broadcaster.watching()
-        """Held from the offer to the end: frames are produced while the connection comes up."""
+        self._watch = settings.broadcaster.watching(share=None)
+        """Held from the offer to the end: frames are produced while the connection comes up (how much of each
+        is the session's sender's say, once it runs)."""
         pc.on("datachannel", self._on_datachannel)
         pc.on("connectionstatechange", self._on_state)
         self._spawn(self._connect_watchdog(settings.connect_timeout))

@@ -39,7 +39,8 @@ class ViewerSession:
                          points_channel=points_channel))
         reporter = asyncio.create_task(self._report_stats())
         try:
-            with self.settings.broadcaster.watching():
+            with self.settings.broadcaster.watching() as watch:
+                self.sender.watch = watch  # the sender says how much of each frame it takes
                 await self.sender.run()
             if self.settings.broadcaster.finished:
                 self._send(End(**self._counters()))
