@@ -41,7 +41,10 @@ from viewers.memory import RELEASE_DELAY  # noqa: E402
 BATCH = 10
 KINDS = ("close", "kill", "ghost")
 SERVER_FLAGS = ["--quantize", "5", "--fps", "5", "--max-viewers", "0", "--max-offers-per-minute", "0",
-                "--viewer-timeout", "3", "--connect-timeout", "5"]
+                "--viewer-timeout", "3", "--connect-timeout", "5",
+                # whole frames, the most a viewer's queues hold: fitted, the producer encodes only the share
+                # these viewers take, and what they free is too little for the memory check to tell from noise
+                "--fit", "off"]
 
 
 # ---------------------------------------------------------------- the viewer side (a child process)
