@@ -47,9 +47,9 @@ class FakeBroadcaster:
         self.finished = False
         self._changed = asyncio.Condition()
 
-    async def publish(self, frame_id: int) -> None:
+    async def publish(self, frame_id: int, frame: EncodedFrame | None = None) -> None:
         async with self._changed:
-            self.latest = EncodedFrame(frame_id, 0.0, 10, (bytes([frame_id]) * 100,) * 3, 0.0)
+            self.latest = frame or EncodedFrame(frame_id, 0.0, 10, (bytes([frame_id]) * 100,) * 3, 0.0)
             self._changed.notify_all()
 
     async def finish(self) -> None:
@@ -214,9 +214,8 @@ async def test_a_fitted_sender_asks_for_what_its_link_takes_and_frames_are_encod
     sender = ViewerSender(sink, frames, PacingOptions(spread=0), fit=FitOptions(initial_rate_bytes=rate))  # type: ignore[arg-type]
     sender.watch = broadcaster.watching()
     async with running(sender):
-        async with frames._changed:  # 20 chunks of 1,000 bytes encoded, of 200: the fit takes all and wants 40
-            frames.latest = EncodedFrame(1, 0.0, 2000, (bytes(1000),) * 20, 0.0, chunk_count=200)
-            frames._changed.notify_all()
+        # 20 chunks of 1,000 bytes encoded, of 200: the fit takes all of them and would take 40
+        await frames.publish(1, EncodedFrame(1, 0.0, 2000, (bytes(1000),) * 20, 0.0, chunk_count=200))
         await until(lambda: len(sink.sent) == 20, 5)
     assert sender.stats.fitted_share == pytest.approx(20 / 200)
     assert sender.watch.share == pytest.approx(40 / 200 * SHARE_HEADROOM + 2 / 200)
