@@ -32,14 +32,17 @@ class Bottleneck:
         return max((total for at, total in self._log if at <= now), default=0)
 
 
-def run(fitter: LinkFitter, link: Bottleneck, frames: int, start: float = 0.0, in_part: bool = False) -> list[int]:
+def run(fitter: LinkFitter, link: Bottleneck, frames: int, start: float = 0.0, in_part: bool = False,
+        steps: dict[int, float] | None = None) -> list[int]:
     """Frames at 10 Hz through the fitter into the link; the chunks sent of each. ``in_part``: each frame is
-    encoded only as far as the fit of the one before asked, with the sender's headroom (stream/sender.py)."""
+    encoded only as far as the fit of the one before asked, with the sender's headroom (stream/sender.py).
+    ``steps``: the link's rate from frame k on."""
     sent = []
     deadlines = []
     encoded = FRAME_CHUNKS
     for k in range(frames):
         now = start + k / FPS
+        link.rate = (steps or {}).get(k, link.rate)
         for when, plan in [d for d in deadlines if d[0] <= now]:
             LinkFitter.at_halfway(plan, link.acked(plan.halfway), 2 * CHUNK)
             fitter.at_deadline(plan, when, link.acked(when), 2 * CHUNK)
@@ -108,14 +111,17 @@ def test_the_fit_says_what_it_would_take_of_a_frame_encoded_in_part() -> None:
     assert queued.chunks < 80 and queued.wanted == pytest.approx(80 / 200)
 
 
-@pytest.mark.parametrize("mbit", [5, 20])
-def test_frames_encoded_in_part_are_fitted_as_whole_frames_are(mbit: float) -> None:
+@pytest.mark.parametrize("mbit, steps", [(5, None), (20, None), (50, {30: 5 * MBIT, 60: 50 * MBIT})])
+def test_frames_encoded_in_part_are_fitted_as_whole_frames_are(mbit: float, steps: dict[int, float] | None) -> None:
     """Encoding each frame only as far as the fit asked (with the sender's headroom) must not change what the
-    link gets: the same chunks, frame for frame, as with whole frames (a fit asking for what it took of the
-    frame before, a queue's share off, settled 10-15 % lower)."""
-    whole = run(LinkFitter(FitOptions(), FPS), Bottleneck(mbit * MBIT), 100)
-    part = run(LinkFitter(FitOptions(), FPS), Bottleneck(mbit * MBIT), 100, in_part=True)
+    link gets: the same chunks, frame for frame, as with whole frames, at a steady rate and across a step
+    50 → 5 → 50 Mbit/s (a fit asking for what it took of the frame before, a queue's share off, settled
+    10-15 % lower)."""
+    whole = run(LinkFitter(FitOptions(), FPS), Bottleneck(mbit * MBIT), 100, steps=steps)
+    part = run(LinkFitter(FitOptions(), FPS), Bottleneck(mbit * MBIT), 100, in_part=True, steps=steps)
     assert part == whole
+    if steps:
+        assert min(whole[10:30]) == whole[-1] == FRAME_CHUNKS and max(whole[35:60]) < FRAME_CHUNKS / 2  # it stepped
 
 
 @pytest.mark.parametrize("kwargs, message", [
