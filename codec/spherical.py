@@ -81,19 +81,27 @@ class SphericalFrame:
     beyond 2**31 steps).
     """
 
-    def __init__(self, points: np.ndarray, step: float) -> None:
+    def __init__(self, points: np.ndarray, step: float, runs: Sequence[tuple[int, int]] | None = None) -> None:
+        """``runs``: (start, stop) pairs in increasing order, when only these runs of the points will be coded
+        (an encoder coding part of a frame): the frame is computed, and checked, there only."""
         points = np.ascontiguousarray(points, dtype=np.float32)  # what the wire carries; one compiled kernel
         self.step = float(np.float32(step))
-        self.r, self.azimuth, self.elevation = _kernels().polar(points)
-        r_max = float(self.r.max()) if len(self.r) else 0.0
+        index = None if runs is None else np.concatenate([np.arange(a, b) for a, b in runs] or [np.arange(0)])
+        taken = points if index is None else points[index]
+        r, azimuth, elevation = _kernels().polar(taken)
+        r_max = float(r.max()) if len(r) else 0.0
         if not math.isfinite(r_max):  # a range in float64 is finite exactly when x, y and z are (max keeps NaN)
             raise ValueError("a point has a coordinate that is not finite")
         if r_max / self.step >= MAX_RANGE_STEPS or turn_for(r_max, self.step) > MAX_TURN:
             raise ValueError(f"a point is {r_max:.0f} m away: too far for a {self.step * 1000:g} mm step")
-        self.range = np.rint(self.r / self.step).astype(np.int64)
-        self.intensity = np.rint(np.clip(points[:, 3], 0.0, 1.0) * 255.0).astype(np.uint8)
-        self.flags = INTENSITY_DIFFERENCES if entropy(np.diff(self.intensity)) < entropy(self.intensity) else 0
+        intensity = np.rint(np.clip(taken[:, 3], 0.0, 1.0) * 255.0).astype(np.uint8)
+        self.flags = INTENSITY_DIFFERENCES if entropy(np.diff(intensity)) < entropy(intensity) else 0
         """Whether intensity goes as differences: chosen per frame, by the lower order-0 entropy."""
+        ranges = np.rint(r / self.step).astype(np.int64)
+        self.r, self.azimuth, self.elevation, self.range, self.intensity = (
+            (r, azimuth, elevation, ranges, intensity) if index is None
+            else (_spread(values, index, len(points)) for values in (r, azimuth, elevation, ranges, intensity)))
+        """Per point of the frame (zeros outside ``runs``)."""
 
     def chunks(self, bounds: Sequence[tuple[int, int]]) -> list[ChunkPayload]:
         """The coded payloads of runs of points (``bounds``: (start, stop) pairs in increasing order, none
@@ -115,6 +123,13 @@ class SphericalFrame:
         payloads = _range_coding().encode(*residuals, intensity, firsts, counts, as_differences)
         return [ChunkPayload(payload, turn, (base[0], base[1], base[2]), step, self.flags)
                 for payload, turn, base, step in zip(payloads, turns.tolist(), bases.tolist(), azimuth_steps.tolist())]
+
+
+def _spread(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """``values`` at ``index`` of an array of ``n`` zeros."""
+    out = np.zeros(n, values.dtype)
+    out[index] = values
+    return out
 
 
 def _range_coding() -> ModuleType:

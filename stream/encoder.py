@@ -49,6 +49,10 @@ BATCH_RUNS = 12
 """Runs encoded per vectorised pass; the size estimate follows the frame from batch to batch (a sensor's
 rings compress differently: the ground near, the sky not at all)."""
 
+PART_RUNS_ALONE = 0.4
+"""Below this share of its runs, a frame encoded in part has its spherical coordinates computed for those runs
+alone (codec/spherical.py SphericalFrame ``runs``)."""
+
 Quantised = tuple[float, int, Widths, Bases, int, int]
 """The header fields of a chunk's quantisation: step, turn, widths, bases, azimuth_step, flags."""
 
@@ -134,10 +138,9 @@ class FrameEncoder:
         n = len(points)
         budget = self.options.message_budget - CHUNK_HEADER.size
         fid = frame_id & 0xFFFFFFFF
-        frame = self._spherical(points)
         if share < 1.0 and n > 0:
-            ranked, total = self._prefix(points, colours, frame, max(0.0, share), budget)
-            return self._frame(fid, capture_time, n, frame, ranked, total, started)
+            return self._prefix(fid, capture_time, points, colours, max(0.0, share), budget, started)
+        frame = self._spherical(points)
         pieces: list[tuple[int, int, Quantised, bytes]] = []
         done = 0
         batch = 1  # the first run alone calibrates the size estimate; then batches of runs, each vectorised
@@ -165,24 +168,26 @@ class FrameEncoder:
                          for rank, (offset, count, quantised, payload) in enumerate(ranked))
         return EncodedFrame(fid, capture_time, n, messages, time.perf_counter() - started, total)
 
-    def _prefix(self, points: np.ndarray, colours: np.ndarray | None, frame: spherical.SphericalFrame | None,
-                share: float, budget: int) -> tuple[list[tuple[int, int, Quantised, bytes]], int]:
-        """The pieces of the first ``share`` of the frame's runs in send order (ranked), and the frame's chunk
-        count. Runs have the estimated size; one that overflows the budget becomes several pieces, ranked
-        one after another where the run was, so the encoded pieces stay a prefix of the send order."""
+    def _prefix(self, fid: int, capture_time: float, points: np.ndarray, colours: np.ndarray | None, share: float,
+                budget: int, started: float) -> EncodedFrame:
+        """The frame with only the first ``share`` of its runs in send order encoded. Runs have the estimated
+        size; one that overflows the budget becomes several pieces, ranked one after another where the run
+        was, so the encoded pieces stay a prefix of the send order."""
         n = len(points)
         length = self._run_length(budget)
         runs = math.ceil(n / length)
         order = progressive_order(runs)
         taken = order[:min(runs, max(1, math.ceil(share * runs)))]
         bounds = [(i * length, min(n, (i + 1) * length)) for i in sorted(taken)]
+        # 123k points: 1.7 ms for 13 % of the runs alone against 5.6 for all, 9.3 for 90 % (gather and spread)
+        frame = self._spherical(points, bounds if len(taken) < PART_RUNS_ALONE * runs else None)
         pieces = self._fit(points, colours, frame, bounds, budget)
         self._bytes_per_point = sum(len(p[3]) for p in pieces) / sum(p[1] for p in pieces)
         by_run: dict[int, list[tuple[int, int, Quantised, bytes]]] = {}
         for piece in pieces:  # in position order: a split run's pieces stay in order
             by_run.setdefault(piece[0] // length, []).append(piece)
         ranked = [piece for run in taken for piece in by_run[run]]
-        return ranked, len(ranked) + runs - len(taken)
+        return self._frame(fid, capture_time, n, frame, ranked, len(ranked) + runs - len(taken), started)
 
     def _run_length(self, budget: int) -> int:
         """Points per chunk that should fill ``budget`` bytes (90 %: the estimate is an average)."""
@@ -220,11 +225,12 @@ class FrameEncoder:
                  p.payload + (zstd_payload.compress(*tail) if tail else b""))
                 for p, tail in zip(frame.chunks(bounds), tails)]
 
-    def _spherical(self, points: np.ndarray) -> spherical.SphericalFrame | None:
+    def _spherical(self, points: np.ndarray, runs: list[tuple[int, int]] | None = None
+                   ) -> spherical.SphericalFrame | None:
         if not self.options.quantize_mm:
             return None
         try:
-            return spherical.SphericalFrame(points, self.options.quantize_mm / 1000.0)
+            return spherical.SphericalFrame(points, self.options.quantize_mm / 1000.0, runs)
         except ValueError as exc:
             self.fallback_frames += 1
             logger.debug("frame sent lossless: %s", exc)

@@ -7,7 +7,7 @@ import pytest
 from data.synthetic import SyntheticSource
 from rtc.sctp_backlog import SCTP_PACKET_PAYLOAD
 from stream.encoder import EncoderOptions, FrameEncoder, progressive_order
-from stream.protocol import MAX_MESSAGE_SIZE, Encoding, decode_chunk
+from stream.protocol import MAX_MESSAGE_SIZE, Chunk, Encoding, decode_chunk
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +133,24 @@ def test_a_part_whose_runs_overflow_their_messages_splits_them_in_place(frame: n
     assert max(len(m) for m in part.messages) <= EncoderOptions().message_budget
     points, _ = reassemble(part.messages)
     assert (~np.isnan(points[:, 0])).sum() == sum(h.point_count for h in headers)  # no point sent twice
+
+
+def test_a_part_is_checked_where_it_is_coded(frame: np.ndarray) -> None:
+    """A point SPHERICAL cannot code (not finite) sends the part lossless only if it is in a run being coded:
+    the part's frame is computed for its runs alone (codec/spherical.py, ``runs``)."""
+    def part(points: np.ndarray) -> tuple[FrameEncoder, list[Chunk]]:
+        encoder = FrameEncoder(EncoderOptions(quantize_mm=5))
+        encoder.encode(1, 0.0, frame)  # the same history, so the same runs
+        return encoder, [decode_chunk(m) for m in encoder.encode(2, 0.0, points, share=0.1).messages]
+
+    _, clean = part(frame)
+    covered = np.zeros(len(frame), bool)
+    for c in clean:
+        covered[c.header.point_offset:c.header.point_offset + c.header.point_count] = True
+    outside, inside = int(np.flatnonzero(~covered)[0]), int(np.flatnonzero(covered)[0])
+    for at, lossless in ((outside, False), (inside, True)):
+        broken = frame.copy()
+        broken[at, 1] = np.nan
+        encoder, chunks = part(broken)
+        assert encoder.fallback_frames == int(lossless)
+        assert {c.header.encoding for c in chunks} == {Encoding.FLOAT32 if lossless else Encoding.SPHERICAL}
