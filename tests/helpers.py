@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,13 @@ MINIMAL_OFFER = ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDL
                  "a=sctp-port:5000\r\n")
 """The smallest offer that passes the streamer's checks (signaling/offer_sdp.py): one data channel section,
 ICE credentials, a fingerprint; no candidates, so it never connects."""
+
+
+def grid_error_bound(step: float, reach: float) -> float:
+    """The farthest a SPHERICAL point may decode from where it was at a ``step`` (metres): that of rounding
+    x, y and z to a grid of ``step`` (codec/spherical.py), plus float32 rounding of coordinates up to
+    ``reach`` metres."""
+    return step * math.sqrt(3) / 2 + reach * 2 ** -22
 
 
 def server_config(broadcaster: FrameBroadcaster, **fields: Any) -> ServerConfig:

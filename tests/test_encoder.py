@@ -8,6 +8,7 @@ from data.synthetic import SyntheticSource
 from rtc.sctp_backlog import SCTP_PACKET_PAYLOAD
 from stream.encoder import EncoderOptions, FrameEncoder, progressive_order
 from stream.protocol import MAX_MESSAGE_SIZE, Chunk, Encoding, decode_chunk
+from tests.helpers import grid_error_bound
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_quantized_frame_is_smaller_and_within_the_grid_bound(frame: np.ndarray)
     points, encodings = reassemble(q.messages)
     assert set(encodings) == {Encoding.SPHERICAL} and encoder.fallback_frames == 0
     distance = np.linalg.norm(points[:, :3].astype(np.float64) - frame[:, :3], axis=1)
-    assert distance.max() <= 0.005 * np.sqrt(3) / 2 + 120 * 2 ** -22
+    assert distance.max() <= grid_error_bound(0.005, 120)
 
 
 def test_a_frame_spherical_cannot_code_goes_lossless(frame: np.ndarray) -> None:
@@ -115,7 +116,7 @@ def test_a_frame_encoded_in_part_is_the_first_chunks_of_its_send_order(frame: np
     assert np.diff([0, *starts, len(frame)]).max() <= 3 * len(frame) / k
     if quantize:
         distance = np.linalg.norm(points[sent, :3].astype(np.float64) - frame[sent, :3], axis=1)
-        assert distance.max() <= 0.005 * np.sqrt(3) / 2 + 120 * 2 ** -22
+        assert distance.max() <= grid_error_bound(0.005, 120)
     else:
         assert np.array_equal(points[sent], frame[sent])
 

@@ -19,7 +19,7 @@ from stream.broadcaster import FrameBroadcaster
 from stream.encoder import EncoderOptions
 from stream.link_fit import FitOptions
 from stream.messages import Pause, Resume, ViewerStats
-from tests.helpers import make_app, until
+from tests.helpers import grid_error_bound, make_app, until
 
 
 def digest(points: np.ndarray) -> str:
@@ -75,7 +75,7 @@ async def test_quantized_fitted_stream_is_within_the_grid_bound(aiohttp_server: 
         got = ~np.isnan(frame.points[:, 0])
         assert got.sum() == frame.points_received > 0
         distance = np.linalg.norm(frame.points[got, :3].astype(np.float64) - expected[got, :3], axis=1)
-        assert distance.max() <= 0.005 * np.sqrt(3) / 2 + 120 * 2 ** -22
+        assert distance.max() <= grid_error_bound(0.005, 120)
         assert np.abs(frame.points[got, 3] - expected[got, 3]).max() <= 0.5 / 255 + 1e-6
 
 
@@ -181,7 +181,7 @@ async def test_websocket_viewer_gets_the_same_frames(aiohttp_server: Any) -> Non
     for frame in complete[:5]:
         expected = source.frame(frame.frame_id % len(source)).points
         distance = np.linalg.norm(frame.points[:, :3].astype(np.float64) - expected[:, :3], axis=1)
-        assert distance.max() <= 0.005 * np.sqrt(3) / 2 + 120 * 2 ** -22
+        assert distance.max() <= grid_error_bound(0.005, 120)
 
 
 async def test_nobody_watching_nothing_is_encoded_and_the_next_viewer_gets_a_fresh_frame(aiohttp_server: Any,

@@ -13,6 +13,7 @@ import pytest
 from stream.protocol import (CHUNK_HEADER, MAX_MESSAGE_SIZE, ChunkHeader, Encoding, decode_chunk, decode_header,
                              encode_chunk, with_chunks_sent)
 from tests.golden.make_golden import BAD_SOURCES, bad_messages, vectors
+from tests.helpers import grid_error_bound
 
 GOLDEN = Path(__file__).parent / "golden"
 # Re-declared here on purpose: a silent change of the header layout must fail this test.
@@ -70,7 +71,7 @@ def test_spherical_round_trip_is_within_the_grid_bound(step_mm: float, spread: f
     pts[0, :3] = 0.0  # the sensor's own position: no direction at all
     distance, intensity = spherical_error(step_mm, pts)
     # plus float32 rounding of the decoded coordinates (|x| <= spread)
-    assert distance <= step_mm / 1000 * np.sqrt(3) / 2 + spread * 2 ** -22
+    assert distance <= grid_error_bound(step_mm / 1000, spread)
     assert intensity <= 0.5 / 255 + 1e-7
 
 
@@ -103,7 +104,7 @@ def test_spherical_angles_are_coarser_near_the_sensor() -> None:
     levels = codec.spherical.levels(np.rint(ranges / 0.001).astype(np.int64), chunk.header.turn)
     assert levels[:1990].min() >= 3 and levels[1990:].max() == 0
     distance = np.linalg.norm(chunk.points[:, :3].astype(np.float64) - pts[:, :3], axis=1)
-    assert distance.max() <= 0.001 * np.sqrt(3) / 2 + 80 * 2 ** -22
+    assert distance.max() <= grid_error_bound(0.001, 80)
 
 
 def test_spherical_refuses_points_it_cannot_code() -> None:
